@@ -71,7 +71,9 @@ class ScriptedModel(Model):
     def get_config(self) -> dict[str, Any]:
         return self._config
 
-    def structured_output(self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any):
+    def structured_output(
+        self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any
+    ):
         raise NotImplementedError("the scripted model does not produce structured output")
 
     def _next_turn(self) -> Turn:
@@ -85,7 +87,9 @@ class ScriptedModel(Model):
         system_prompt: str | None = None,
         **kwargs: Any,
     ) -> AsyncIterable[dict[str, Any]]:
-        self.requests.append(Recorded(json.loads(json.dumps(messages, default=str)), tool_specs or [], system_prompt))
+        self.requests.append(
+            Recorded(json.loads(json.dumps(messages, default=str)), tool_specs or [], system_prompt)
+        )
         turn = self._next_turn()
         if isinstance(turn, Fail):
             raise turn.error
@@ -110,4 +114,6 @@ class ScriptedModel(Model):
 
 def throttled() -> Fail:
     """The failure Bedrock's throttling becomes inside Strands."""
-    return Fail(ModelThrottledException("ThrottlingException: Too many requests, please wait before trying again."))
+    return Fail(
+        ModelThrottledException("ThrottlingException: Too many requests, please wait before trying again.")
+    )

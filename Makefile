@@ -1,0 +1,47 @@
+# Every target installs what it needs, so on a fresh clone `make synth` or `make test` alone does all set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+# Keep the CDK CLI and jsii offline and quiet: no version check, no telemetry, no notices, no EOL banner.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+CDK := npx --no-install cdk --no-notices
+
+.PHONY: help install synth test lint review local bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed node_modules/.installed ## Create .venv and install pinned Python + npm deps (idempotent)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt agent_src/requirements.txt lambdas/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: install ## Synthesize every stage to cdk.out (offline: no AWS account, no Docker)
+	$(CDK) synth --quiet
+
+test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-nag, agent, tools)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: synth ## ruff + cfn-lint over every synthesized template
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error cdk.out/assembly-*/*.template.json
+
+bench: install ## Benchmarks (timings are measured here, never asserted in tests)
+	$(PY) bench/bench_agent.py
+	$(PY) bench/bench_lambdas.py
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,0 +1,219 @@
+"""Typed, validated per-stage configuration read from the `cdk.json` context.
+
+Everything stage-specific comes from here, so a stack never hard-codes a region, size or name. A bad value
+stops synth with one line naming the stage and the key (`ConfigError`), before any construct is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cfnlint
+
+PROJECT_KEY = "agentcore:project"
+DEFAULTS_KEY = "agentcore:defaults"
+STAGES_KEY = "agentcore:stages"
+
+# AgentCore resource types this app deploys; a stage's region must offer all of them.
+AGENTCORE_TYPES = (
+    "AWS::BedrockAgentCore::Runtime",
+    "AWS::BedrockAgentCore::RuntimeEndpoint",
+    "AWS::BedrockAgentCore::Gateway",
+    "AWS::BedrockAgentCore::GatewayTarget",
+    "AWS::BedrockAgentCore::Memory",
+    "AWS::BedrockAgentCore::OAuth2CredentialProvider",
+    "AWS::BedrockAgentCore::BrowserCustom",
+    "AWS::BedrockAgentCore::CodeInterpreterCustom",
+)
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                      2922, 3288, 3653)  # fmt: skip
+AGENTCORE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
+PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
+STAGE_NAME = re.compile(r"[a-z][a-z0-9]{1,11}")
+ACCOUNT_ID = re.compile(r"\d{12}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MODEL_ID = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?")
+ENDPOINT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
+
+
+class ConfigError(ValueError):
+    """A configuration value AWS or this app would reject; the message is one line for the operator."""
+
+
+@functools.cache
+def agentcore_regions() -> frozenset[str]:
+    """Regions whose CloudFormation offers every AgentCore type we deploy (cfn-lint's per-region specs)."""
+    providers = Path(cfnlint.__file__).parent / "data" / "schemas" / "providers"
+    regions = set()
+    for spec in providers.glob("*.json"):
+        types = json.loads(spec.read_text())
+        if all(t in types for t in AGENTCORE_TYPES):
+            regions.add(spec.stem)
+    return frozenset(regions)
+
+
+def _one_of(*allowed: object) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v <= high else f"must be between {low} and {high}"
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Callable[[Any], str | None]:
+    return lambda v: None if pattern.fullmatch(v) else f"must be {what} (pattern {pattern.pattern})"
+
+
+def _region(value: str) -> str | None:
+    if value in agentcore_regions():
+        return None
+    return f"'{value}' does not offer Bedrock AgentCore (one of: {', '.join(sorted(agentcore_regions()))})"
+
+
+def _setting(
+    kind: type | tuple[type, ...], check: Callable[[Any], str | None] | None = None, **kw: Any
+) -> Any:
+    return dataclasses.field(metadata={"kind": kind, "check": check}, **kw)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One deployment stage. Field docs are the README's config table."""
+
+    name: str = _setting(str, _matches(STAGE_NAME, "lower-case letters and digits, 2-12 characters"))
+    project: str = _setting(str, _matches(PROJECT_NAME, "lower-case letters and digits, 2-16 characters"))
+    region: str = _setting(str, _region)
+    model_id: str = _setting(str, _matches(MODEL_ID, "a Bedrock model or inference profile id"))
+    account: str | None = _setting(str, _matches(ACCOUNT_ID, "a 12-digit AWS account id"), default=None)
+    removal: str = _setting(str, _one_of("destroy", "retain"), default="destroy")
+    log_retention_days: int = _setting(int, _one_of(*LOG_RETENTION_DAYS), default=30)
+    # Identity (Cognito)
+    mfa: str = _setting(str, _one_of("optional", "required"), default="optional")
+    threat_protection: str = _setting(str, _one_of("audit", "enforced"), default="enforced")
+    access_token_minutes: int = _setting(int, _between(5, 1440), default=60)
+    # Runtime
+    image_build: str = _setting(str, _one_of("codebuild", "docker"), default="codebuild")
+    ecr_keep_images: int = _setting(int, _between(1, 1000), default=10)
+    endpoint_name: str = _setting(str, _matches(ENDPOINT_NAME, "a runtime endpoint name"), default="live")
+    idle_timeout_seconds: int = _setting(int, _between(60, 28800), default=900)
+    max_lifetime_seconds: int = _setting(int, _between(60, 28800), default=28800)
+    max_prompt_chars: int = _setting(int, _between(1, 200_000), default=8000)
+    # Memory
+    memory_event_expiry_days: int = _setting(int, _between(7, 365), default=30)
+    memory_last_k_turns: int = _setting(int, _between(0, 100), default=5)
+    memory_top_k: int = _setting(int, _between(1, 100), default=3)
+    # Observability
+    owns_account_resources: bool = _setting(bool, default=False)
+    alarm_email: str | None = _setting(str, _matches(EMAIL, "an e-mail address"), default=None)
+    latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
+    input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)
+    output_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.015)
+
+    def __post_init__(self) -> None:
+        if self.idle_timeout_seconds > self.max_lifetime_seconds:
+            raise ConfigError(
+                f"stage '{self.name}', key 'idle_timeout_seconds': must not exceed max_lifetime_seconds "
+                f"({self.idle_timeout_seconds} > {self.max_lifetime_seconds})"
+            )
+
+    @property
+    def is_retained(self) -> bool:
+        """Stateful resources (Cognito, Memory, ECR, tables) survive stack deletion."""
+        return self.removal == "retain"
+
+    def resource_name(self, suffix: str) -> str:
+        """The one place AgentCore names are derived: `<project>_<stage>_<suffix>`, no hyphens allowed."""
+        name = f"{self.project}_{self.name}_{suffix}"
+        if not AGENTCORE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"stage '{self.name}': derived name '{name}' is not a valid AgentCore name "
+                f"(pattern {AGENTCORE_NAME.pattern})"
+            )
+        return name
+
+    def dns_name(self, suffix: str) -> str:
+        """Hyphenated names for services that want them (Cognito domain prefixes, SNS topics)."""
+        return f"{self.project}-{self.name}-{suffix}"
+
+
+SETTINGS = {f.name: f for f in dataclasses.fields(StageConfig) if f.name not in ("name", "project")}
+
+
+def _checked(stage: str, key: str, value: Any) -> Any:
+    field = SETTINGS.get(key)
+    if field is None:
+        raise ConfigError(f"stage '{stage}', key '{key}': unknown key (known: {', '.join(sorted(SETTINGS))})")
+    kind, check = field.metadata["kind"], field.metadata["check"]
+    if value is None and field.default is None:
+        return None
+    # bool is an int in Python; a boolean where a number belongs is a mistake, not a 1.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise ConfigError(f"stage '{stage}', key '{key}': expected {expected}, got {json.dumps(value)}")
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"stage '{stage}', key '{key}': {problem}")
+    return value
+
+
+def load_stage(
+    project: str, stage: str, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+) -> StageConfig:
+    """Merge defaults and one stage's overrides, validating every key."""
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"stage '{stage}': expected an object of settings, got {json.dumps(overrides)}")
+    for name, value in (("stage name", stage), ("project", project)):
+        pattern = STAGE_NAME if name == "stage name" else PROJECT_NAME
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ConfigError(
+                f"stage '{stage}', key '{name}': {json.dumps(value)} must match {pattern.pattern}"
+            )
+    merged = {**defaults, **overrides}
+    values = {key: _checked(stage, key, value) for key, value in merged.items()}
+    missing = [f.name for f in SETTINGS.values() if f.default is dataclasses.MISSING and f.name not in values]
+    if missing:
+        raise ConfigError(f"stage '{stage}', key '{missing[0]}': required but not set")
+    return StageConfig(name=stage, project=project, **values)
+
+
+def load_stages(context: Mapping[str, Any]) -> list[StageConfig]:
+    """All stages from the app context, in the order they are declared (the promotion order)."""
+    project = context.get(PROJECT_KEY, "agentcore")
+    defaults = context.get(DEFAULTS_KEY, {})
+    stages = context.get(STAGES_KEY)
+    if isinstance(stages, str):  # `cdk -c` passes JSON as a string
+        try:
+            stages = json.loads(stages)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"context '{STAGES_KEY}': not valid JSON ({error.msg})") from None
+    if not isinstance(stages, Mapping) or not stages:
+        raise ConfigError(f"context '{STAGES_KEY}': expected a non-empty object of stages")
+    if not isinstance(defaults, Mapping):
+        raise ConfigError(f"context '{DEFAULTS_KEY}': expected an object of settings")
+    for key, value in defaults.items():
+        _checked("defaults", key, value)
+    configs = [load_stage(project, name, defaults, overrides) for name, overrides in stages.items()]
+    _check_account_owners(configs)
+    return configs
+
+
+def _check_account_owners(configs: list[StageConfig]) -> None:
+    """Account-wide singletons (X-Ray Transaction Search) are created by exactly one stage per account."""
+    owners: dict[tuple[str | None, str], str] = {}
+    for config in configs:
+        if not config.owns_account_resources:
+            continue
+        where = (config.account, config.region)
+        if where in owners:
+            raise ConfigError(
+                f"stage '{config.name}', key 'owns_account_resources': stage '{owners[where]}' already owns "
+                f"the account-level resources of account {config.account or '(default)'} in {config.region}"
+            )
+        owners[where] = config.name

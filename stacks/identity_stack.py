@@ -1,0 +1,109 @@
+"""Inbound identity for one stage: the Cognito user pool, its domain, scopes and the two app clients.
+
+Users log in with the user client (no secret; USER_PASSWORD_AUTH/SRP for the CLI invoke flow) and call the
+Runtime. The agent reaches the Gateway as a machine with the M2M client (client_credentials + scopes).
+Cognito access tokens carry no `aud`, so consumers authorize by client id (`allowed_clients`).
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_cognito as cognito
+from constructs import Construct
+
+from stacks.config import StageConfig
+
+GATEWAY_SCOPE = "invoke"
+
+
+class IdentityStack(cdk.Stack):
+    """Owns the stage's user pool (stateful: RETAIN and deletion protection when the stage retains)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            user_pool_name=config.dns_name("users"),
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            password_policy=cognito.PasswordPolicy(
+                min_length=14,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+                temp_password_validity=cdk.Duration.days(3),
+            ),
+            mfa=cognito.Mfa.REQUIRED if config.mfa == "required" else cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=(
+                cognito.StandardThreatProtectionMode.FULL_FUNCTION
+                if config.threat_protection == "enforced"
+                else cognito.StandardThreatProtectionMode.AUDIT_ONLY
+            ),
+            deletion_protection=config.is_retained,
+            removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
+        )
+        self.domain = self.user_pool.add_domain(
+            "Domain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                # Prefixes are global per region: the account id keeps two accounts' stages apart.
+                domain_prefix=f"{config.dns_name('auth')}-{cdk.Aws.ACCOUNT_ID}",
+            ),
+        )
+        self.gateway_scope = cognito.ResourceServerScope(
+            scope_name=GATEWAY_SCOPE, scope_description="Call the stage's AgentCore Gateway tools"
+        )
+        self.resource_server = self.user_pool.add_resource_server(
+            "GatewayResourceServer",
+            identifier=config.dns_name("gateway"),
+            scopes=[self.gateway_scope],
+        )
+        token_validity = cdk.Duration.minutes(config.access_token_minutes)
+        self.user_client = self.user_pool.add_client(
+            "UserClient",
+            user_pool_client_name=config.dns_name("user-cli"),
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_password=True, user_srp=True),
+            disable_o_auth=True,
+            prevent_user_existence_errors=True,
+            access_token_validity=token_validity,
+            id_token_validity=token_validity,
+            enable_token_revocation=True,
+        )
+        self.m2m_client = self.user_pool.add_client(
+            "MachineClient",
+            user_pool_client_name=config.dns_name("agent-m2m"),
+            generate_secret=True,
+            auth_flows=cognito.AuthFlow(),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(client_credentials=True),
+                scopes=[cognito.OAuthScope.resource_server(self.resource_server, self.gateway_scope)],
+            ),
+            access_token_validity=token_validity,
+            prevent_user_existence_errors=True,
+        )
+        self.m2m_scopes = [f"{config.dns_name('gateway')}/{GATEWAY_SCOPE}"]
+        self.discovery_url = (
+            f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
+            "/.well-known/openid-configuration"
+        )
+        self.token_endpoint = f"{self.domain.base_url()}/oauth2/token"
+
+        for name, value, description in (
+            ("UserPoolId", self.user_pool.user_pool_id, "Cognito user pool id"),
+            (
+                "DiscoveryUrl",
+                self.discovery_url,
+                "OIDC discovery URL used by the Runtime and Gateway authorizers",
+            ),
+            ("UserClientId", self.user_client.user_pool_client_id, "App client for people (CLI invoke flow)"),
+            ("MachineClientId", self.m2m_client.user_pool_client_id, "App client for the agent (M2M)"),
+            ("TokenEndpoint", self.token_endpoint, "OAuth2 token endpoint (client_credentials)"),
+            ("Region", self.region, "Region of this stage"),
+        ):
+            cdk.CfnOutput(self, name, value=value, description=description)

@@ -1,0 +1,29 @@
+"""One deployment stage: builds its stacks and passes typed references between them."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks import compliance
+from stacks.config import StageConfig
+from stacks.identity_stack import IdentityStack
+
+
+class AgentCoreStage(cdk.Stage):
+    """Every stack of a stage; stack names carry the stage (`dev-Identity`), so `cdk deploy 'dev/*'` works."""
+
+    def __init__(self, scope: Construct, config: StageConfig) -> None:
+        # Region is pinned (model ARNs and the AgentCore region check depend on it); with no account the
+        # stacks stay account-agnostic and take the account from the deploying credentials.
+        super().__init__(
+            scope, config.name, env=cdk.Environment(account=config.account, region=config.region)
+        )
+        self.config = config
+        self.identity = IdentityStack(
+            self, "Identity", config=config, description=self._describe("Cognito identity")
+        )
+        compliance.acknowledge_stage(self)
+
+    def _describe(self, what: str) -> str:
+        return f"{self.config.project} {self.config.name}: {what}"

@@ -1,0 +1,56 @@
+"""Session fixtures: the whole app (every stage) is synthesized once, with the real `cdk.json` context."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cdk_context() -> dict[str, Any]:
+    """The app context exactly as `cdk synth` reads it from cdk.json."""
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass
+class Synthesized:
+    """The synthesized cloud assembly of every stage, with helpers to read its templates."""
+
+    stages: dict[str, Any]
+    outdir: Path
+
+    def template_path(self, stage: str, stack: str) -> Path:
+        artifact = self.stages[stage].synth().get_stack_by_name(f"{stage}-{stack}")
+        return Path(artifact.template_full_path)
+
+    def template(self, stage: str, stack: str) -> Any:
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(json.loads(self.template_path(stage, stack).read_text()))
+
+    def all_templates(self) -> Iterator[tuple[str, str, Path]]:
+        for name, stage in self.stages.items():
+            for artifact in stage.synth().stacks:
+                yield name, artifact.stack_name, Path(artifact.template_full_path)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    import aws_cdk as cdk
+
+    from app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = cdk.App(context=cdk_context(), outdir=str(outdir))
+    stages = build_app(app)
+    app.synth()
+    return Synthesized(stages={stage.stage_name: stage for stage in stages}, outdir=outdir)

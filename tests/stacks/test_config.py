@@ -1,0 +1,138 @@
+"""Stage configuration: every bad value fails with one line naming the stage and the key."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+
+from stacks.config import ConfigError, StageConfig, agentcore_regions, load_stages
+from tests.conftest import ROOT, cdk_context
+
+
+def _context(**stage_overrides):
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:stages"]["dev"].update(stage_overrides)
+    return context
+
+
+def test_the_shipped_context_loads_three_stages_in_promotion_order():
+    stages = load_stages(cdk_context())
+    assert [s.name for s in stages] == ["dev", "staging", "prod"]
+    prod = stages[-1]
+    assert prod.is_retained and prod.mfa == "required"
+    assert not stages[0].is_retained
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"regoin": "us-east-1"}, "stage 'dev', key 'regoin': unknown key"),
+        (
+            {"region": "af-south-1"},
+            "stage 'dev', key 'region': 'af-south-1' does not offer Bedrock AgentCore",
+        ),
+        ({"region": 42}, "stage 'dev', key 'region': expected str, got 42"),
+        ({"removal": "keep"}, "stage 'dev', key 'removal': must be one of destroy, retain"),
+        ({"log_retention_days": 8}, "stage 'dev', key 'log_retention_days': must be one of"),
+        ({"log_retention_days": True}, "stage 'dev', key 'log_retention_days': expected int, got true"),
+        ({"account": "12345"}, "stage 'dev', key 'account': must be a 12-digit AWS account id"),
+        (
+            {"idle_timeout_seconds": 30},
+            "stage 'dev', key 'idle_timeout_seconds': must be between 60 and 28800",
+        ),
+        ({"memory_event_expiry_days": 400}, "stage 'dev', key 'memory_event_expiry_days': must be between 7"),
+        ({"model_id": "Claude Sonnet"}, "stage 'dev', key 'model_id': must be a Bedrock model"),
+        ({"alarm_email": "ops"}, "stage 'dev', key 'alarm_email': must be an e-mail address"),
+        ({"endpoint_name": "live-1"}, "stage 'dev', key 'endpoint_name': must be a runtime endpoint name"),
+        ({"idle_timeout_seconds": 3600, "max_lifetime_seconds": 600}, "must not exceed max_lifetime_seconds"),
+        ({"owns_account_resources": "yes"}, "stage 'dev', key 'owns_account_resources': expected bool"),
+    ],
+)
+def test_bad_values_name_the_stage_and_key(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_stages(_context(**overrides))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_stage_name_and_project_are_refused():
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:stages"]["Dev-1"] = {}
+    with pytest.raises(ConfigError, match="stage 'Dev-1', key 'stage name'"):
+        load_stages(context)
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:project"] = "my-project"
+    with pytest.raises(ConfigError, match="key 'project'"):
+        load_stages(context)
+
+
+def test_missing_required_key_and_empty_stage_table():
+    context = copy.deepcopy(cdk_context())
+    del context["agentcore:defaults"]["model_id"]
+    with pytest.raises(ConfigError, match="key 'model_id': required but not set"):
+        load_stages(context)
+    with pytest.raises(ConfigError, match="non-empty object of stages"):
+        load_stages({"agentcore:stages": {}})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_stages({"agentcore:stages": "{dev:"})
+
+
+def test_two_owners_of_account_resources_in_one_account_are_refused():
+    with pytest.raises(
+        ConfigError, match="stage 'prod', key 'owns_account_resources': stage 'dev' already owns"
+    ):
+        load_stages(_context_with_owner("prod"))
+    other_account = _context_with_owner("prod")
+    other_account["agentcore:stages"]["prod"]["account"] = "210987654321"
+    assert sum(s.owns_account_resources for s in load_stages(other_account)) == 2
+
+
+def _context_with_owner(stage):
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:stages"][stage]["owns_account_resources"] = True
+    return context
+
+
+def test_resource_names_are_derived_and_validated():
+    config = load_stages(cdk_context())[0]
+    assert config.resource_name("memory") == "agentcore_dev_memory"
+    with pytest.raises(ConfigError, match="not a valid AgentCore name"):
+        config.resource_name("has-hyphen")
+    with pytest.raises(ConfigError, match="not a valid AgentCore name"):
+        config.resource_name("x" * 40)
+
+
+def test_region_table_comes_from_cfn_lint_specs():
+    regions = agentcore_regions()
+    assert {"us-east-1", "us-west-2", "eu-central-1"} <= regions
+    assert not {"af-south-1", "me-central-1"} & regions
+
+
+def test_stage_config_is_frozen():
+    config = load_stages(cdk_context())[0]
+    assert isinstance(config, StageConfig)
+    with pytest.raises(AttributeError):
+        config.region = "us-west-2"  # type: ignore[misc]
+
+
+def test_cdk_app_prints_one_clear_line_for_bad_config():
+    """The real entry point: a bad `-c` override exits non-zero with one line, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "CDK_CONTEXT_JSON": '{"agentcore:stages": {"dev": {"region": "mars-1"}}}',
+        },
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        "config error: stage 'dev', key 'region': 'mars-1' does not offer Bedrock AgentCore" in result.stderr
+    )
