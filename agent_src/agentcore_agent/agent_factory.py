@@ -1,0 +1,59 @@
+"""Builds the Strands agent for one (actor, session); tools and hooks are injected by the caller.
+
+Gateway MCP tools and the memory `HookProvider` are written elsewhere and passed in through `tools`/`hooks`,
+so this module stays the one place that decides how an agent is put together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from strands import Agent, ModelRetryStrategy
+from strands.agent.conversation_manager import SlidingWindowConversationManager
+from strands.hooks import HookProvider
+from strands.models.model import Model
+
+from .settings import Settings
+
+CONVERSATION_WINDOW = 40  # messages kept in the model's context per session
+
+
+def default_model(settings: Settings) -> Model:
+    """The production model: Bedrock Converse in the runtime's region."""
+    from strands.models.bedrock import BedrockModel  # imported lazily: boto3 client set-up is slow
+
+    return BedrockModel(model_id=settings.model_id, region_name=settings.region)
+
+
+def default_retry_strategy() -> ModelRetryStrategy:
+    """Retry throttling 3 times within ~7 s: a caller waits for an answer, so fail soon with a clear error."""
+    return ModelRetryStrategy(max_attempts=4, initial_delay=1, max_delay=4)
+
+
+def build_agent(
+    settings: Settings,
+    *,
+    model: Model | None = None,
+    session_id: str,
+    actor_id: str,
+    tools: Sequence[Any] = (),
+    hooks: Sequence[HookProvider] = (),
+    retry_strategy: ModelRetryStrategy | None = None,
+) -> Agent:
+    """Return a fresh agent; `actor_id`/`session_id` go into its state and traces for hooks and tracing.
+
+    `retry_strategy=None` means default throttling retries; `ModelRetryStrategy(max_attempts=1)` means none.
+    """
+    return Agent(
+        model=model if model is not None else default_model(settings),
+        system_prompt=settings.system_prompt,
+        tools=list(tools),
+        hooks=list(hooks),
+        callback_handler=None,  # the entrypoint streams events itself; the default handler prints to stdout
+        conversation_manager=SlidingWindowConversationManager(window_size=CONVERSATION_WINDOW),
+        retry_strategy=retry_strategy if retry_strategy is not None else default_retry_strategy(),
+        state={"actor_id": actor_id, "session_id": session_id},
+        trace_attributes={"session.id": session_id, "user.id": actor_id},
+        name="agentcore_agent",
+    )

@@ -1,0 +1,174 @@
+"""The AgentCore Runtime entrypoint: authenticate, validate, then stream the agent's answer as SSE.
+
+HTTP contract of `POST /invocations` (served by `BedrockAgentCoreApp` on port 8080):
+- 200 `text/event-stream`; each event is a JSON object with a `type`:
+  `{"type": "text", "text": ...}` (answer deltas, in order), `{"type": "tool", "name": ...}` (a tool is used),
+  `{"type": "end", "stop_reason": ...}` (the answer is complete), or
+  `{"type": "error", "error": <code>, "message": ..., "retryable": ..., "session_id": ..., "request_id": ...}`
+  (the model failed; the stream ends after it; the conversation is left as it was before the failed turn).
+- 4xx/5xx `application/json` `{"error": <code>, "message": <one line>}` before any answer is produced:
+  401 Unauthorized (missing/invalid/expired token or an app client not allowed), 503 AuthUnavailable (keys
+  cannot be fetched), 400 InvalidPayload, 413 PromptTooLong, 409 SessionBusy (a turn is still running in this
+  session). A body that is not JSON is refused by the SDK itself with 400 `{"error": "Invalid JSON", ...}`.
+
+Sessions: one agent per (actor, `X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`), kept in an LRU of
+SESSION_CACHE_SIZE. A request without a session id gets a one-off agent that is not kept (no follow-up turn
+can see it); the AgentCore Runtime always sends one, so only direct local calls take that path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from bedrock_agentcore.runtime import BedrockAgentCoreApp, BedrockAgentCoreContext, RequestContext
+from starlette.responses import JSONResponse
+
+from . import model_errors
+from .agent_factory import build_agent, default_model
+from .auth import Authenticator, AuthError, Caller
+from .payload import PayloadError, parse_payload
+from .sessions import SessionCache
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ModelFactory = Callable[[Settings], Any]
+# (settings, session_id, actor_id) -> hook providers, e.g. the memory hooks of that actor and session
+HooksFactory = Callable[[Settings, str, str], Sequence[Any]]
+RetryFactory = Callable[[], Any]
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The one shape of every error this entrypoint returns before streaming starts."""
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def shared_default_model() -> ModelFactory:
+    """A factory that builds the Bedrock model on first use, then shares it (it holds just a boto3 client)."""
+    cell: list[Any] = []
+
+    def factory(settings: Settings) -> Any:
+        if not cell:
+            cell.append(default_model(settings))
+        return cell[0]
+
+    return factory
+
+
+def create_app(
+    settings: Settings,
+    *,
+    model_factory: ModelFactory | None = None,
+    tools: Sequence[Any] = (),
+    hooks_factory: HooksFactory | None = None,
+    retry_factory: RetryFactory | None = None,
+) -> BedrockAgentCoreApp:
+    """Wire the runtime app; tests inject a scripted model, other modules inject gateway tools and hooks.
+
+    `model_factory(settings)` is called once per new agent (the default shares one BedrockModel).
+    """
+    authenticator = Authenticator(settings)
+    make_model = model_factory or shared_default_model()
+    sessions: SessionCache[tuple[str, str], Any] = SessionCache(settings.session_cache_size)
+    busy: set[tuple[str, str]] = set()  # touched only on the SDK's single worker loop
+
+    def new_agent(session_id: str, actor_id: str) -> Any:
+        hooks = hooks_factory(settings, session_id, actor_id) if hooks_factory else ()
+        return build_agent(
+            settings,
+            model=make_model(settings),
+            session_id=session_id,
+            actor_id=actor_id,
+            tools=tools,
+            hooks=hooks,
+            retry_strategy=retry_factory() if retry_factory else None,
+        )
+
+    app = BedrockAgentCoreApp()
+
+    @app.entrypoint
+    async def invoke(payload: Any, context: RequestContext) -> Any:
+        """Refuse bad calls with a JSON error; otherwise return the answer stream."""
+        session_id = context.session_id
+        try:
+            caller = await _authenticate(authenticator, context)
+        except AuthError as error:
+            logger.warning("refused call (%s) in session %s: %s", error.status, session_id, error)
+            return error_response(error.status, error.code, str(error))
+        try:
+            invocation = parse_payload(payload, max_prompt_chars=settings.max_prompt_chars)
+        except PayloadError as error:
+            logger.info("bad payload (%s) in session %s: %s", error.status, session_id, error)
+            return error_response(error.status, error.code, str(error))
+
+        if session_id is None:
+            logger.info("no session id: answering in a one-off session for actor %s", caller.actor_id)
+            return _answer(new_agent("one-off", caller.actor_id), invocation.prompt, None, lambda: None)
+        key = (caller.actor_id, session_id)
+        if key in busy:
+            message = "a turn is still running in this session; retry when it ends"
+            return error_response(409, "SessionBusy", message)
+        agent, created = sessions.get_or_create(key, lambda: new_agent(session_id, caller.actor_id))
+        if created:
+            logger.info("new session %s for actor %s (%d cached)", session_id, caller.actor_id, len(sessions))
+        busy.add(key)
+        return _answer(agent, invocation.prompt, session_id, lambda: busy.discard(key))
+
+    return app
+
+
+async def _authenticate(authenticator: Authenticator, context: RequestContext) -> Caller:
+    """Verify the caller; key fetches block, so they run in a thread and never stall the worker loop."""
+    if not authenticator.enabled:
+        return authenticator.authenticate(None)
+    return await asyncio.to_thread(authenticator.authenticate, context.request_headers)
+
+
+async def _answer(
+    agent: Any, prompt: str, session_id: str | None, release: Callable[[], None]
+) -> AsyncIterator[dict[str, Any]]:
+    """Stream one turn; on failure emit one error event and roll the conversation back to before the turn."""
+    before = list(agent.messages)
+    finished = False
+    try:
+        stop_reason = None
+        async for event in agent.stream_async(prompt):
+            if event.get("data"):
+                yield {"type": "text", "text": event["data"]}
+            elif "message" in event and event["message"].get("role") == "assistant":
+                for block in event["message"].get("content", []):
+                    if "toolUse" in block:
+                        yield {"type": "tool", "name": block["toolUse"].get("name")}
+            elif "result" in event:
+                stop_reason = str(event["result"].stop_reason)
+        finished = True
+        yield {"type": "end", "stop_reason": stop_reason}
+    except Exception as error:
+        failure = model_errors.describe(error)
+        request_id = BedrockAgentCoreContext.get_request_id()
+        logger.error(
+            "model call failed in session %s (request %s): %s: %s",
+            session_id,
+            request_id,
+            type(error).__name__,
+            error,
+            exc_info=failure.code == "AgentError",  # unexpected: keep the trace for the operator
+            extra={"session_id": session_id, "request_id": request_id, "error_code": failure.code},
+        )
+        yield {
+            "type": "error",
+            "error": failure.code,
+            "message": failure.message,
+            "retryable": failure.retryable,
+            "session_id": session_id,
+            "request_id": request_id,
+        }
+    finally:
+        if not finished:
+            # A half-finished turn (error or client gone) would leave a dangling user message that makes the
+            # next model call invalid; the caller can simply ask again.
+            agent.messages[:] = before
+        release()

@@ -1,0 +1,153 @@
+"""Typed, validated configuration of the agent container, read once from the environment.
+
+The CDK runtime stack sets these variables; their names are a contract with it. Parsing happens at start-up
+so that a bad deployment fails fast with one line naming the variable instead of failing on the first call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful, concise assistant. Answer the user's question directly. "
+    "Use the tools you are given when they help, and say so when you do not know."
+)
+DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_+-]{1,128}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the agent needs from its environment (see `from_env` for the variable names)."""
+
+    region: str
+    model_id: str
+    oidc_discovery_url: str | None = None
+    allowed_clients: frozenset[str] = frozenset()
+    max_prompt_chars: int = 8000
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    session_cache_size: int = 256
+    # Parsed here for the memory and gateway modules (owned elsewhere); this package does not act on them.
+    memory_id: str | None = None
+    memory_namespaces: Mapping[str, str] = field(default_factory=dict)
+    memory_last_k_turns: int = 5
+    memory_top_k: int = 3
+    gateway_url: str | None = None
+    gateway_credential_provider: str | None = None
+    gateway_scopes: tuple[str, ...] = ()
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Inbound JWT checks are on exactly when a discovery URL is configured."""
+        return self.oidc_discovery_url is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse the environment the CDK runtime stack sets; raise `SettingsError` on the first bad value."""
+        env = {key: value.strip() for key, value in environ.items()}
+
+        def optional(name: str) -> str | None:
+            return env.get(name) or None
+
+        region = optional("AWS_REGION") or optional("AWS_DEFAULT_REGION")
+        if region is None:
+            raise SettingsError("AWS_REGION (or AWS_DEFAULT_REGION) must be set, e.g. us-east-1")
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+            raise SettingsError(f"AWS_REGION={region!r} is not an AWS region name such as us-east-1")
+
+        model_id = optional("MODEL_ID")
+        if model_id is None:
+            raise SettingsError("MODEL_ID must be set to a Bedrock model or inference profile id")
+
+        discovery_url = optional("OIDC_DISCOVERY_URL")
+        allowed = _split(env.get("ALLOWED_CLIENTS", ""), ",")
+        if discovery_url is not None:
+            _check_discovery_url(discovery_url)
+            if not allowed:
+                raise SettingsError("ALLOWED_CLIENTS must list at least one app client id when auth is on")
+        for client in allowed:
+            if not _CLIENT_ID.fullmatch(client):
+                raise SettingsError(f"ALLOWED_CLIENTS contains {client!r}, which is not an app client id")
+
+        return cls(
+            region=region,
+            model_id=model_id,
+            oidc_discovery_url=discovery_url,
+            allowed_clients=frozenset(allowed),
+            max_prompt_chars=_int(env, "MAX_PROMPT_CHARS", 8000, minimum=1),
+            system_prompt=optional("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
+            session_cache_size=_int(env, "SESSION_CACHE_SIZE", 256, minimum=1),
+            memory_id=optional("MEMORY_ID"),
+            memory_namespaces=_namespaces(env.get("MEMORY_NAMESPACES", "")),
+            memory_last_k_turns=_int(env, "MEMORY_LAST_K_TURNS", 5, minimum=0),
+            memory_top_k=_int(env, "MEMORY_TOP_K", 3, minimum=1),
+            gateway_url=_optional_url(env, "GATEWAY_URL"),
+            gateway_credential_provider=optional("GATEWAY_CREDENTIAL_PROVIDER"),
+            gateway_scopes=tuple(_split(env.get("GATEWAY_SCOPES", ""), None)),
+        )
+
+
+def _split(raw: str, separator: str | None) -> list[str]:
+    """Split a list-valued variable, dropping blanks so trailing separators are harmless."""
+    return [item.strip() for item in raw.split(separator) if item.strip()]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    """Read an integer variable with a lower bound; blank means the default."""
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _namespaces(raw: str) -> dict[str, str]:
+    """MEMORY_NAMESPACES is a JSON object of strategy name → namespace template."""
+    if raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"MEMORY_NAMESPACES is not valid JSON ({error.msg})") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise SettingsError("MEMORY_NAMESPACES must be a JSON object of string values")
+    return dict(value)
+
+
+def _optional_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional https URL (http only for a local test host)."""
+    raw = env.get(name, "")
+    if raw == "":
+        return None
+    _check_url(name, raw)
+    return raw
+
+
+def _check_url(name: str, url: str) -> None:
+    """Refuse anything but https, except plain http to a loopback host (local development and tests)."""
+    parsed = urlparse(url)
+    if not parsed.hostname or parsed.scheme not in {"https", "http"}:
+        raise SettingsError(f"{name}={url!r} is not an absolute http(s) URL")
+    if parsed.scheme == "http" and parsed.hostname not in _LOCAL_HOSTS:
+        raise SettingsError(f"{name}={url!r} must use https (http is only allowed for localhost)")
+
+
+def _check_discovery_url(url: str) -> None:
+    """The runtime's JWT authorizer requires the same shape, so mirror its rule here."""
+    _check_url("OIDC_DISCOVERY_URL", url)
+    if not urlparse(url).path.endswith(DISCOVERY_SUFFIX):
+        raise SettingsError(f"OIDC_DISCOVERY_URL={url!r} must end with {DISCOVERY_SUFFIX}")

@@ -1,0 +1,131 @@
+"""Test double for Cognito's OIDC issuer: a real local HTTP server plus a minter of Cognito-shaped tokens.
+
+It serves `/<pool>/.well-known/openid-configuration` and `/<pool>/.well-known/jwks.json` for a freshly
+generated RSA key, the way `https://cognito-idp.<region>.amazonaws.com/<poolId>` does, so the agent's real
+PyJWT/PyJWKClient code fetches and verifies over HTTP. `mint()` makes access tokens shaped like Cognito's:
+`sub`, `client_id`, `token_use`, `iss`, `iat`, `exp`, `scope`, `jti` and no `aud`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+POOL_ID = "us-east-1_TestPool1"
+
+
+class OidcIssuer:
+    """A running issuer on 127.0.0.1; use as a context manager (or call `start`/`stop`)."""
+
+    def __init__(self, pool_id: str = POOL_ID) -> None:
+        self.pool_id = pool_id
+        self.kid = "test-key-1"
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.requests: list[str] = []  # paths fetched, so tests can assert on caching
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """The server root (http://127.0.0.1:<port>)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` value, like https://cognito-idp.<region>.amazonaws.com/<poolId>."""
+        return f"{self.base_url}/{self.pool_id}"
+
+    @property
+    def discovery_url(self) -> str:
+        """What OIDC_DISCOVERY_URL is set to."""
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def start(self) -> OidcIssuer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> OidcIssuer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set, as Cognito publishes it."""
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
+        return {"keys": [{**public, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
+
+    def mint(
+        self,
+        *,
+        sub: str = "user-sub-1",
+        client_id: str = "client-a",
+        token_use: str = "access",
+        expires_in: int = 3600,
+        scope: str = "openid",
+        issuer: str | None = None,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """A signed Cognito-style access token; override any field to make a bad one."""
+        now = int(time.time())
+        claims = {
+            "sub": sub,
+            "client_id": client_id,
+            "token_use": token_use,
+            "iss": issuer or self.issuer,
+            "iat": now - 5 if expires_in > 0 else now + expires_in - 60,
+            "auth_time": now - 5,
+            "exp": now + expires_in,
+            "scope": scope,
+            "jti": str(uuid.uuid4()),
+            "username": sub,
+            **extra,
+        }
+        headers = {"kid": kid or self.kid}
+        return jwt.encode(claims, key or self._key, algorithm="RS256", headers=headers)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                issuer.requests.append(self.path)
+                prefix = f"/{issuer.pool_id}/.well-known/"
+                if self.path == prefix + "openid-configuration":
+                    body = {
+                        "issuer": issuer.issuer,
+                        "jwks_uri": issuer.issuer + "/.well-known/jwks.json",
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "response_types_supported": ["code", "token"],
+                        "subject_types_supported": ["public"],
+                    }
+                elif self.path == prefix + "jwks.json":
+                    body = issuer.jwks()
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        return Handler
