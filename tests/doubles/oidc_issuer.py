@@ -29,6 +29,7 @@ class OidcIssuer:
         self.kid = "test-key-1"
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.requests: list[str] = []  # paths fetched, so tests can assert on caching
+        self.advertised_issuer: str | None = None  # set to publish a mismatching `issuer` in discovery
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -107,7 +108,7 @@ class OidcIssuer:
                 prefix = f"/{issuer.pool_id}/.well-known/"
                 if self.path == prefix + "openid-configuration":
                     body = {
-                        "issuer": issuer.issuer,
+                        "issuer": issuer.advertised_issuer or issuer.issuer,
                         "jwks_uri": issuer.issuer + "/.well-known/jwks.json",
                         "id_token_signing_alg_values_supported": ["RS256"],
                         "response_types_supported": ["code", "token"],

@@ -1,0 +1,138 @@
+"""The actor is the verified token's `sub`; bad tokens get 401 JSON before the model is called."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from agentcore_agent.auth import LOCAL_ACTOR, Authenticator, AuthError
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.agent.conftest import SESSION_A, settings
+from tests.doubles.scripted_model import Text
+
+
+@pytest.fixture
+def server(start_server, auth_env):
+    return start_server([Text("first"), Text("second"), Text("third")], env=auth_env)
+
+
+def test_valid_token_is_served(server, issuer):
+    reply = server.post({"prompt": "hi"}, token=issuer.mint(sub="alice"))
+    assert reply.status == 200
+    assert reply.text == "first"
+
+
+def test_actor_is_the_token_sub_and_payload_actor_id_is_ignored(server, issuer):
+    # Alice starts a conversation; Mallory claims to be Alice in the payload, in the same session id.
+    server.post({"prompt": "alice secret"}, token=issuer.mint(sub="alice"), session=SESSION_A)
+    reply = server.post(
+        {"prompt": "what did I say?", "actor_id": "alice", "user_id": "alice"},
+        token=issuer.mint(sub="mallory"),
+        session=SESSION_A,
+    )
+    assert reply.status == 200
+    # Mallory's agent is a different one: Alice's turn never reaches the model on Mallory's behalf.
+    texts = [m["content"][0].get("text") for m in server.model.requests[1].messages]
+    assert texts == ["what did I say?"]
+    # Alice, in the same session, still has her own history.
+    server.post({"prompt": "again"}, token=issuer.mint(sub="alice"), session=SESSION_A)
+    texts = [m["content"][0].get("text") for m in server.model.requests[2].messages]
+    assert texts == ["alice secret", "first", "again"]
+
+
+def _other_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+BAD_TOKENS = [
+    pytest.param(lambda i: None, "missing Authorization", id="missing"),
+    pytest.param(lambda i: i.mint(expires_in=-120), "expired", id="expired"),
+    pytest.param(lambda i: i.mint(client_id="client-z"), "app client", id="wrong-client"),
+    pytest.param(lambda i: "garbage.token.value", "invalid access token", id="garbage"),
+    pytest.param(lambda i: "notajwt", "invalid access token", id="not-a-jwt"),
+    pytest.param(lambda i: i.mint(token_use="id"), "access token is required", id="id-token"),
+    pytest.param(
+        lambda i: i.mint(issuer="https://evil.example.com/pool"), "invalid access token", id="wrong-issuer"
+    ),
+    pytest.param(lambda i: i.mint(key=_other_key()), "invalid access token", id="wrong-signature"),
+    pytest.param(lambda i: i.mint(kid="unknown-kid"), "invalid access token", id="unknown-kid"),
+]
+
+
+@pytest.mark.parametrize(("make_token", "fragment"), BAD_TOKENS)
+def test_bad_token_is_refused_with_401_json(server, issuer, make_token, fragment):
+    reply = server.post({"prompt": "hi"}, token=make_token(issuer))
+    assert reply.status == 401
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["error"] == "Unauthorized"
+    assert fragment in body["message"]
+    assert server.model.requests == []
+
+
+def test_non_bearer_scheme_is_refused(server, issuer):
+    reply = server.post({"prompt": "hi"}, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert reply.status == 401
+    assert "Bearer" in reply.json()["message"]
+
+
+def test_unsigned_alg_none_token_is_refused(server, issuer):
+    import jwt
+
+    token = jwt.encode({"sub": "x", "client_id": "client-a", "token_use": "access"}, None, algorithm="none")
+    assert server.post({"prompt": "hi"}, token=token).status == 401
+
+
+def test_bad_token_is_refused_before_the_payload_is_looked_at(server):
+    reply = server.post({"no": "prompt"})
+    assert reply.status == 401
+
+
+def test_keys_are_fetched_once_and_cached(start_server, auth_env, issuer):
+    server = start_server([Text("ok")], env=auth_env)
+    before = len(issuer.requests)
+    for _ in range(3):
+        assert server.post({"prompt": "hi"}, token=issuer.mint()).status == 200
+    fetched = issuer.requests[before:]
+    assert sum(path.endswith("openid-configuration") for path in fetched) == 1
+    assert sum(path.endswith("jwks.json") for path in fetched) == 1
+
+
+def test_unreachable_issuer_is_a_503_not_a_401(start_server):
+    env = {
+        "OIDC_DISCOVERY_URL": "http://127.0.0.1:9/pool/.well-known/openid-configuration",
+        "ALLOWED_CLIENTS": "c",
+    }
+    server = start_server([Text("ok")], env=env)
+    reply = server.post({"prompt": "hi"}, token="a.b.c")
+    assert reply.status == 503
+    assert reply.json()["error"] == "AuthUnavailable"
+
+
+def test_without_discovery_url_auth_is_off_and_the_actor_is_fixed(caplog):
+    with caplog.at_level(logging.WARNING, logger="agentcore_agent"):
+        authenticator = Authenticator(settings())
+    assert not authenticator.enabled
+    assert authenticator.authenticate({"Authorization": "Bearer whatever"}).actor_id == LOCAL_ACTOR
+    assert any("auth is OFF" in r.getMessage() for r in caplog.records)
+
+
+def test_authenticator_returns_claims_of_a_valid_token(issuer, auth_env):
+    authenticator = Authenticator(settings(**auth_env))
+    caller = authenticator.authenticate({"authorization": f"Bearer {issuer.mint(sub='bob', scope='a b')}"})
+    assert (caller.actor_id, caller.client_id, caller.scopes) == ("bob", "client-a", ("a", "b"))
+    with pytest.raises(AuthError) as refused:
+        authenticator.authenticate({})
+    assert refused.value.status == 401
+
+
+def test_discovery_document_advertising_another_issuer_is_refused(issuer, auth_env):
+    issuer.advertised_issuer = "https://evil.example.com/pool"
+    try:
+        authenticator = Authenticator(settings(**auth_env))
+        with pytest.raises(AuthError) as refused:
+            authenticator.authenticate({"Authorization": f"Bearer {issuer.mint()}"})
+        assert refused.value.status == 503
+    finally:
+        issuer.advertised_issuer = None
