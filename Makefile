@@ -37,7 +37,7 @@ test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-n
 lint: synth ## ruff + cfn-lint over every synthesized template
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cfn-lint --non-zero-exit-code error cdk.out/assembly-*/*.template.json
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 cdk.out/assembly-*/*.template.json
 
 bench: install ## Benchmarks (timings are measured here, never asserted in tests)
 	$(PY) bench/bench_agent.py

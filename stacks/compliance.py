@@ -35,9 +35,156 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
 
 
+def acknowledge_iam5(construct: IConstruct, findings: dict[str, str]) -> None:
+    """AwsSolutions-IAM5 is reported per wildcard; each one gets its own reason."""
+    for finding, reason in findings.items():
+        acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
+
+
+def _child(scope: IConstruct, id_prefix: str) -> IConstruct:
+    """A construct a library adds under a generated id (e.g. a singleton provider function)."""
+    matches = [c for c in scope.node.children if c.node.id.startswith(id_prefix)]
+    if len(matches) != 1:
+        raise LookupError(f"expected one child of {scope.node.path} named {id_prefix}*, found {len(matches)}")
+    return matches[0]
+
+
+def _token(stack: cdk.Stack, construct: IConstruct) -> str:
+    """How cdk-nag renders a reference to `construct` inside an IAM5 finding."""
+    return f"<{stack.get_logical_id(construct.node.default_child)}>"
+
+
 def acknowledge_stage(stage: AgentCoreStage) -> None:
     """Every acknowledgment of one stage, grouped by the stack that owns the construct."""
     _identity(stage)
+    _runtime(stage)
+
+
+INLINE_POLICY = (
+    "CDK grants write one policy per role, scoped to this stage's resources; a customer-managed policy "
+    "would only move the same statements and could be attached to other roles by mistake."
+)
+# (child path under the function, rule) -> reason
+PROVIDER_FUNCTION = {
+    (
+        "ServiceRole",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+    ): (
+        "Library-owned custom resource handler: the AWS managed basic execution policy only lets it write "
+        "its own CloudWatch logs."
+    ),
+    ("ServiceRole/DefaultPolicy/Resource", "NIST.800.53.R5-IAMNoInlinePolicy"): INLINE_POLICY,
+    ("LogGroup/Resource", "NIST.800.53.R5-CloudWatchLogGroupEncrypted"): (
+        "Holds only the deploy-time handler's own start/stop logs (no user data); CloudWatch encrypts it."
+    ),
+    (
+        "Resource",
+        "AwsSolutions-L1",
+    ): "Library-owned custom resource handler; its runtime is pinned by the library.",
+    (
+        "Resource",
+        "Serverless-LambdaDefaultMemorySize",
+    ): "Deploy-time custom resource handler, run a few times per deploy.",
+    ("Resource", "Serverless-LambdaDLQ"): "Invoked synchronously by CloudFormation, which reports failures.",
+    (
+        "Resource",
+        "Serverless-LambdaLatestVersion",
+    ): "Runtime version is pinned by the library that owns this handler.",
+    (
+        "Resource",
+        "Serverless-LambdaTracing",
+    ): "Deploy-time custom resource handler; CloudFormation events trace it.",
+    (
+        "Resource",
+        "NIST.800.53.R5-LambdaConcurrency",
+    ): "Runs only during deployments, bounded by CloudFormation.",
+    (
+        "Resource",
+        "NIST.800.53.R5-LambdaDLQ",
+    ): "Invoked synchronously by CloudFormation, which reports failures.",
+    ("Resource", "NIST.800.53.R5-LambdaInsideVPC"): "Calls only AWS control-plane APIs during deploys.",
+}
+
+
+def _provider_function(function: IConstruct) -> None:
+    """A library's deploy-time custom resource Lambda: we cannot change it, so every finding is explained."""
+    for (path, rule), reason in PROVIDER_FUNCTION.items():
+        target = function
+        for part in path.split("/"):
+            target = target.node.find_child(part)
+        acknowledge(target, rule, reason)
+
+
+def _runtime(stage: AgentCoreStage) -> None:
+    stack, config = stage.runtime, stage.config
+    region = config.region
+    role_policy = stack.runtime.role.node.find_child("DefaultPolicy").node.default_child
+    acknowledge(role_policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+    acknowledge_iam5(
+        role_policy,
+        {
+            "Resource::*": (
+                "AWS requires '*' for ecr:GetAuthorizationToken and the X-Ray telemetry actions; "
+                "cloudwatch:PutMetricData is limited to the bedrock-agentcore namespace by condition."
+            ),
+            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/bedrock-agentcore/runtimes/*": (
+                "The runtime id is assigned at creation, so its log groups are matched under the AgentCore "
+                "runtimes prefix (the AWS-documented execution role)."
+            ),
+            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/bedrock-agentcore/runtimes/*"
+            ":log-stream:*": "Log streams are created per session under the runtime's own log groups.",
+            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:*": (
+                "logs:DescribeLogGroups cannot be scoped to a log group; it reads names only."
+            ),
+            f"Resource::arn:aws:bedrock-agentcore:{region}:<AWS::AccountId>:workload-identity-directory/default"
+            "/workload-identity/*": (
+                "The runtime's workload identity is created by the service when the runtime is, so its name "
+                "is only known after deployment; the directory is fixed to 'default'."
+            ),
+        },
+    )
+    if config.image_build == "codebuild":
+        _image_build(stage)
+
+
+def _image_build(stage: AgentCoreStage) -> None:
+    stack, region = stage.runtime, stage.config.region
+    _provider_function(_child(stack, "DeployTimeBuildCustomResourceHandler"))
+    project = _child(stack, "ContainerImageBuild")
+    acknowledge(
+        project.node.default_child,
+        "AwsSolutions-CB4",
+        "The build produces no artifacts (the image goes to this stage's KMS-encrypted ECR repository); "
+        "CodeBuild encrypts its logs and cache with the AWS managed key.",
+    )
+    role = project.node.find_child("Role")
+    acknowledge(
+        role,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly]",
+        "The image build pulls public base images from ECR Public; the managed policy is read-only.",
+    )
+    policy = role.node.find_child("DefaultPolicy").node.default_child
+    acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+    project_token = _token(stack, project)
+    acknowledge_iam5(
+        policy,
+        {
+            "Resource::*": "ecr:GetAuthorizationToken (to push and pull images) only accepts '*'.",
+            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/codebuild/{project_token}:*": (
+                "CodeBuild names a log stream per build under the project's own log group."
+            ),
+            f"Resource::arn:aws:codebuild:{region}:<AWS::AccountId>:report-group/{project_token}-*": (
+                "CodeBuild report groups are created per build under the project's own name."
+            ),
+            "Action::s3:GetBucket*": "Read-only access to the CDK asset bucket that holds the build context.",
+            "Action::s3:GetObject*": "Read-only access to the CDK asset bucket that holds the build context.",
+            "Action::s3:List*": "Read-only access to the CDK asset bucket that holds the build context.",
+            f"Resource::arn:aws:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{region}/*": (
+                "The build context is a CDK file asset; asset object keys are content hashes."
+            ),
+        },
+    )
 
 
 def _identity(stage: AgentCoreStage) -> None:

@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks import compliance
 from stacks.config import StageConfig
 from stacks.identity_stack import IdentityStack
+from stacks.runtime_stack import RuntimeStack
 
 
 class AgentCoreStage(cdk.Stage):
@@ -22,6 +23,13 @@ class AgentCoreStage(cdk.Stage):
         self.config = config
         self.identity = IdentityStack(
             self, "Identity", config=config, description=self._describe("Cognito identity")
+        )
+        self.runtime = RuntimeStack(
+            self,
+            "Runtime",
+            config=config,
+            identity=self.identity,
+            description=self._describe("agent runtime"),
         )
         compliance.acknowledge_stage(self)
 

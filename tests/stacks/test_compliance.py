@@ -11,6 +11,8 @@ from cfnlint.api import lint
 from stacks import compliance
 
 PACKS = {"AwsSolutions", "Serverless", "NIST.800.53.R5"}
+# W3005 (redundant DependsOn) is how CDK L2s make ordering explicit; it changes nothing at deploy time.
+CFN_LINT_IGNORED = {"W3005"}
 
 
 def test_every_stage_is_synthesized(synthesized):
@@ -25,7 +27,11 @@ def test_cfn_lint_reports_no_errors_on_any_template(synthesized):
     for stage, stack, path in synthesized.all_templates():
         region = synthesized.stages[stage].config.region
         matches = lint(path.read_text(), regions=[region])
-        problems += [f"{stack}: {m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id[0] in "EW"]
+        problems += [
+            f"{stack}: {m.rule.id} {m.message} ({m.path})"
+            for m in matches
+            if m.rule.id[0] in "EW" and m.rule.id not in CFN_LINT_IGNORED
+        ]
     assert problems == []
 
 
@@ -81,7 +87,7 @@ def test_every_acknowledgment_is_scoped_and_explained(synthesized):
                 f"{where} is acknowledged for a whole stack"
             )
             assert len(reason.strip()) >= compliance.MIN_REASON_CHARS, where
-            assert rule.rsplit("-", 1)[0] in PACKS, where
+            assert rule.split("[")[0].rsplit("-", 1)[0] in PACKS, where
     assert seen > 0
 
 

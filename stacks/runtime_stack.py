@@ -1,0 +1,173 @@
+"""The agent's home: ECR repository, arm64 image built at deploy time, the AgentCore Runtime and its endpoint,
+plus the stage's custom Browser and Code Interpreter the agent may use.
+
+The image is built for linux/arm64 (AgentCore runs nothing else) by CodeBuild during `cdk deploy`, so neither
+synth nor deploy needs local Docker; it is tagged by content hash so a changed agent rolls the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aws_cdk as cdk
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from cdklabs.deploy_time_build import ContainerImageBuild
+from constructs import Construct
+
+from stacks.bedrock_models import INVOKE_ACTIONS, model_arns
+from stacks.config import StageConfig
+from stacks.identity_stack import IdentityStack
+
+AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
+# Headers the runtime passes through to the container; the agent derives the actor from the bearer token.
+ALLOWED_HEADERS = ("Authorization",)
+
+
+class AgentCapability(Protocol):
+    """A stack the agent uses (memory, gateway): it names its settings and grants the agent what it needs."""
+
+    @property
+    def agent_environment(self) -> Mapping[str, str]: ...
+
+    def grant_to_agent(self, agent: iam.IGrantable) -> None: ...
+
+
+class RuntimeStack(cdk.Stack):
+    """ECR + image build + Runtime (+ `live` endpoint) + Browser + Code Interpreter for one stage."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        identity: IdentityStack,
+        capabilities: Sequence[AgentCapability] = (),
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.dns_name('runtime')}: agent images at rest",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.repository = ecr.Repository(
+            self,
+            "Repository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.key,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description=f"Keep the last {config.ecr_keep_images} images",
+                    max_image_count=config.ecr_keep_images,
+                )
+            ],
+            removal_policy=removal,
+            empty_on_delete=not config.is_retained,
+        )
+        self.artifact = self._artifact()
+        self.browser = agentcore.BrowserCustom(
+            self,
+            "Browser",
+            browser_custom_name=config.resource_name("browser"),
+            description=f"{config.name}: isolated browser for the agent",
+        )
+        self.code_interpreter = agentcore.CodeInterpreterCustom(
+            self,
+            "CodeInterpreter",
+            code_interpreter_custom_name=config.resource_name("code"),
+            description=f"{config.name}: sandboxed code execution for the agent (no network)",
+            network_configuration=agentcore.CodeInterpreterNetworkConfiguration.using_sandbox_network(),
+        )
+        self.runtime = agentcore.Runtime(
+            self,
+            "Runtime",
+            runtime_name=config.resource_name("agent"),
+            description=f"{config.project} {config.name}: the sample Strands agent",
+            agent_runtime_artifact=self.artifact,
+            authorizer_configuration=agentcore.RuntimeAuthorizerConfiguration.using_jwt(
+                identity.discovery_url,
+                # Cognito access tokens carry `client_id`, not `aud`: authorize by client.
+                allowed_clients=[identity.user_client.user_pool_client_id],
+            ),
+            request_header_configuration=agentcore.RequestHeaderConfiguration(
+                allowlisted_headers=list(ALLOWED_HEADERS)
+            ),
+            lifecycle_configuration=agentcore.LifecycleConfiguration(
+                idle_runtime_session_timeout=cdk.Duration.seconds(config.idle_timeout_seconds),
+                max_lifetime=cdk.Duration.seconds(config.max_lifetime_seconds),
+            ),
+            environment_variables=self._environment(identity, capabilities),
+        )
+        self.runtime.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(INVOKE_ACTIONS), resources=model_arns(config.model_id, config.region)
+            )
+        )
+        for capability in capabilities:
+            capability.grant_to_agent(self.runtime)
+        self.browser.grant_use(self.runtime)
+        self.code_interpreter.grant_use(self.runtime)
+        self.endpoint = self.runtime.add_endpoint(
+            config.endpoint_name, description=f"{config.name}: the endpoint clients call"
+        )
+        self.invocation_url = (
+            f"https://bedrock-agentcore.{self.region}.amazonaws.com/runtimes/"
+            f"arn%3A{self.partition}%3Abedrock-agentcore%3A{self.region}%3A{self.account}"
+            f"%3Aruntime%2F{self.runtime.agent_runtime_id}/invocations?qualifier={config.endpoint_name}"
+        )
+        for name, value, description in (
+            ("RuntimeArn", self.runtime.agent_runtime_arn, "AgentCore Runtime ARN"),
+            ("RuntimeEndpointArn", self.endpoint.agent_runtime_endpoint_arn, "Named runtime endpoint ARN"),
+            ("RuntimeEndpointName", config.endpoint_name, "Qualifier clients pass when invoking"),
+            ("InvocationUrl", self.invocation_url, "HTTPS URL to POST prompts to (bearer token required)"),
+            ("RepositoryUri", self.repository.repository_uri, "ECR repository of the agent image"),
+            ("Region", self.region, "Region of this stage"),
+        ):
+            cdk.CfnOutput(self, name, value=value, description=description)
+
+    def _artifact(self) -> agentcore.AgentRuntimeArtifact:
+        """linux/arm64 image: CodeBuild at deploy time by default, local Docker when configured."""
+        if self.config.image_build == "docker":
+            return agentcore.AgentRuntimeArtifact.from_asset(
+                str(AGENT_SOURCE), platform=ecr_assets.Platform.LINUX_ARM64
+            )
+        self.image = ContainerImageBuild(
+            self,
+            "Image",
+            directory=str(AGENT_SOURCE),
+            platform=ecr_assets.Platform.LINUX_ARM64,
+            repository=self.repository,
+            exclude=[".venv", "**/__pycache__", "**/*.pyc", ".agentcore.json"],
+        )
+        return agentcore.AgentRuntimeArtifact.from_ecr_repository(self.repository, self.image.image_tag)
+
+    def _environment(
+        self, identity: IdentityStack, capabilities: Sequence[AgentCapability]
+    ) -> dict[str, str]:
+        """The agent's settings (see agent_src/agentcore_agent/settings.py for their meaning)."""
+        environment = {
+            "AWS_DEFAULT_REGION": self.region,
+            "MODEL_ID": self.config.model_id,
+            "OIDC_DISCOVERY_URL": identity.discovery_url,
+            "ALLOWED_CLIENTS": identity.user_client.user_pool_client_id,
+            "MAX_PROMPT_CHARS": str(self.config.max_prompt_chars),
+            "BROWSER_ID": self.browser.browser_id,
+            "CODE_INTERPRETER_ID": self.code_interpreter.code_interpreter_id,
+            "OTEL_SERVICE_NAME": self.config.dns_name("agent"),
+        }
+        for capability in capabilities:
+            environment.update(capability.agent_environment)
+        return environment
