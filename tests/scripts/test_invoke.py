@@ -1,0 +1,292 @@
+"""scripts/invoke.py against a local stand-in for the runtime URL, logging in to moto's Cognito."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+USER, PASSWORD = "alice@example.com", "Correct-Horse-9!"
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/dev_agent-AbCdEf1234"
+
+
+def _load_invoke() -> Any:
+    spec = importlib.util.spec_from_file_location("invoke_script", ROOT / "scripts" / "invoke.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+invoke = _load_invoke()
+
+
+class RuntimeStandIn:
+    """Stands in for the AgentCore data plane: without a bearer token it refuses, as its authorizer does."""
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.calls: list[dict[str, Any]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        quoted = invoke.urllib.parse.quote(RUNTIME_ARN, safe="")
+        return f"http://127.0.0.1:{self.server.server_address[1]}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}  # names are case-insensitive
+                stand_in.calls.append({"path": self.path, "headers": headers, "body": json.loads(body)})
+                if not self.headers.get("Authorization", "").startswith("Bearer "):
+                    data = json.dumps({"message": "Authorization method mismatch"}).encode()
+                    self.send_response(403)
+                    self.send_header("x-amzn-ErrorType", "AccessDeniedException:http://internal.amazon.com/")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for event in stand_in.events:
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                    time.sleep(0.01)
+                self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+ANSWER = [
+    {"type": "text", "text": "Hello, "},
+    {"type": "tool", "name": "lookup"},
+    {"type": "text", "text": "Alice."},
+    {"type": "end", "stop_reason": "end_turn"},
+]
+
+
+@pytest.fixture
+def runtime() -> Iterator[RuntimeStandIn]:
+    stand_in = RuntimeStandIn(ANSWER)
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+
+
+@pytest.fixture
+def cognito(monkeypatch) -> Iterator[str]:
+    """A moto user pool with a public client allowing USER_PASSWORD_AUTH and one confirmed user."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        idp = boto3.client("cognito-idp", region_name=REGION)
+        pool = idp.create_user_pool(PoolName="dev-users")["UserPool"]["Id"]
+        client = idp.create_user_pool_client(
+            UserPoolId=pool, ClientName="user", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
+        )["UserPoolClient"]["ClientId"]
+        idp.admin_create_user(UserPoolId=pool, Username=USER, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(UserPoolId=pool, Username=USER, Password=PASSWORD, Permanent=True)
+        yield client
+
+
+def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = {"AGENT_USERNAME": USER, "AGENT_PASSWORD": PASSWORD} if environ is None else environ
+    code = invoke.main(list(argv), out=out, err=err, environ=env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_with_a_token_the_streamed_answer_is_printed(runtime, cognito):
+    code, out, err = run("--url", runtime.url, "--client-id", cognito, "--region", REGION, "Who am I?")
+    assert code == 0, err
+    assert out == "Hello, Alice.\n"
+    assert "[using tool lookup]" in err
+    call = runtime.calls[0]
+    assert call["body"] == {"prompt": "Who am I?"}
+    assert call["headers"]["content-type"] == "application/json"
+    session = call["headers"]["x-amzn-bedrock-agentcore-runtime-session-id"]
+    assert len(session) >= 33 and session in err
+    token = call["headers"]["authorization"].removeprefix("Bearer ")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["client_id"] == cognito and claims["token_use"] == "access"
+
+
+def test_without_a_token_access_is_denied_with_a_clear_message(runtime):
+    code, out, err = run("--url", runtime.url, "--no-auth", "hi")
+    assert code == 4
+    assert out == ""
+    assert (
+        "access denied" in err and "AccessDeniedException" in err and "Authorization method mismatch" in err
+    )
+    assert "Traceback" not in err
+    assert "authorization" not in runtime.calls[0]["headers"]
+
+
+def test_wrong_password_is_a_login_failure(runtime, cognito):
+    environ = {"AGENT_USERNAME": USER, "AGENT_PASSWORD": "wrong-password-1A!"}
+    code, _, err = run("--url", runtime.url, "--client-id", cognito, "hi", environ=environ)
+    assert code == 3
+    assert err.startswith("error: login failed: NotAuthorizedException")
+    assert runtime.calls == []
+
+
+def test_given_session_id_is_sent(runtime, cognito):
+    session = "my-conversation-0123456789-0123456789"
+    code, _, err = run("--url", runtime.url, "--client-id", cognito, "--session-id", session, "again")
+    assert code == 0, err
+    assert runtime.calls[0]["headers"]["x-amzn-bedrock-agentcore-runtime-session-id"] == session
+
+
+def test_agent_error_event_is_shown_and_exit_is_non_zero(runtime):
+    runtime.events = [
+        {"type": "text", "text": "Par"},
+        {"type": "error", "error": "ModelThrottled", "message": "busy"},
+    ]
+    code, out, err = _run_with_fake_login(runtime)
+    assert code == 1
+    assert out.startswith("Par")
+    assert "agent error (ModelThrottled): busy" in err
+
+
+def _run_with_fake_login(runtime: RuntimeStandIn) -> tuple[int, str, str]:
+    """Skip Cognito: this test is about rendering the stream, not logging in."""
+    original = invoke.login
+    invoke.login = lambda *args, **kwargs: "header.payload.signature"
+    try:
+        return run("--url", runtime.url, "--client-id", "c", "--region", REGION, "hi")
+    finally:
+        invoke.login = original
+
+
+def test_network_error_is_one_line():
+    code, _, err = run("--url", "http://127.0.0.1:9/runtimes/x/invocations", "--no-auth", "hi")
+    assert code == 5
+    assert "error: cannot reach 127.0.0.1:9" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--session-id", "too-short", "hi"], ["   "], [], ["--timeout", "0", "hi"]],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        invoke.main(argv, environ={})
+    assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def _stubbed_cloudformation(stacks: dict[str, dict[str, str] | None]) -> Any:
+    """A real botocore client whose describe_stacks answers are stubbed (shapes are validated by botocore)."""
+    client = boto3.client(
+        "cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stubber = Stubber(client)
+    for name, outputs in stacks.items():
+        if outputs is None:
+            stubber.add_client_error(
+                "describe_stacks", "ValidationError", f"Stack with id {name} does not exist", 400
+            )
+            continue
+        stack = {
+            "StackName": name,
+            "CreationTime": "2026-01-01T00:00:00Z",
+            "StackStatus": "CREATE_COMPLETE",
+            "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+        }
+        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
+    stubber.activate()
+    return client
+
+
+def test_stack_outputs_give_the_url_and_client():
+    """With no overrides the script reads <stage>-Runtime and <stage>-Identity outputs from CloudFormation."""
+    client = _stubbed_cloudformation(
+        {
+            "dev-Runtime": {"RuntimeArn": RUNTIME_ARN, "RuntimeEndpointName": "live", "Region": REGION},
+            "dev-Identity": {"UserPoolId": "pool", "UserClientId": "client-1", "Region": REGION},
+        }
+    )
+    target = invoke.resolve_target(invoke.parse_args(["--stage", "dev", "hi"]), lambda region: client)
+    quoted = "arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fdev_agent-AbCdEf1234"
+    assert (
+        target.url
+        == f"https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/{quoted}/invocations?qualifier=live"
+    )
+    assert (target.client_id, target.region) == ("client-1", REGION)
+
+
+def test_invocation_url_output_wins_and_no_auth_skips_the_identity_stack():
+    client = _stubbed_cloudformation(
+        {"prod-Runtime": {"InvocationUrl": "https://example.com/inv", "Region": "eu-west-1"}}
+    )
+    target = invoke.resolve_target(
+        invoke.parse_args(["--stage", "prod", "--no-auth", "hi"]), lambda region: client
+    )
+    assert (target.url, target.region, target.client_id) == ("https://example.com/inv", "eu-west-1", None)
+
+
+def test_missing_stack_is_a_clear_configuration_error(monkeypatch):
+    client = _stubbed_cloudformation({"nosuch-Runtime": None})
+    monkeypatch.setattr(invoke, "resolve_target", _bind(invoke.resolve_target, client))
+    code, _, err = run("--stage", "nosuch", "hi")
+    assert code == 2
+    assert err.strip().endswith(
+        "cannot read stack nosuch-Runtime: ValidationError: Stack with id nosuch-Runtime does not exist"
+    )
+
+
+def _bind(resolve: Any, client: Any) -> Any:
+    return lambda args, _factory: resolve(args, lambda region: client)
+
+
+class FakeCognito:
+    """Records the MFA round trip (moto cannot issue TOTP challenges for USER_PASSWORD_AUTH reliably)."""
+
+    def __init__(self) -> None:
+        self.answered: dict[str, Any] = {}
+
+    def initiate_auth(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ChallengeName": "SOFTWARE_TOKEN_MFA", "Session": "sess-1"}
+
+    def respond_to_auth_challenge(self, **kwargs: Any) -> dict[str, Any]:
+        self.answered = kwargs
+        return {"AuthenticationResult": {"AccessToken": "access-token"}}
+
+
+def test_software_token_mfa_challenge_prompts_for_the_code():
+    fake = FakeCognito()
+    token = invoke.login(fake, "client", USER, PASSWORD, lambda prompt: " 123456 ")
+    assert token == "access-token"
+    assert fake.answered["ChallengeResponses"] == {"USERNAME": USER, "SOFTWARE_TOKEN_MFA_CODE": "123456"}
+    assert fake.answered["Session"] == "sess-1"
