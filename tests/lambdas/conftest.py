@@ -21,8 +21,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 if str(SHARED_LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER_DIR))
 
-from gateway_tool.aws import dynamodb_client  # noqa: E402
-from gateway_tool.dynamodb import batch_write_request, load_seed  # noqa: E402
+from gateway_tool.aws import dynamodb_client
+from gateway_tool.dynamodb import batch_write_request, load_seed
 
 ORDERS_TABLE = "orders-test"
 INVENTORY_TABLE = "inventory-test"
