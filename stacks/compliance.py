@@ -57,6 +57,7 @@ def _token(stack: cdk.Stack, construct: IConstruct) -> str:
 def acknowledge_stage(stage: AgentCoreStage) -> None:
     """Every acknowledgment of one stage, grouped by the stack that owns the construct."""
     _identity(stage)
+    _memory(stage)
     _runtime(stage)
 
 
@@ -183,6 +184,20 @@ def _image_build(stage: AgentCoreStage) -> None:
             f"Resource::arn:aws:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{region}/*": (
                 "The build context is a CDK file asset; asset object keys are content hashes."
             ),
+        },
+    )
+
+
+def _memory(stage: AgentCoreStage) -> None:
+    policy = stage.memory.memory.execution_role.node.find_child("DefaultPolicy").node.default_child
+    acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+    acknowledge_iam5(
+        policy,
+        {
+            "Action::kms:ReEncrypt*": (
+                "The Memory service role encrypts with this stage's memory key only; ReEncrypt* is part of "
+                "the KMS encrypt/decrypt grant on that single key."
+            )
         },
     )
 

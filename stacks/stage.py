@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks import compliance
 from stacks.config import StageConfig
 from stacks.identity_stack import IdentityStack
+from stacks.memory_stack import MemoryStack
 from stacks.runtime_stack import RuntimeStack
 
 
@@ -24,11 +25,13 @@ class AgentCoreStage(cdk.Stage):
         self.identity = IdentityStack(
             self, "Identity", config=config, description=self._describe("Cognito identity")
         )
+        self.memory = MemoryStack(self, "Memory", config=config, description=self._describe("agent memory"))
         self.runtime = RuntimeStack(
             self,
             "Runtime",
             config=config,
             identity=self.identity,
+            capabilities=[self.memory],
             description=self._describe("agent runtime"),
         )
         compliance.acknowledge_stage(self)

@@ -1,0 +1,87 @@
+"""AgentCore Memory for one stage: short-term events plus three long-term extraction strategies.
+
+Namespaces are defined here once and handed to the agent through its environment, so the places the
+service writes long-term records and the places the agent reads them can never drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import StageConfig
+
+# Long-term record namespaces, keyed by what they hold; `{actorId}` isolates users from each other.
+NAMESPACES: Mapping[str, str] = {
+    "facts": "/facts/{actorId}",
+    "preferences": "/preferences/{actorId}",
+    "summaries": "/summaries/{actorId}/{sessionId}",
+}
+# The agent reads the memory's strategies at start; `grant_read` does not include it.
+GET_MEMORY = "bedrock-agentcore:GetMemory"
+
+
+class MemoryStack(cdk.Stack):
+    """Owns the stage's Memory and its key (stateful: RETAIN when the stage retains)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.dns_name('memory')}: conversation events and long-term records at rest",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.memory = agentcore.Memory(
+            self,
+            "Memory",
+            memory_name=config.resource_name("memory"),
+            description=f"{config.project} {config.name}: the agent's short- and long-term memory",
+            expiration_duration=cdk.Duration.days(config.memory_event_expiry_days),
+            kms_key=self.key,
+            memory_strategies=[
+                agentcore.MemoryStrategy.using_semantic(
+                    strategy_name="facts",
+                    description="Facts the user stated, kept per user",
+                    namespaces=[NAMESPACES["facts"]],
+                ),
+                agentcore.MemoryStrategy.using_user_preference(
+                    strategy_name="preferences",
+                    description="The user's stated and implied preferences, kept per user",
+                    namespaces=[NAMESPACES["preferences"]],
+                ),
+                agentcore.MemoryStrategy.using_summarization(
+                    strategy_name="summaries",
+                    description="A running summary of each conversation",
+                    namespaces=[NAMESPACES["summaries"]],
+                ),
+            ],
+        )
+        self.memory.node.find_child("Memory").apply_removal_policy(removal)
+        cdk.CfnOutput(self, "MemoryId", value=self.memory.memory_id, description="AgentCore Memory id")
+        cdk.CfnOutput(self, "MemoryArn", value=self.memory.memory_arn, description="AgentCore Memory ARN")
+
+    @property
+    def agent_environment(self) -> Mapping[str, str]:
+        """Settings the agent's memory hooks read (see agentcore_agent.settings)."""
+        return {
+            "MEMORY_ID": self.memory.memory_id,
+            "MEMORY_NAMESPACES": json.dumps(dict(NAMESPACES), separators=(",", ":")),
+            "MEMORY_LAST_K_TURNS": str(self.config.memory_last_k_turns),
+            "MEMORY_TOP_K": str(self.config.memory_top_k),
+        }
+
+    def grant_to_agent(self, agent: iam.IGrantable) -> None:
+        """Read and write events and records, read the memory itself; never delete or administer."""
+        self.memory.grant_read(agent)
+        self.memory.grant_write(agent)
+        self.memory.grant(agent, GET_MEMORY)
