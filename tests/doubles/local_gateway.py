@@ -208,8 +208,11 @@ def build_app(*, bearer_token: str, lambdas_dir: Path) -> ASGIApp:
     """Starlette app serving MCP streamable HTTP at /mcp, behind bearer auth."""
     manager = StreamableHTTPSessionManager(app=build_server(lambdas_dir), stateless=True)
 
-    async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        await manager.handle_request(scope, receive, send)
+    class MCPEndpoint:
+        """An ASGI class (not a function) so Starlette passes scope/receive/send through untouched."""
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await manager.handle_request(scope, receive, send)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -217,7 +220,7 @@ def build_app(*, bearer_token: str, lambdas_dir: Path) -> ASGIApp:
             yield
 
     app = Starlette(lifespan=lifespan)
-    app.router.add_route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"])
+    app.router.add_route(MCP_PATH, MCPEndpoint(), methods=["GET", "POST", "DELETE"])
     return BearerAuth(app, bearer_token)
 
 
