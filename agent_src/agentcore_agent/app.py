@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -105,8 +106,11 @@ def create_app(
             return error_response(error.status, error.code, str(error))
 
         if session_id is None:
-            logger.info("no session id: answering in a one-off session for actor %s", caller.actor_id)
-            return _answer(new_agent("one-off", caller.actor_id), invocation.prompt, None, lambda: None)
+            one_off = f"one-off-{uuid.uuid4()}"  # unique, so memory hooks never merge unrelated one-off calls
+            logger.info(
+                "no session id: answering in one-off session %s for actor %s", one_off, caller.actor_id
+            )
+            return _answer(new_agent(one_off, caller.actor_id), invocation.prompt, None, lambda: None)
         key = (caller.actor_id, session_id)
         if key in busy:
             message = "a turn is still running in this session; retry when it ends"

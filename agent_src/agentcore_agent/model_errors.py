@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
 from strands.types.exceptions import (
     ContextWindowOverflowException,
     MaxTokensReachedException,
@@ -50,6 +52,8 @@ def describe(error: BaseException) -> ModelFailure:
             "The model rejected the request; an operator must check the model id.",
             False,
         )
+    if isinstance(error, BotocoreConnectionError | HTTPClientError):
+        return ModelFailure("ModelUnreachable", "The model endpoint cannot be reached; retry shortly.", True)
     if isinstance(error, ContextWindowOverflowException):
         return ModelFailure(
             "ContextWindowOverflow", "The conversation is too long; start a new session.", False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from strands import ModelRetryStrategy, tool
 
 from tests.agent.conftest import SESSION_A, SESSION_B
@@ -143,6 +143,14 @@ def test_access_denied_and_validation_errors_are_named_without_raw_service_detai
         reply = server.post({"prompt": "hello"})
         assert reply.events[-1]["error"] == expected
         assert b"raw " not in reply.body  # the service's own message stays in the log
+
+
+def test_unreachable_model_endpoint_is_named(start_server):
+    error = EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com/")
+    server = start_server([Fail(error)])
+    reply = server.post({"prompt": "hello"})
+    assert reply.events[-1]["error"] == "ModelUnreachable"
+    assert reply.events[-1]["retryable"] is True
 
 
 def test_unexpected_model_exception_is_a_generic_error_not_a_stack_trace(start_server):

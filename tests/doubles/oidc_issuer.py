@@ -31,7 +31,9 @@ class OidcIssuer:
         self.requests: list[str] = []  # paths fetched, so tests can assert on caching
         self.advertised_issuer: str | None = None  # set to publish a mismatching `issuer` in discovery
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
