@@ -117,7 +117,8 @@ def main() -> None:
         "",
         f"Floor for comparison: `import boto3` alone takes {boto3_floor[0]:.1f} ms "
         f"({boto3_floor[1]:.0f}-{boto3_floor[2]:.0f}) on this machine; the handlers import boto3 at module "
-        "level (the init phase), so most of their import time is boto3's. The DynamoDB client itself is "
+        "level (the init phase). The rest is mostly Powertools Tracer importing `aws_xray_sdk.core` (about "
+        "as much again, overlapping boto3's botocore), paid even with tracing off. The DynamoDB client is "
         "created lazily on first use so tests can create it under moto; the last column is the cost the "
         "first invocation adds.",
         "",
