@@ -83,7 +83,7 @@ class MemoryRecordsServer:
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="memory-records-server", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="memory-records-server", daemon=True
         )
 
     @property
@@ -179,6 +179,7 @@ class MemoryRecordsServer:
                     double.requests.append(SeenRequest(operation, self.command, path, body))
                 if operation in double.affects:
                     if double.delay_seconds and double._stopping.wait(double.delay_seconds):
+                        self.close_connection = True  # stopping: drop the connection, answer nothing
                         return
                     if double.error_status is not None:
                         self._error(double.error_status, "ServiceException", "simulated failure")
