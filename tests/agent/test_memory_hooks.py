@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -195,6 +196,39 @@ def test_only_the_last_k_turns_are_loaded(env: Env) -> None:
     ]
 
 
+def test_history_is_rebuilt_into_a_valid_conversation_whatever_the_page_order(env: Env) -> None:
+    """AWS lists newest first, moto oldest first: store newest first here and expect chronological turns.
+
+    The history also has a leading assistant message, two assistant messages in a row (merged) and an
+    unanswered last question (dropped, or the new prompt would make two user turns in a row).
+    """
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    history = [
+        ("ASSISTANT", "orphan greeting"),
+        ("USER", "q1"),
+        ("ASSISTANT", "a1 part one"),
+        ("ASSISTANT", "a1 part two"),
+        ("USER", "q2 never answered"),
+    ]
+    for index, (role, text) in reversed(list(enumerate(history))):
+        env.moto.create_event(
+            memoryId=MEMORY_ID,
+            actorId=ALICE,
+            sessionId=S1,
+            eventTimestamp=base + timedelta(seconds=index),
+            payload=[{"conversational": {"content": {"text": text}, "role": role}}],
+        )
+    agent, model = make_agent(env.client, ALICE, S1, "a3")
+    agent("q3")
+    assert model.requests[0].messages[:2] == [
+        {"role": "user", "content": [{"text": "q1"}]},
+        {"role": "assistant", "content": [{"text": "a1 part one"}, {"text": "a1 part two"}]},
+    ]
+    assert texts(model.requests[0].messages[2:]) == [("user", "q3")]
+    stored = env.events(ALICE, S1)
+    assert stored[-2:] == [("USER", "q3"), ("ASSISTANT", "a3")]  # written after the restored history
+
+
 def test_another_session_of_the_same_user_starts_empty(env: Env) -> None:
     first, _ = make_agent(env.client, ALICE, S1, "a1")
     first("remember ALPHA")
@@ -348,6 +382,8 @@ def test_slow_endpoint_is_abandoned_at_the_timeout(
     assert any("list_events" in m and S1 in m and "TimeoutError" in m for m in messages)
     assert any("retrieve_memory_records" in m and S1 in m for m in messages)
     assert "ALICE-FACT" not in everything_sent(model)
+    assert len(env.server.requests) == 1  # after the first timeout the cool-down skipped every other call
+    assert any("create_event" in m and "MemoryUnavailableError" in m for m in messages)
 
 
 def test_slow_event_writes_are_abandoned_at_the_timeout(
