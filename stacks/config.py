@@ -98,6 +98,9 @@ class StageConfig:
     mfa: str = _setting(str, _one_of("optional", "required"), default="optional")
     threat_protection: str = _setting(str, _one_of("audit", "enforced"), default="enforced")
     access_token_minutes: int = _setting(int, _between(5, 1440), default=60)
+    # Tools and gateway
+    gateway_debug_errors: bool = _setting(bool, default=False)
+    seed_sample_data: bool = _setting(bool, default=True)
     # Runtime
     image_build: str = _setting(str, _one_of("codebuild", "docker"), default="codebuild")
     ecr_keep_images: int = _setting(int, _between(1, 1000), default=10)

@@ -8,6 +8,7 @@ Cognito access tokens carry no `aud`, so consumers authorize by client id (`allo
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
@@ -93,6 +94,20 @@ class IdentityStack(cdk.Stack):
             "/.well-known/openid-configuration"
         )
         self.token_endpoint = f"{self.domain.base_url()}/oauth2/token"
+        # AgentCore Identity keeps the M2M client secret in its Token Vault; the agent asks it for tokens,
+        # so the secret is never in the container, its environment or this template.
+        provider = agentcore.OAuth2CredentialProvider.using_cognito(
+            self,
+            "GatewayCredentials",
+            o_auth2_credential_provider_name=config.dns_name("gateway-m2m"),
+            client_id=self.m2m_client.user_pool_client_id,
+            client_secret=self.m2m_client.user_pool_client_secret,
+            issuer=f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}",
+            token_endpoint=self.token_endpoint,
+            authorization_endpoint=f"{self.domain.base_url()}/oauth2/authorize",
+        )
+        self.gateway_credentials = provider
+        self.gateway_credentials_name = provider.o_auth2_credential_provider_name
 
         for name, value, description in (
             ("UserPoolId", self.user_pool.user_pool_id, "Cognito user pool id"),

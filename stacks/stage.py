@@ -7,6 +7,7 @@ from constructs import Construct
 
 from stacks import compliance
 from stacks.config import StageConfig
+from stacks.gateway_stack import GatewayStack
 from stacks.identity_stack import IdentityStack
 from stacks.memory_stack import MemoryStack
 from stacks.runtime_stack import RuntimeStack
@@ -25,13 +26,20 @@ class AgentCoreStage(cdk.Stage):
         self.identity = IdentityStack(
             self, "Identity", config=config, description=self._describe("Cognito identity")
         )
+        self.gateway = GatewayStack(
+            self,
+            "Gateway",
+            config=config,
+            identity=self.identity,
+            description=self._describe("MCP gateway and its Lambda tools"),
+        )
         self.memory = MemoryStack(self, "Memory", config=config, description=self._describe("agent memory"))
         self.runtime = RuntimeStack(
             self,
             "Runtime",
             config=config,
             identity=self.identity,
-            capabilities=[self.memory],
+            capabilities=[self.memory, self.gateway],
             description=self._describe("agent runtime"),
         )
         compliance.acknowledge_stage(self)

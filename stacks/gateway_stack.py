@@ -1,0 +1,96 @@
+"""The AgentCore Gateway of one stage: an MCP endpoint with semantic tool search over the Lambda tools,
+and those tools (see tools_stack.py).
+
+Only machines holding an M2M token from the stage's pool (the agent, through AgentCore Identity) may call
+it. Each tool function becomes one target whose schema is read from its `tools.json`; the gateway role
+may invoke exactly those functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.identity_stack import IdentityStack
+from stacks.tool_schema import tool_schema
+from stacks.tools_stack import ToolFunctions
+
+INSTRUCTIONS = (
+    "Tools for a retail support agent: orders (look up, list, update status, cancel) and inventory "
+    "(search products, check and reserve stock). Search for the tools that fit the user's request "
+    "before calling them; never guess order ids or SKUs, ask the user or list them."
+)
+
+
+class GatewayStack(cdk.Stack):
+    """Gateway (MCP, SEMANTIC search, CUSTOM_JWT, KMS) with one target per tool function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        identity: IdentityStack,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.identity = identity
+        self.tools = ToolFunctions(self, "Tools", config=config)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.dns_name('gateway')}: gateway configuration at rest",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
+        )
+        self.gateway = agentcore.Gateway(
+            self,
+            "Gateway",
+            gateway_name=config.dns_name("gateway"),
+            description=f"{config.project} {config.name}: MCP tools for the agent",
+            protocol_configuration=agentcore.McpProtocolConfiguration(
+                instructions=INSTRUCTIONS, search_type=agentcore.McpGatewaySearchType.SEMANTIC
+            ),
+            authorizer_configuration=agentcore.GatewayAuthorizer.using_custom_jwt(
+                discovery_url=identity.discovery_url,
+                allowed_clients=[identity.m2m_client.user_pool_client_id],
+                allowed_scopes=identity.m2m_scopes,
+            ),
+            kms_key=self.key,
+            # Verbose errors help while developing; elsewhere they could leak internals to callers.
+            exception_level=agentcore.GatewayExceptionLevel.DEBUG if config.gateway_debug_errors else None,
+        )
+        self.targets = {
+            target: self.gateway.add_lambda_target(
+                f"{target.title()}Target",
+                gateway_target_name=target,
+                description=f"Tools in lambdas/{target}/tools.json",
+                lambda_function=function,
+                tool_schema=tool_schema(target),
+                credential_provider_configurations=[agentcore.GatewayCredentialProvider.from_iam_role()],
+            )
+            for target, function in self.tools.functions.items()
+        }
+        cdk.CfnOutput(self, "GatewayUrl", value=self.gateway.gateway_url, description="MCP endpoint")
+        cdk.CfnOutput(self, "GatewayId", value=self.gateway.gateway_id, description="AgentCore Gateway id")
+
+    @property
+    def agent_environment(self) -> Mapping[str, str]:
+        """Where the agent finds its tools and how it gets a token for them (see agentcore_agent.settings)."""
+        return {
+            "GATEWAY_URL": self.gateway.gateway_url,
+            "GATEWAY_CREDENTIAL_PROVIDER": self.identity.gateway_credentials_name,
+            "GATEWAY_SCOPES": " ".join(self.identity.m2m_scopes),
+        }
+
+    def grant_to_agent(self, agent: iam.IGrantable) -> None:
+        """The agent may fetch its M2M token from the Token Vault; the gateway itself checks the token."""
+        self.identity.gateway_credentials.grant_use(agent)

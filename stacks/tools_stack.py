@@ -1,0 +1,182 @@
+"""The Lambda functions behind the gateway's targets, and the data they own.
+
+A construct, not a stack: it lives inside the gateway stack so the gateway's invoke grants name these
+functions directly (a cross-stack reference would turn every grant into an opaque import).
+
+One function per `lambdas/<target>/` directory (its `tools.json` lists its tools). Code shared by the
+functions ships once as a layer (`lambdas/shared`); Powertools comes from its public layer, pinned to the
+version the tests run against. Tables are encrypted with a stage key, have point-in-time recovery, and
+are seeded with sample data when they are created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.encrypted_logs import encrypted_log_group, logs_key
+from stacks.tool_schema import LAMBDAS, batch_write_request, load_seed
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+METRICS_NAMESPACE = "AgentCoreTools"
+
+
+@dataclass(frozen=True)
+class ToolTable:
+    """The DynamoDB table a tool function owns, as its handler expects it (see the handler's docstring)."""
+
+    env_var: str
+    partition_key: str
+    indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, partition key, sort key)
+
+
+# Target name (= lambdas/<name>/, = gateway target name) -> its table.
+TARGETS: dict[str, ToolTable] = {
+    "orders": ToolTable(
+        "ORDERS_TABLE_NAME",
+        "order_id",
+        (("by_customer", "customer_id", "created_at"), ("by_status", "status", "created_at")),
+    ),
+    "inventory": ToolTable("INVENTORY_TABLE_NAME", "sku"),
+}
+
+
+def powertools_version() -> str:
+    """The Powertools release pinned in lambdas/requirements.txt, so the layer matches what tests ran."""
+    pin = re.search(r"aws-lambda-powertools\[[^\]]*\]==([\d.]+)", (LAMBDAS / "requirements.txt").read_text())
+    if not pin:
+        raise ValueError("lambdas/requirements.txt must pin aws-lambda-powertools")
+    return pin.group(1)
+
+
+class ToolFunctions(Construct):
+    """Tool functions (+ tables, layer, log groups) for one stage; `functions` maps target -> function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
+        self.data_key = kms.Key(
+            self,
+            "DataKey",
+            description=f"{config.dns_name('tools')}: tool data at rest",
+            enable_key_rotation=True,
+            removal_policy=removal,
+        )
+        self.logs_key = logs_key(self, "LogsKey", config, "tool function logs")
+        self.shared_layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=lambda_.Code.from_asset(str(LAMBDAS / "shared"), exclude=["**/__pycache__"]),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="gateway_tool: schema-driven dispatch and validation shared by the tool functions",
+        )
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self,
+            "PowertoolsLayer",
+            ssm.StringParameter.value_for_string_parameter(
+                self, f"/aws/service/powertools/python/arm64/{RUNTIME.name}/{powertools_version()}"
+            ),
+        )
+        self.tables: dict[str, dynamodb.TableV2] = {}
+        self.functions: dict[str, lambda_.Function] = {}
+        for target, table in TARGETS.items():
+            self.tables[target] = self._table(target, table, removal)
+            self.functions[target] = self._function(target, table)
+            cdk.CfnOutput(
+                cdk.Stack.of(self),
+                f"{target.title()}FunctionName",
+                value=self.functions[target].function_name,
+            )
+            cdk.CfnOutput(
+                cdk.Stack.of(self), f"{target.title()}TableName", value=self.tables[target].table_name
+            )
+
+    def _table(self, target: str, spec: ToolTable, removal: cdk.RemovalPolicy) -> dynamodb.TableV2:
+        string = dynamodb.AttributeType.STRING
+        table = dynamodb.TableV2(
+            self,
+            f"{target.title()}Table",
+            partition_key=dynamodb.Attribute(name=spec.partition_key, type=string),
+            global_secondary_indexes=[
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=name,
+                    partition_key=dynamodb.Attribute(name=pk, type=string),
+                    sort_key=dynamodb.Attribute(name=sk, type=string),
+                )
+                for name, pk, sk in spec.indexes
+            ],
+            encryption=dynamodb.TableEncryptionV2.customer_managed_key(self.data_key),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            deletion_protection=self.config.is_retained,
+            removal_policy=removal,
+        )
+        seed_file = LAMBDAS / target / "seed.json"
+        if self.config.seed_sample_data and seed_file.exists():
+            self._seed(target, table, seed_file)
+        return table
+
+    def _seed(self, target: str, table: dynamodb.TableV2, seed_file: Path) -> None:
+        """Write the sample records once, when the table is created (seed.json edits are not replayed)."""
+        call = cr.AwsSdkCall(
+            service="DynamoDB",
+            action="batchWriteItem",
+            parameters=batch_write_request(table.table_name, load_seed(seed_file)),
+            physical_resource_id=cr.PhysicalResourceId.of(
+                f"{target}-seed-{hashlib.sha256(seed_file.read_bytes()).hexdigest()[:16]}"
+            ),
+        )
+        seeder = cr.AwsCustomResource(
+            self,
+            f"{target.title()}Seed",
+            on_create=call,
+            policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[table.table_arn]),
+            install_latest_aws_sdk=False,
+            timeout=cdk.Duration.minutes(2),
+        )
+        self.data_key.grant_encrypt_decrypt(seeder)
+
+    def _function(self, target: str, table: ToolTable) -> lambda_.Function:
+        name = f"{target.title()}Function"
+        log_group = encrypted_log_group(self, f"{name}Logs", self.config, self.logs_key)
+        # An explicit role: only this function's log group, table and traces (no AWS managed policy).
+        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            name,
+            role=role,
+            description=f"{self.config.name}: gateway target '{target}' (see lambdas/{target}/tools.json)",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.lambda_handler",
+            code=lambda_.Code.from_asset(str(LAMBDAS / target), exclude=["seed.json", "**/__pycache__"]),
+            layers=[self.shared_layer, self.powertools_layer],
+            memory_size=256,
+            timeout=cdk.Duration.seconds(10),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={
+                table.env_var: self.tables[target].table_name,
+                "POWERTOOLS_SERVICE_NAME": target,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+        self.tables[target].grant_read_write_data(function)
+        return function
