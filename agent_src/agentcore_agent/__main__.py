@@ -1,6 +1,8 @@
 """Container entry point: `python -m agentcore_agent` (under `opentelemetry-instrument` in the image).
 
 A bad environment prints one line on stderr and exits with status 2 so the runtime's logs say what to fix.
+`wire_app` is the production wiring (tests build the app through it too): gateway tools when GATEWAY_URL is
+set, memory hooks when MEMORY_ID is set, both keyed by the verified JWT `sub` and the runtime session id.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .settings import Settings, SettingsError
 
@@ -27,6 +31,41 @@ def configure_logging() -> None:
     package_logger.propagate = False
 
 
+def wire_app(
+    settings: Settings,
+    *,
+    model_factory: Callable[[Settings], Any] | None = None,
+    retry_factory: Callable[[], Any] | None = None,
+) -> tuple[Any, Callable[[], None]]:
+    """Build the app with gateway tools and memory hooks as configured; returns `(app, close)`.
+
+    `close()` releases the process-wide gateway session; call it after the server stops. Raises
+    `SettingsError` when the gateway is configured incompletely (so `main` exits with status 2).
+    """
+    from .app import create_app
+    from .gateway import Gateway
+    from .memory_hooks import memory_hooks_factory
+
+    gateway: Gateway | None = None
+    if settings.gateway_url:
+        try:
+            gateway = Gateway.from_settings(settings)
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+
+    def hooks_factory(settings: Settings, session_id: str, actor_id: str) -> Sequence[Any]:
+        """Per (actor, session): memory first (restores history), then the per-turn tool search."""
+        hooks: list[Any] = list(memory_hooks_factory(settings, session_id, actor_id))
+        if gateway is not None:
+            hooks.append(gateway.hooks(session_id))
+        return hooks
+
+    app = create_app(
+        settings, model_factory=model_factory, hooks_factory=hooks_factory, retry_factory=retry_factory
+    )
+    return app, (gateway.close if gateway is not None else lambda: None)
+
+
 def main() -> int:
     """Parse the environment, build the app and serve until stopped."""
     try:
@@ -35,9 +74,15 @@ def main() -> int:
         print(f"agentcore_agent: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging()
-    from .app import create_app  # imported after validation so a bad environment fails in milliseconds
-
-    create_app(settings).run(port=PORT, host=HOST)
+    try:
+        app, close = wire_app(settings)  # imports happen after validation: a bad environment fails fast
+    except SettingsError as error:
+        print(f"agentcore_agent: configuration error: {error}", file=sys.stderr)
+        return 2
+    try:
+        app.run(port=PORT, host=HOST)
+    finally:
+        close()
     return 0
 
 

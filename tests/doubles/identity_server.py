@@ -1,0 +1,163 @@
+"""Test double for the AgentCore Identity data plane: a real HTTP server speaking botocore's REST-JSON shapes.
+
+The real SDK (`@requires_access_token` → `IdentityClient` → boto3 `bedrock-agentcore`) reaches it through
+`AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`, so the whole client path runs: request serialisation, SigV4 signing,
+error parsing. Shapes follow `botocore/data/bedrock-agentcore/2024-02-28/service-2.json`:
+
+- `GetResourceOauth2Token`: `POST /identities/oauth2/token`, JSON body with the required members
+  `workloadIdentityToken`, `resourceCredentialProviderName`, `scopes`, `oauth2Flow`; response
+  `{"accessToken": ...}`.
+- `GetWorkloadAccessToken[ForJWT|ForUserId]`: `POST /identities/GetWorkloadAccessToken...`; response
+  `{"workloadAccessToken": ...}` (only the SDK's local-dev path calls these).
+- Errors: the modelled HTTP status, an `x-amzn-ErrorType` header and `{"message": ...}`, which botocore turns
+  into `ClientError` with that code (e.g. 403 `AccessDeniedException`, not retried by botocore).
+
+Every request is recorded (`requests`) so tests can assert what was asked for; `fail_with(...)` makes the
+next calls fail until `recover()`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OAUTH2_TOKEN_PATH = "/identities/oauth2/token"
+WORKLOAD_TOKEN_PATHS = (
+    "/identities/GetWorkloadAccessToken",
+    "/identities/GetWorkloadAccessTokenForJWT",
+    "/identities/GetWorkloadAccessTokenForUserId",
+)
+_REQUIRED_OAUTH2 = ("workloadIdentityToken", "resourceCredentialProviderName", "scopes", "oauth2Flow")
+_STATUS = {
+    "UnauthorizedException": 401,
+    "ValidationException": 400,
+    "AccessDeniedException": 403,
+    "ResourceNotFoundException": 404,
+    "ThrottlingException": 429,
+    "InternalServerException": 500,
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the double received."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class IdentityServer:
+    """Serves the Identity data plane on 127.0.0.1; `access_token` is what GetResourceOauth2Token returns."""
+
+    def __init__(
+        self, access_token: str = "gateway-m2m-token", workload_token: str = "local-workload"
+    ) -> None:
+        self.access_token = access_token
+        self.workload_token = workload_token
+        self.requests: list[Recorded] = []
+        self._failure: tuple[str, str] | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="identity-double", daemon=True
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        """The value for AWS_ENDPOINT_URL_BEDROCK_AGENTCORE."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_requests(self) -> list[Recorded]:
+        """Only the GetResourceOauth2Token calls."""
+        return [r for r in self.requests if r.path == OAUTH2_TOKEN_PATH]
+
+    def fail_with(self, code: str = "AccessDeniedException", message: str = "not allowed") -> None:
+        """Answer every following call with this modelled error until `recover()`."""
+        if code not in _STATUS:
+            raise ValueError(f"{code} is not an error of GetResourceOauth2Token")
+        self._failure = (code, message)
+
+    def recover(self) -> None:
+        """Stop failing."""
+        self._failure = None
+
+    def start(self) -> IdentityServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _respond(
+        self, path: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """Pick the response for one request (runs under the lock)."""
+        self.requests.append(Recorded(path, headers, body))
+        if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256"):
+            return _error("UnauthorizedException", "request is not SigV4-signed")
+        if self._failure is not None:
+            return _error(*self._failure)
+        if path == OAUTH2_TOKEN_PATH:
+            missing = [name for name in _REQUIRED_OAUTH2 if name not in body]
+            if missing:
+                return _error("ValidationException", f"missing {missing}")
+            return 200, {"accessToken": self.access_token}
+        if path in WORKLOAD_TOKEN_PATHS:
+            return 200, {"workloadAccessToken": self.workload_token}
+        return _error("ResourceNotFoundException", f"no operation at {path}")
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else {}
+                except json.JSONDecodeError:
+                    body = {"_raw": raw.decode(errors="replace")}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with double._lock:
+                    status, payload = double._respond(self.path, headers, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if status != 200:
+                    self.send_header("x-amzn-ErrorType", payload["__type"])
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silence per-request logging."""
+
+        return Handler
+
+
+def _error(code: str, message: str) -> tuple[int, dict[str, Any]]:
+    """A REST-JSON error body; ValidationException also requires `reason` in the model."""
+    body: dict[str, Any] = {"__type": code, "message": message}
+    if code == "ValidationException":
+        body["reason"] = "CannotParse"
+    return _STATUS[code], body
+
+
+@contextmanager
+def running_identity(access_token: str = "gateway-m2m-token") -> Iterator[IdentityServer]:
+    """A started identity double, stopped on exit."""
+    server = IdentityServer(access_token).start()
+    try:
+        yield server
+    finally:
+        server.stop()
