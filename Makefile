@@ -27,6 +27,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 synth: install ## Synthesize every stage to cdk.out (offline: no AWS account, no Docker)
+	rm -rf cdk.out
 	$(CDK) synth --quiet
 
 test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-nag, agent, tools)
@@ -37,7 +38,7 @@ test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-n
 lint: synth ## ruff + cfn-lint over every synthesized template
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/cfn-lint --ignore-checks W3005 cdk.out/assembly-*/*.template.json
+	$(VENV)/bin/cfn-lint cdk.out/assembly-*/*.template.json --ignore-checks W3005
 
 bench: install ## Benchmarks (timings are measured here, never asserted in tests)
 	$(PY) bench/bench_agent.py

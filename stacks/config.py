@@ -114,6 +114,7 @@ class StageConfig:
     memory_top_k: int = _setting(int, _between(1, 100), default=3)
     # Observability
     owns_account_resources: bool = _setting(bool, default=False)
+    transaction_search_percent: int = _setting(int, _between(1, 100), default=1)
     alarm_email: str | None = _setting(str, _matches(EMAIL, "an e-mail address"), default=None)
     latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
     input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)

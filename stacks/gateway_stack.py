@@ -20,6 +20,7 @@ from stacks.config import StageConfig
 from stacks.identity_stack import IdentityStack
 from stacks.tool_schema import tool_schema
 from stacks.tools_stack import ToolFunctions
+from stacks.vended_logs import deliver_logs_and_traces
 
 INSTRUCTIONS = (
     "Tools for a retail support agent: orders (look up, list, update status, cancel) and inventory "
@@ -79,6 +80,13 @@ class GatewayStack(cdk.Stack):
             )
             for target, function in self.tools.functions.items()
         }
+        self.log_group = deliver_logs_and_traces(
+            Construct(self, "Observability"),
+            config,
+            self.tools.logs_key,
+            component="gateway",
+            resource_arn=self.gateway.gateway_arn,
+        )
         cdk.CfnOutput(self, "GatewayUrl", value=self.gateway.gateway_url, description="MCP endpoint")
         cdk.CfnOutput(self, "GatewayId", value=self.gateway.gateway_id, description="AgentCore Gateway id")
 

@@ -16,6 +16,8 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.encrypted_logs import logs_key
+from stacks.vended_logs import deliver_logs_and_traces
 
 # Long-term record namespaces, keyed by what they hold; `{actorId}` isolates users from each other.
 NAMESPACES: Mapping[str, str] = {
@@ -67,6 +69,13 @@ class MemoryStack(cdk.Stack):
             ],
         )
         self.memory.node.find_child("Memory").apply_removal_policy(removal)
+        self.log_group = deliver_logs_and_traces(
+            Construct(self, "Observability"),
+            config,
+            logs_key(self, "LogsKey", config, "memory logs"),
+            component="memory",
+            resource_arn=self.memory.memory_arn,
+        )
         cdk.CfnOutput(self, "MemoryId", value=self.memory.memory_id, description="AgentCore Memory id")
         cdk.CfnOutput(self, "MemoryArn", value=self.memory.memory_arn, description="AgentCore Memory ARN")
 

@@ -22,7 +22,9 @@ from constructs import Construct
 
 from stacks.bedrock_models import INVOKE_ACTIONS, model_arns
 from stacks.config import StageConfig
+from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.identity_stack import IdentityStack
+from stacks.vended_logs import vended_log_group_name
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
 # Headers the runtime passes through to the container; the agent derives the actor from the bearer token.
@@ -91,6 +93,13 @@ class RuntimeStack(cdk.Stack):
             description=f"{config.name}: sandboxed code execution for the agent (no network)",
             network_configuration=agentcore.CodeInterpreterNetworkConfiguration.using_sandbox_network(),
         )
+        self.log_group = encrypted_log_group(
+            self,
+            "VendedLogs",
+            config,
+            logs_key(self, "LogsKey", config, "runtime logs"),
+            name=vended_log_group_name(config, "runtime"),
+        )
         self.runtime = agentcore.Runtime(
             self,
             "Runtime",
@@ -110,6 +119,17 @@ class RuntimeStack(cdk.Stack):
                 max_lifetime=cdk.Duration.seconds(config.max_lifetime_seconds),
             ),
             environment_variables=self._environment(identity, capabilities),
+            tracing_enabled=True,
+            logging_configs=[
+                agentcore.LoggingConfig(
+                    log_type=log_type,
+                    destination=agentcore.LoggingDestination.cloud_watch_logs(self.log_group),
+                )
+                for log_type in (agentcore.LogType.APPLICATION_LOGS, agentcore.LogType.USAGE_LOGS)
+            ],
+            # Same-account /aws/vendedlogs/ delivery needs no Logs resource policy (10 per account); the
+            # X-Ray policy for traces is created once per account (account_stack.py).
+            manage_delivery_resource_policy=False,
         )
         self.runtime.add_to_role_policy(
             iam.PolicyStatement(

@@ -6,10 +6,12 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from stacks import compliance
+from stacks.account_stack import AccountStack
 from stacks.config import StageConfig
 from stacks.gateway_stack import GatewayStack
 from stacks.identity_stack import IdentityStack
 from stacks.memory_stack import MemoryStack
+from stacks.observability_stack import ObservabilityStack
 from stacks.runtime_stack import RuntimeStack
 
 
@@ -41,6 +43,22 @@ class AgentCoreStage(cdk.Stage):
             identity=self.identity,
             capabilities=[self.memory, self.gateway],
             description=self._describe("agent runtime"),
+        )
+        self.observability = ObservabilityStack(
+            self,
+            "Observability",
+            config=config,
+            runtime=self.runtime,
+            gateway=self.gateway,
+            memory=self.memory,
+            description=self._describe("dashboard and alarms"),
+        )
+        self.account_resources = (
+            AccountStack(
+                self, "Account", config=config, description=self._describe("account-wide observability")
+            )
+            if config.owns_account_resources
+            else None
         )
         compliance.acknowledge_stage(self)
 

@@ -1,0 +1,285 @@
+"""Per-stage dashboard and alarms: is a failure in the runtime, a tool, the gateway, memory or the model?
+
+Every metric comes from the constructs' own `metric_*` methods (so it names this stage's resources), except
+Bedrock's token counts, which are keyed by the configured model id. Alarms notify one KMS-encrypted topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.gateway_stack import GatewayStack
+from stacks.memory_stack import MemoryStack
+from stacks.runtime_stack import RuntimeStack
+from stacks.vended_logs import vended_log_group_name
+
+FIVE_MINUTES = cdk.Duration.minutes(5)
+MEMORY_OPERATIONS = ("CreateEvent", "ListEvents", "RetrieveMemoryRecords")
+TRACE_HELP = """### Find the trace of a failing session
+1. Open **CloudWatch > Application Signals > GenAI Observability > Bedrock AgentCore** and pick agent
+   `{runtime}`: sessions, traces and their spans (model calls, tool calls, memory calls) are listed there.
+2. Or **CloudWatch > Transaction Search**: query spans with `attributes.session.id = "<session id>"`
+   (the session id is in every agent log line and error event) to get the trace id.
+3. The runtime's logs are in `{runtime_logs}`; the gateway's in `{gateway_logs}`; memory's in
+   `{memory_logs}`. Tool functions log with the gateway request id as correlation id.
+See docs/OBSERVABILITY.md for what each widget and alarm means."""
+
+
+class ObservabilityStack(cdk.Stack):
+    """Dashboard, alarms and the alarm topic for one stage."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        runtime: RuntimeStack,
+        gateway: GatewayStack,
+        memory: MemoryStack,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.metrics = StageMetrics(config, runtime, gateway, memory)
+        self.topic = self._topic()
+        self.alarms = self._alarms()
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=config.dns_name("agent"),
+            default_interval=cdk.Duration.hours(3),
+            widgets=self._widgets(),
+        )
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn, description="Alarm notifications")
+        cdk.CfnOutput(
+            self, "DashboardName", value=config.dns_name("agent"), description="CloudWatch dashboard"
+        )
+
+    def _topic(self) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description=f"{self.config.dns_name('alarms')}: alarm notifications at rest",
+            enable_key_rotation=True,
+        )
+        # CloudWatch alarms publish to the encrypted topic, so they must be able to use its key.
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        topic = sns.Topic(
+            self, "AlarmTopic", topic_name=self.config.dns_name("alarms"), master_key=key, enforce_ssl=True
+        )
+        if self.config.alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(self.config.alarm_email))
+        return topic
+
+    def _alarm(
+        self, name: str, metric: cloudwatch.IMetric, threshold: float, description: str
+    ) -> cloudwatch.Alarm:
+        """One alarm on a 5-minute metric: no data means no traffic, which is not a failure."""
+        alarm = cloudwatch.Alarm(
+            self,
+            name,
+            alarm_name=self.config.dns_name(name),
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        alarm.add_ok_action(actions.SnsAction(self.topic))
+        return alarm
+
+    def _alarms(self) -> dict[str, cloudwatch.Alarm]:
+        m = self.metrics
+        alarms = {
+            "RuntimeSystemErrors": self._alarm(
+                "RuntimeSystemErrors", m.runtime["system_errors"], 1, "The runtime failed requests (5xx)."
+            ),
+            "RuntimeThrottles": self._alarm(
+                "RuntimeThrottles", m.runtime["throttles"], 1, "The runtime throttled requests (quota)."
+            ),
+            "RuntimeLatencyP99": self._alarm(
+                "RuntimeLatencyP99",
+                m.runtime["latency_p99"],
+                self.config.latency_p99_threshold_ms,
+                f"p99 invocation latency reached {self.config.latency_p99_threshold_ms} ms.",
+            ),
+            "GatewaySystemErrors": self._alarm(
+                "GatewaySystemErrors",
+                m.gateway["system_errors"],
+                1,
+                "The gateway failed tool requests (5xx).",
+            ),
+            "MemoryErrors": self._alarm(
+                "MemoryErrors", m.memory_errors, 1, "Memory calls failed; the agent answers without memory."
+            ),
+        }
+        for target, errors in m.tool_errors.items():
+            name = f"{target.title()}ToolErrors"
+            alarms[name] = self._alarm(
+                name, errors, 1, f"The '{target}' tool function raised (not a tool error)."
+            )
+        return alarms
+
+    def _widgets(self) -> list:
+        m, config = self.metrics, self.config
+
+        def graph(
+            title: str, metrics: Mapping[str, cloudwatch.IMetric], width: int = 8
+        ) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(title=title, left=list(metrics.values()), width=width, height=6)
+
+        return [
+            [
+                cloudwatch.TextWidget(
+                    markdown=TRACE_HELP.format(
+                        runtime=config.resource_name("agent"),
+                        runtime_logs=vended_log_group_name(config, "runtime"),
+                        gateway_logs=vended_log_group_name(config, "gateway"),
+                        memory_logs=vended_log_group_name(config, "memory"),
+                    ),
+                    width=24,
+                    height=5,
+                )
+            ],
+            [
+                graph(
+                    "Runtime: sessions and invocations",
+                    {k: m.runtime[k] for k in ("sessions", "invocations")},
+                ),
+                graph(
+                    "Runtime: latency p50 / p90 / p99",
+                    {k: m.runtime[k] for k in ("latency_p50", "latency_p90", "latency_p99")},
+                ),
+                graph(
+                    "Runtime: errors and throttles",
+                    {k: m.runtime[k] for k in ("system_errors", "user_errors", "throttles")},
+                ),
+            ],
+            [
+                graph("Gateway: invocations", {"invocations": m.gateway["invocations"]}),
+                graph(
+                    "Gateway: latency and target time", {k: m.gateway[k] for k in ("latency", "target_time")}
+                ),
+                graph(
+                    "Gateway: errors and throttles",
+                    {k: m.gateway[k] for k in ("system_errors", "user_errors", "throttles")},
+                ),
+            ],
+            [
+                graph("Memory: events and extracted records", m.memory_creation),
+                graph("Memory: API latency", m.memory_latency),
+                graph("Memory: API errors", m.memory_api_errors),
+            ],
+            [
+                graph("Tools: invocations", {t: f.metric_invocations() for t, f in m.functions.items()}),
+                graph("Tools: errors and throttles", {**m.tool_errors, **m.tool_throttles}),
+                graph(
+                    "Tools: duration p90",
+                    {t: f.metric_duration(statistic="p90") for t, f in m.functions.items()},
+                ),
+            ],
+            [
+                graph("Model: tokens", m.tokens, width=12),
+                cloudwatch.SingleValueWidget(
+                    title="Model: estimated cost today (USD, prices from config)",
+                    metrics=[m.daily_cost],
+                    width=12,
+                    height=6,
+                ),
+            ],
+        ]
+
+
+class StageMetrics:
+    """Every metric the dashboard and alarms read, named once, bound to this stage's resources."""
+
+    def __init__(
+        self, config: StageConfig, runtime: RuntimeStack, gateway: GatewayStack, memory: MemoryStack
+    ) -> None:
+        agent = runtime.runtime
+        # The L2 defaults to the DEFAULT endpoint; clients call the stage's named endpoint.
+        endpoint = {
+            "Operation": "InvokeAgentRuntime",
+            "Name": f"{config.resource_name('agent')}::{config.endpoint_name}",
+            "Resource": agent.agent_runtime_arn,
+        }
+        period = {"period": FIVE_MINUTES, "dimensions_map": endpoint}
+        self.runtime = {
+            "sessions": agent.metric_session_count(**period),
+            "invocations": agent.metric_invocations(**period),
+            "latency_p50": agent.metric_latency(statistic="p50", **period),
+            "latency_p90": agent.metric_latency(statistic="p90", **period),
+            "latency_p99": agent.metric_latency(statistic="p99", **period),
+            "system_errors": agent.metric_system_errors(**period),
+            "user_errors": agent.metric_user_errors(**period),
+            "throttles": agent.metric_throttles(**period),
+        }
+        gw = gateway.gateway
+        self.gateway = {
+            "invocations": gw.metric_invocations(period=FIVE_MINUTES),
+            "latency": gw.metric_latency(period=FIVE_MINUTES, statistic="p90"),
+            "target_time": gw.metric_target_execution_time(period=FIVE_MINUTES, statistic="p90"),
+            "system_errors": gw.metric_system_errors(period=FIVE_MINUTES),
+            "user_errors": gw.metric_user_errors(period=FIVE_MINUTES),
+            "throttles": gw.metric_throttles(period=FIVE_MINUTES),
+        }
+        mem = memory.memory
+        self.memory_creation = {
+            "events": mem.metric_event_creation_count(period=FIVE_MINUTES),
+            "records": mem.metric_memory_record_creation_count(period=FIVE_MINUTES),
+        }
+        self.memory_latency = {
+            op: mem.metric_latency_for_api_operation(op, period=FIVE_MINUTES, statistic="p90")
+            for op in MEMORY_OPERATIONS
+        }
+        self.memory_api_errors = {
+            op: mem.metric_errors_for_api_operation(op, period=FIVE_MINUTES) for op in MEMORY_OPERATIONS
+        }
+        self.memory_errors = cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(MEMORY_OPERATIONS))),
+            using_metrics={f"e{i}": metric for i, metric in enumerate(self.memory_api_errors.values())},
+            label="Memory API errors",
+            period=FIVE_MINUTES,
+        )
+        self.functions = gateway.tools.functions
+        self.tool_errors = {t: f.metric_errors(period=FIVE_MINUTES) for t, f in self.functions.items()}
+        self.tool_throttles = {
+            f"{t} throttles": f.metric_throttles(period=FIVE_MINUTES) for t, f in self.functions.items()
+        }
+        self.tokens = {
+            kind: cloudwatch.Metric(
+                namespace="AWS/Bedrock",
+                metric_name=f"{kind}TokenCount",
+                dimensions_map={"ModelId": config.model_id},
+                statistic="Sum",
+                period=FIVE_MINUTES,
+                label=f"{kind} tokens",
+            )
+            for kind in ("Input", "Output")
+        }
+        day = cdk.Duration.days(1)
+        self.daily_cost = cloudwatch.MathExpression(
+            expression=(
+                f"FILL(i, 0) / 1000 * {config.input_token_usd_per_1k} "
+                f"+ FILL(o, 0) / 1000 * {config.output_token_usd_per_1k}"
+            ),
+            using_metrics={
+                "i": self.tokens["Input"].with_(period=day),
+                "o": self.tokens["Output"].with_(period=day),
+            },
+            label="Estimated model cost (USD/day)",
+            period=day,
+        )
