@@ -121,6 +121,15 @@ class StageConfig:
     output_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.015)
 
     def __post_init__(self) -> None:
+        from stacks.bedrock_models import PROFILE_REGIONS, split_model_id
+
+        geography, _ = split_model_id(self.model_id)
+        regions = PROFILE_REGIONS.get(geography or "")
+        if regions and self.region not in regions:
+            raise ConfigError(
+                f"stage '{self.name}', key 'model_id': '{self.model_id}' is a '{geography}' inference "
+                f"profile, callable only from {', '.join(regions)} (region is {self.region})"
+            )
         if self.idle_timeout_seconds > self.max_lifetime_seconds:
             raise ConfigError(
                 f"stage '{self.name}', key 'idle_timeout_seconds': must not exceed max_lifetime_seconds "

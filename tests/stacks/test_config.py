@@ -49,6 +49,14 @@ def test_the_shipped_context_loads_three_stages_in_promotion_order():
         ({"endpoint_name": "live-1"}, "stage 'dev', key 'endpoint_name': must be a runtime endpoint name"),
         ({"idle_timeout_seconds": 3600, "max_lifetime_seconds": 600}, "must not exceed max_lifetime_seconds"),
         ({"owns_account_resources": "yes"}, "stage 'dev', key 'owns_account_resources': expected bool"),
+        (
+            {"region": "eu-west-1"},
+            "stage 'dev', key 'model_id': 'us.anthropic.claude-sonnet-4-20250514-v1:0' is a 'us'",
+        ),
+        (
+            {"transaction_search_percent": 0},
+            "stage 'dev', key 'transaction_search_percent': must be between 1",
+        ),
     ],
 )
 def test_bad_values_name_the_stage_and_key(overrides, message):
