@@ -74,7 +74,7 @@ def lambdas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def tables(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto DynamoDB with the orders and inventory tables created and seeded as the stack does."""
     from moto import mock_aws
 

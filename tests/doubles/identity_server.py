@@ -65,8 +65,8 @@ class IdentityServer:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="identity-double", daemon=True
-        )
+            target=self._server.serve_forever, args=(0.05,), name="identity-double", daemon=True
+        )  # a short poll interval makes shutdown() fast
 
     @property
     def endpoint_url(self) -> str:

@@ -1,0 +1,193 @@
+"""Gateway module contracts: token caching, the real SDK token path, search over real MCP, failure staging."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import time
+
+import jwt
+import pytest
+from agentcore_agent.__main__ import main
+from agentcore_agent.gateway import (
+    Gateway,
+    GatewayUnavailableError,
+    NoteFirstModel,
+    TokenCache,
+    m2m_token_fetcher,
+)
+from bedrock_agentcore.runtime import BedrockAgentCoreContext
+from botocore.exceptions import ClientError
+
+from tests.agent.conftest import free_port
+from tests.agent.gateway_fixtures import GATEWAY_TOKEN, ORDER_PROMPT, PROVIDER, WORKLOAD_TOKEN
+from tests.doubles.local_gateway import running_gateway
+from tests.doubles.scripted_model import ScriptedModel, Text
+
+pytest_plugins = ["tests.agent.gateway_fixtures"]
+
+
+class Clock:
+    """A settable clock for expiry tests."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _jwt(exp: float) -> str:
+    return jwt.encode({"exp": int(exp), "sub": "agent"}, "k" * 32, algorithm="HS256")
+
+
+def test_token_cache_keeps_a_jwt_until_shortly_before_exp_then_refetches():
+    clock, fetched = Clock(), []
+
+    def fetch() -> str:
+        fetched.append(clock.now)
+        return _jwt(clock.now + 3600)
+
+    cache = TokenCache(fetch, refresh_margin_seconds=60, clock=clock)
+    first = cache.get()
+    clock.now += 3600 - 61
+    assert cache.get() == first and len(fetched) == 1
+    clock.now += 2  # inside the refresh margin
+    assert cache.get() != first and len(fetched) == 2
+
+
+def test_token_cache_uses_the_default_ttl_for_opaque_tokens_and_invalidate_forces_a_fetch():
+    clock, calls = Clock(), []
+    cache = TokenCache(
+        lambda: calls.append(1) or "opaque", default_ttl_seconds=300, refresh_margin_seconds=60, clock=clock
+    )
+    cache.get()
+    clock.now += 239
+    cache.get()
+    assert len(calls) == 1
+    cache.invalidate()
+    cache.get()
+    assert len(calls) == 2
+    clock.now += 241
+    cache.get()
+    assert len(calls) == 3
+
+
+def test_token_cache_refuses_an_empty_token():
+    with pytest.raises(ValueError, match="empty"):
+        TokenCache(lambda: "").get()
+
+
+def _in_request_context(call, workload: str | None = WORKLOAD_TOKEN):
+    """Run `call` the way the runtime does: with the workload token in the SDK's request context."""
+
+    def run():
+        if workload:
+            BedrockAgentCoreContext.set_workload_access_token(workload)
+        return call()
+
+    return contextvars.Context().run(run)
+
+
+def test_m2m_fetcher_calls_get_resource_oauth2_token_with_the_request_workload_token(identity):
+    fetch = m2m_token_fetcher(PROVIDER, ["a/read", "a/write"])
+    assert _in_request_context(fetch) == GATEWAY_TOKEN
+    (call,) = identity.token_requests
+    assert call.body == {
+        "resourceCredentialProviderName": PROVIDER,
+        "scopes": ["a/read", "a/write"],
+        "oauth2Flow": "M2M",
+        "workloadIdentityToken": WORKLOAD_TOKEN,
+    }
+    assert call.headers["authorization"].startswith("AWS4-HMAC-SHA256")  # the real SigV4 client path
+
+
+def test_m2m_fetcher_surfaces_identity_errors_as_client_errors(identity):
+    identity.fail_with("AccessDeniedException", "denied")
+    with pytest.raises(ClientError) as raised:
+        _in_request_context(m2m_token_fetcher(PROVIDER, []))
+    assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_identity_double_works_under_mock_aws(identity, tables):
+    """moto's mock_aws must not swallow the endpoint-overridden identity calls (see gateway_fixtures)."""
+    assert _in_request_context(m2m_token_fetcher(PROVIDER, [])) == GATEWAY_TOKEN
+
+
+def _search(gateway: Gateway, query: str) -> list[str]:
+    return sorted(tool.tool_name for tool in asyncio.run(gateway.search(query)))
+
+
+def test_search_returns_only_matching_tools_bound_to_the_gateway(gateway_url):
+    gateway = Gateway(gateway_url, lambda: GATEWAY_TOKEN, timeout_seconds=2)
+    try:
+        found = _search(gateway, ORDER_PROMPT)
+        assert "orders___get_order" in found and "weather___get_forecast" not in found
+        assert "x_amz_bedrock_agentcore_search" not in found
+        assert _search(gateway, "hello there") == []
+    finally:
+        gateway.close()
+
+
+def test_refused_token_is_a_connect_failure_and_is_dropped(gateway_url):
+    gateway = Gateway(gateway_url, lambda: "wrong", timeout_seconds=2)
+    try:
+        with pytest.raises(GatewayUnavailableError) as raised:
+            _search(gateway, ORDER_PROMPT)
+        assert raised.value.stage == "connect" and "401" in raised.value.detail
+        assert gateway.tokens.peek() is None
+    finally:
+        gateway.close()
+
+
+def test_dead_gateway_fails_fast_then_cools_down_without_network_calls():
+    calls = []
+    gateway = Gateway(
+        f"http://127.0.0.1:{free_port()}/mcp", lambda: calls.append(1) or "t", cool_down_seconds=60
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(GatewayUnavailableError, match="connect"):
+            _search(gateway, ORDER_PROMPT)
+        with pytest.raises(GatewayUnavailableError, match="cooling down"):
+            _search(gateway, ORDER_PROMPT)
+        assert time.monotonic() - started < 3
+        assert len(calls) == 1  # the cool-down skipped even the token fetch
+    finally:
+        gateway.close()
+
+
+def test_a_session_that_dies_is_replaced_and_a_gone_gateway_is_reported(lambdas_dir):
+    fetched = []
+    with running_gateway(bearer_token=GATEWAY_TOKEN, lambdas_dir=lambdas_dir) as url:
+        gateway = Gateway(url, lambda: fetched.append(1) or GATEWAY_TOKEN, timeout_seconds=2)
+        assert "orders___get_order" in _search(gateway, ORDER_PROMPT)
+    try:
+        with pytest.raises(GatewayUnavailableError):
+            _search(gateway, ORDER_PROMPT)
+        assert len(fetched) == 2  # the retry dropped the token and fetched a fresh one
+    finally:
+        gateway.close()
+
+
+def test_note_first_model_puts_the_note_before_the_models_own_text():
+    sent = []
+    model = NoteFirstModel(ScriptedModel([Text("answer", chunks=1)]), "NOTE. ", lambda: sent.append(True))
+
+    async def collect():
+        return [event async for event in model.stream([], None, None)]
+
+    events = asyncio.run(collect())
+    assert "messageStart" in events[0]
+    texts = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
+    assert texts == ["NOTE. ", "answer"] and sent == [True]
+
+
+def test_gateway_url_without_credential_provider_exits_with_status_2(monkeypatch, capsys):
+    monkeypatch.setattr("agentcore_agent.__main__.configure_logging", lambda: None)  # keep caplog working
+    monkeypatch.setattr(
+        "os.environ",
+        {"AWS_REGION": "us-east-1", "MODEL_ID": "m", "GATEWAY_URL": "https://gw.example.com/mcp"},
+    )
+    assert main() == 2
+    assert "GATEWAY_CREDENTIAL_PROVIDER" in capsys.readouterr().err
