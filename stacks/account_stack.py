@@ -8,6 +8,8 @@ the account (vended TRACES); one policy serves all stages, saving X-Ray's small 
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_xray as xray
@@ -21,32 +23,19 @@ class AccountStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        account_condition = {"StringEquals": {"aws:SourceAccount": self.account}}
-        xray_arns = f"arn:{self.partition}:xray:{self.region}:{self.account}:*"
         spans_policy = logs.CfnResourcePolicy(
             self,
             "TransactionSearchLogsPolicy",
             policy_name=f"{config.project}-transaction-search",
-            policy_document=self.to_json_string(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "TransactionSearchXRayAccess",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "xray.amazonaws.com"},
-                            "Action": "logs:PutLogEvents",
-                            "Resource": [
-                                self._log_group_arn("aws/spans"),
-                                self._log_group_arn("/aws/application-signals/data"),
-                            ],
-                            "Condition": {
-                                **account_condition,
-                                "ArnLike": {"aws:SourceArn": xray_arns},
-                            },
-                        }
-                    ],
-                }
+            policy_document=self._allow(
+                sid="TransactionSearchXRayAccess",
+                service="xray.amazonaws.com",
+                action="logs:PutLogEvents",
+                resource=[
+                    self._log_group_arn("aws/spans"),
+                    self._log_group_arn("/aws/application-signals/data"),
+                ],
+                source_arn=self._arn("xray", "*"),
             ),
         )
         search = xray.CfnTransactionSearchConfig(
@@ -57,34 +46,48 @@ class AccountStack(cdk.Stack):
             self,
             "TraceDeliveryPolicy",
             policy_name=f"{config.project}-agentcore-trace-delivery",
-            policy_document=self.to_json_string(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AgentCoreVendedTraces",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "delivery.logs.amazonaws.com"},
-                            "Action": "xray:PutTraceSegments",
-                            "Resource": "*",
-                            "Condition": {
-                                **account_condition,
-                                "ArnLike": {
-                                    "aws:SourceArn": f"arn:{self.partition}:logs:{self.region}:{self.account}"
-                                    ":delivery-source:*"
-                                },
-                                "ForAllValues:ArnLike": {
-                                    "logs:LogGeneratingResourceArns": [
-                                        f"arn:{self.partition}:bedrock-agentcore:{self.region}:{self.account}:*"
-                                    ]
-                                },
-                            },
-                        }
-                    ],
-                }
+            policy_document=self._allow(
+                sid="AgentCoreVendedTraces",
+                service="delivery.logs.amazonaws.com",
+                action="xray:PutTraceSegments",
+                resource="*",  # X-Ray resource policies name no resource; the conditions scope them
+                source_arn=self._arn("logs", "delivery-source:*"),
+                conditions={
+                    "ForAllValues:ArnLike": {
+                        "logs:LogGeneratingResourceArns": [self._arn("bedrock-agentcore", "*")]
+                    }
+                },
             ),
         )
         cdk.CfnOutput(self, "TransactionSearchIndexingPercent", value=str(config.transaction_search_percent))
 
+    def _allow(
+        self,
+        *,
+        sid: str,
+        service: str,
+        action: str,
+        resource: str | list[str],
+        source_arn: str,
+        conditions: dict[str, Any] | None = None,
+    ) -> str:
+        """A resource policy letting one AWS service act for this account only (confused-deputy safe)."""
+        statement = {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": action,
+            "Resource": resource,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": self.account},
+                "ArnLike": {"aws:SourceArn": source_arn},
+                **(conditions or {}),
+            },
+        }
+        return self.to_json_string({"Version": "2012-10-17", "Statement": [statement]})
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
     def _log_group_arn(self, name: str) -> str:
-        return f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:{name}:*"
+        return self._arn("logs", f"log-group:{name}:*")

@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import LOG_RETENTION_DAYS, StageConfig
+from stacks.encryption import removal_policy, stage_key
 
 # CloudWatch's retention choices as CDK names them, in the same order as the config's allowed days.
 RETENTION = dict(
@@ -33,13 +34,7 @@ def retention(config: StageConfig) -> logs.RetentionDays:
 def logs_key(scope: Construct, construct_id: str, config: StageConfig, purpose: str) -> kms.Key:
     """A rotating key CloudWatch Logs may use for this account's log groups in this region."""
     stack = cdk.Stack.of(scope)
-    key = kms.Key(
-        scope,
-        construct_id,
-        description=f"{config.dns_name('logs')}: {purpose}",
-        enable_key_rotation=True,
-        removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
-    )
+    key = stage_key(scope, construct_id, config, purpose)
     key.add_to_resource_policy(
         iam.PolicyStatement(
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
@@ -69,5 +64,5 @@ def encrypted_log_group(
         log_group_name=name,
         retention=retention(config),
         encryption_key=key,
-        removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
+        removal_policy=removal_policy(config),
     )

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.encryption import stage_key
 from stacks.identity_stack import IdentityStack
 from stacks.tool_schema import tool_schema
 from stacks.tools_stack import ToolFunctions
@@ -45,13 +45,7 @@ class GatewayStack(cdk.Stack):
         self.config = config
         self.identity = identity
         self.tools = ToolFunctions(self, "Tools", config=config)
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"{config.dns_name('gateway')}: gateway configuration at rest",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
-        )
+        self.key = stage_key(self, "Key", config, "gateway configuration at rest")
         self.gateway = agentcore.Gateway(
             self,
             "Gateway",

@@ -13,6 +13,7 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.encryption import removal_policy
 
 GATEWAY_SCOPE = "invoke"
 
@@ -47,7 +48,7 @@ class IdentityStack(cdk.Stack):
                 else cognito.StandardThreatProtectionMode.AUDIT_ONLY
             ),
             deletion_protection=config.is_retained,
-            removal_policy=cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY,
+            removal_policy=removal_policy(config),
         )
         self.domain = self.user_pool.add_domain(
             "Domain",

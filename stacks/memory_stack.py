@@ -12,11 +12,11 @@ from collections.abc import Mapping
 import aws_cdk as cdk
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.encrypted_logs import logs_key
+from stacks.encryption import removal_policy, stage_key
 from stacks.vended_logs import deliver_logs_and_traces
 
 # Long-term record namespaces, keyed by what they hold; `{actorId}` isolates users from each other.
@@ -35,14 +35,7 @@ class MemoryStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"{config.dns_name('memory')}: conversation events and long-term records at rest",
-            enable_key_rotation=True,
-            removal_policy=removal,
-        )
+        self.key = stage_key(self, "Key", config, "conversation events and long-term records at rest")
         self.memory = agentcore.Memory(
             self,
             "Memory",
@@ -68,7 +61,7 @@ class MemoryStack(cdk.Stack):
                 ),
             ],
         )
-        self.memory.node.find_child("Memory").apply_removal_policy(removal)
+        self.memory.node.find_child("Memory").apply_removal_policy(removal_policy(config))
         self.log_group = deliver_logs_and_traces(
             Construct(self, "Observability"),
             config,

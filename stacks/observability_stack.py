@@ -12,12 +12,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.encryption import stage_key
 from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
 from stacks.runtime_stack import RuntimeStack
@@ -67,12 +67,7 @@ class ObservabilityStack(cdk.Stack):
         )
 
     def _topic(self) -> sns.Topic:
-        key = kms.Key(
-            self,
-            "AlarmTopicKey",
-            description=f"{self.config.dns_name('alarms')}: alarm notifications at rest",
-            enable_key_rotation=True,
-        )
+        key = stage_key(self, "AlarmTopicKey", self.config, "alarm notifications at rest")
         # CloudWatch alarms publish to the encrypted topic, so they must be able to use its key.
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         topic = sns.Topic(

@@ -16,13 +16,13 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
 from stacks.bedrock_models import INVOKE_ACTIONS, model_arns
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
+from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
 from stacks.vended_logs import vended_log_group_name
 
@@ -55,14 +55,7 @@ class RuntimeStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
-        self.key = kms.Key(
-            self,
-            "Key",
-            description=f"{config.dns_name('runtime')}: agent images at rest",
-            enable_key_rotation=True,
-            removal_policy=removal,
-        )
+        self.key = stage_key(self, "Key", config, "agent images at rest")
         self.repository = ecr.Repository(
             self,
             "Repository",
@@ -76,7 +69,7 @@ class RuntimeStack(cdk.Stack):
                     max_image_count=config.ecr_keep_images,
                 )
             ],
-            removal_policy=removal,
+            removal_policy=removal_policy(config),
             empty_on_delete=not config.is_retained,
         )
         self.artifact = self._artifact()

@@ -19,7 +19,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
@@ -27,6 +26,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
+from stacks.encryption import removal_policy, stage_key
 from stacks.tool_schema import LAMBDAS, batch_write_request, load_seed
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -67,14 +67,7 @@ class ToolFunctions(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
         self.config = config
-        removal = cdk.RemovalPolicy.RETAIN if config.is_retained else cdk.RemovalPolicy.DESTROY
-        self.data_key = kms.Key(
-            self,
-            "DataKey",
-            description=f"{config.dns_name('tools')}: tool data at rest",
-            enable_key_rotation=True,
-            removal_policy=removal,
-        )
+        self.data_key = stage_key(self, "DataKey", config, "tool data at rest")
         self.logs_key = logs_key(self, "LogsKey", config, "tool function logs")
         self.shared_layer = lambda_.LayerVersion(
             self,
@@ -94,7 +87,7 @@ class ToolFunctions(Construct):
         self.tables: dict[str, dynamodb.TableV2] = {}
         self.functions: dict[str, lambda_.Function] = {}
         for target, table in TARGETS.items():
-            self.tables[target] = self._table(target, table, removal)
+            self.tables[target] = self._table(target, table)
             self.functions[target] = self._function(target, table)
             cdk.CfnOutput(
                 cdk.Stack.of(self),
@@ -105,7 +98,7 @@ class ToolFunctions(Construct):
                 cdk.Stack.of(self), f"{target.title()}TableName", value=self.tables[target].table_name
             )
 
-    def _table(self, target: str, spec: ToolTable, removal: cdk.RemovalPolicy) -> dynamodb.TableV2:
+    def _table(self, target: str, spec: ToolTable) -> dynamodb.TableV2:
         string = dynamodb.AttributeType.STRING
         table = dynamodb.TableV2(
             self,
@@ -124,7 +117,7 @@ class ToolFunctions(Construct):
                 point_in_time_recovery_enabled=True
             ),
             deletion_protection=self.config.is_retained,
-            removal_policy=removal,
+            removal_policy=removal_policy(self.config),
         )
         seed_file = LAMBDAS / target / "seed.json"
         if self.config.seed_sample_data and seed_file.exists():

@@ -38,7 +38,7 @@ def test_gateway_is_mcp_with_semantic_search_kms_and_m2m_jwt(dev):
     assert jwt["AllowedScopes"] == ["agentcore-dev-gateway/invoke"]
     assert "/.well-known/openid-configuration" in json.dumps(jwt["DiscoveryUrl"])
     (key,) = dev.find_resources(
-        "AWS::KMS::Key", {"Properties": {"Description": Match.string_like_regexp("gateway")}}
+        "AWS::KMS::Key", {"Properties": {"Description": Match.string_like_regexp("gateway configuration")}}
     )
     assert gateway["KmsKeyArn"] == {"Fn::GetAtt": [key, "Arn"]}
 
