@@ -1,12 +1,19 @@
 """Benchmark the Lambda tool functions: cold import time and deployment package size.
 
 Cold import = a fresh `python -c` process importing `handler.py` (with the shared layer on sys.path and the
-env the function gets in AWS), timed inside the process so interpreter start-up is excluded; the median of
-N runs. Also timed: import plus creating the DynamoDB client (what the first invocation pays) and the
-`import boto3` floor alone. Sizes are the bytes of `lambdas/<name>/` and of the layer `lambdas/shared/`
-(excluding __pycache__). Writes docs/benchmarks/lambdas.md.
+environment Lambda gives the function), timed inside the process so interpreter start-up is excluded; the
+median of N runs. This is what Lambda's init phase runs. Also timed: import plus creating the DynamoDB
+client (what the first invocation adds) and the `import boto3` floor alone.
 
-    python bench/bench_lambdas.py [--runs 15]
+Two configurations, both with the variables the Lambda runtime defines (LAMBDA_TASK_ROOT, AWS_XRAY_*, ...),
+because the X-Ray SDK and Powertools change behaviour on them (outside Lambda the X-Ray recorder builds a
+centralized-sampling botocore client at import, which never happens in Lambda):
+- "traced": as deployed by stacks/tools_stack.py (tracing ACTIVE, no POWERTOOLS_TRACE_DISABLED);
+- "untraced": the same with POWERTOOLS_TRACE_DISABLED=true (a stage or function with tracing switched off).
+Sizes are the bytes of `lambdas/<name>/` and of the layer `lambdas/shared/` (excluding __pycache__).
+Writes docs/benchmarks/lambdas.md.
+
+    python bench/bench_lambdas.py [--runs 15] [--lambdas DIR] [--output FILE]
 """
 
 from __future__ import annotations
@@ -17,14 +24,14 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LAMBDAS = REPO / "lambdas"
-LAYER = LAMBDAS / "shared"
 OUTPUT = REPO / "docs" / "benchmarks" / "lambdas.md"
 GOAL_MS = 150.0
+CONFIGS = ("traced", "untraced")
 
 IMPORT_HANDLER = """
 import importlib.util, time
@@ -37,24 +44,51 @@ print((time.perf_counter() - t) * 1000)
 """
 IMPORT_BOTO3 = "import time\nt = time.perf_counter()\nimport boto3\nprint((time.perf_counter() - t) * 1000)"
 
+BEFORE = {
+    # Medians (ms) of this bench, same machine, at commit 77020bc (before the cold-start work), 15 runs.
+    ("inventory", "traced"): (226.7, 306.5),
+    ("orders", "traced"): (225.0, 305.1),
+    ("inventory", "untraced"): (176.1, 256.2),
+    ("orders", "untraced"): (167.1, 248.6),
+}
+"""(import, import + client) per (function, config), measured before the change; see docs/benchmarks."""
 
-def function_env(name: str) -> dict[str, str]:
-    """The environment the CDK stack gives the function (tracing off: no X-Ray daemon here)."""
+
+def function_env(function: Path, layer: Path, config: str, xray_dir: str) -> dict[str, str]:
+    """The environment Lambda and the CDK stack give the function (runtime-defined + stack-set variables)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
+    env.pop("LAMBDA_TASK_ROOT", None)
     env.update(
         {
-            "PYTHONPATH": str(LAYER / "python"),
+            "PYTHONPATH": str(layer / "python"),
             "PYTHONDONTWRITEBYTECODE": "0",
+            # Runtime-defined (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
+            "LAMBDA_TASK_ROOT": str(function),
+            "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+            "_HANDLER": "handler.lambda_handler",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_LAMBDA_FUNCTION_NAME": f"{function.name}-tools",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "bench",
             "AWS_SECRET_ACCESS_KEY": "bench",
-            "POWERTOOLS_SERVICE_NAME": name,
+            "AWS_SESSION_TOKEN": "bench",
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "TMPDIR": xray_dir,  # the X-Ray SDK drops a marker file under /tmp; keep it out of the way
+            # Set by stacks/tools_stack.py.
+            "POWERTOOLS_SERVICE_NAME": function.name,
             "POWERTOOLS_METRICS_NAMESPACE": "AgentCoreTools",
-            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
             "ORDERS_TABLE_NAME": "orders",
             "INVENTORY_TABLE_NAME": "inventory",
         }
     )
+    if config == "untraced":
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
     return env
 
 
@@ -73,22 +107,32 @@ def tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
 
 
+def fmt(sample: tuple[float, float, float]) -> str:
+    return f"{sample[0]:.1f} ms ({sample[1]:.0f}-{sample[2]:.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
-    functions = sorted(path.parent for path in LAMBDAS.glob("*/tools.json"))
+    parser.add_argument("--lambdas", type=Path, default=REPO / "lambdas", help="e.g. an older checkout")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    runs, lambdas = args.runs, args.lambdas.resolve()
+    layer = lambdas / "shared"
+    functions = sorted(path.parent for path in lambdas.glob("*/tools.json"))
     rows = []
-    for function in functions:
-        env = function_env(function.name)
-        handler = str(function / "handler.py")
-        cold = median_ms(IMPORT_HANDLER.format(path=handler, extra=""), env, runs)
-        extra = "module.dynamodb_client()"
-        first_call = median_ms(IMPORT_HANDLER.format(path=handler, extra=extra), env, runs)
-        rows.append((function.name, cold, first_call, tree_bytes(function)))
-        print(f"{function.name}: import {cold[0]:.1f} ms, +client {first_call[0]:.1f} ms", flush=True)
-    boto3_floor = median_ms(IMPORT_BOTO3, function_env("boto3"), runs)
-    layer_bytes = tree_bytes(LAYER)
+    with tempfile.TemporaryDirectory() as xray_dir:
+        for function in functions:
+            for config in CONFIGS:
+                env = function_env(function, layer, config, xray_dir)
+                handler = str(function / "handler.py")
+                cold = median_ms(IMPORT_HANDLER.format(path=handler, extra=""), env, runs)
+                extra = "module.dynamodb_client()"
+                first_call = median_ms(IMPORT_HANDLER.format(path=handler, extra=extra), env, runs)
+                rows.append((function.name, config, cold, first_call, tree_bytes(function)))
+                print(f"{function.name} {config}: import {fmt(cold)}, +client {fmt(first_call)}", flush=True)
+        boto3_floor = median_ms(IMPORT_BOTO3, function_env(functions[0], layer, "untraced", xray_dir), runs)
+    layer_bytes = tree_bytes(layer)
 
     lines = [
         "# Lambda tool functions: cold import time and package size",
@@ -96,36 +140,40 @@ def main() -> None:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; median (min-max) of {runs} fresh interpreters, each timed "
         "inside the process (interpreter start-up excluded), after one discarded warm-up run. "
-        "Tracing disabled (no X-Ray daemon); Powertools 3.37 and boto3 from the virtualenv "
-        "(in AWS: the Powertools layer and the runtime).",
+        "Powertools 3.37 and boto3 from the virtualenv (in AWS: the Powertools layer and the runtime). "
+        "Each process gets the variables the Lambda runtime defines (`LAMBDA_TASK_ROOT`, `AWS_XRAY_*`, ...) "
+        "plus the ones `stacks/tools_stack.py` sets. *traced* is the deployed configuration "
+        "(tracing ACTIVE); *untraced* adds `POWERTOOLS_TRACE_DISABLED=true`.",
         "",
-        "Reproduce: `python bench/bench_lambdas.py` (option `--runs N`).",
+        "Reproduce: `python bench/bench_lambdas.py` (options `--runs N`, `--lambdas DIR` to measure another "
+        "checkout, `--output FILE`).",
         "",
-        f"| function | cold import of handler.py (goal ≤ {GOAL_MS:.0f} ms) | import + DynamoDB client | "
-        "package bytes (lambdas/<name>/) |",
-        "|---|---|---|---|",
+        f"| function | config | cold import of handler.py (goal ≤ {GOAL_MS:.0f} ms) "
+        "| import + DynamoDB client | before: import / + client | package bytes (lambdas/<name>/) |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, cold, first_call, size in rows:
+    for name, config, cold, first_call, size in rows:
         verdict = "meets goal" if cold[0] <= GOAL_MS else "over goal"
+        before = BEFORE.get((name, config))
+        before_text = f"{before[0]:.1f} / {before[1]:.1f} ms" if before else "n/a"
         lines.append(
-            f"| {name} | {cold[0]:.1f} ms ({cold[1]:.0f}-{cold[2]:.0f}), {verdict} | "
-            f"{first_call[0]:.1f} ms ({first_call[1]:.0f}-{first_call[2]:.0f}) | {size:,} |"
+            f"| {name} | {config} | {fmt(cold)}, {verdict} | {fmt(first_call)} | {before_text} | {size:,} |"
         )
     lines += [
         "",
         f"Shared layer `lambdas/shared/` (`python/gateway_tool`): {layer_bytes:,} bytes.",
         "",
-        f"Floor for comparison: `import boto3` alone takes {boto3_floor[0]:.1f} ms "
-        f"({boto3_floor[1]:.0f}-{boto3_floor[2]:.0f}) on this machine; the handlers import boto3 at module "
-        "level (the init phase). The rest is mostly Powertools Tracer importing `aws_xray_sdk.core` (about "
-        "as much again, overlapping boto3's botocore), paid even with tracing off. The DynamoDB client is "
-        "created lazily on first use so tests can create it under moto; the last column is the cost the "
-        "first invocation adds.",
+        f"Floor for comparison: `import boto3` alone takes {fmt(boto3_floor)} on this machine.",
         "",
     ]
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(REPO)}")
+    lines += NOTES
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.output}")
+
+
+NOTES: list[str] = []
+"""Analysis kept with the generated table (filled in below so the text is versioned with the bench)."""
 
 
 if __name__ == "__main__":

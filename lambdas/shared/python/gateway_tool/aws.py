@@ -1,4 +1,10 @@
-"""AWS clients and settings shared by the tool functions, created once per execution environment."""
+"""AWS clients and settings shared by the tool functions, created once per execution environment.
+
+The client is built on a plain botocore session: boto3 adds nothing the tools use (they call the low-level
+client) but its import pulls in s3transfer and its resource layer. botocore itself is imported on first use,
+so an import of a handler that never reaches DynamoDB (tests, a tracing-off cold start) does not pay for it;
+with tracing on, the X-Ray patch has already imported it during init.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,23 @@ import os
 from functools import cache
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
 from gateway_tool.errors import ErrorCode, ToolError
 
-_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
-)
-"""Fail within seconds: the gateway (and the model) waits on this call."""
+CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"mode": "standard", "max_attempts": 3},
+    "connect_timeout": 2,
+    "read_timeout": 5,
+}
+"""botocore `Config` arguments. Fail within seconds: the gateway (and the model) waits on this call."""
 
 
 @cache
 def dynamodb_client() -> Any:
     """The low-level DynamoDB client (cached; tests call `dynamodb_client.cache_clear()` under moto)."""
-    return boto3.client("dynamodb", config=_CLIENT_CONFIG)
+    import botocore.session
+    from botocore.config import Config
+
+    return botocore.session.get_session().create_client("dynamodb", config=Config(**CLIENT_CONFIG))
 
 
 def required_env(name: str) -> str:

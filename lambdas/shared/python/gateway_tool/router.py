@@ -5,21 +5,26 @@ A handler module builds one `ToolRouter` from its tools.json, registers each imp
 in tools.json, and a tools.json entry with no implementation, both raise `ToolSchemaError` at import, so a
 drifted schema can never deploy. Every failure at call time becomes a structured error result, never an
 exception, because an exception reaches the model only as an opaque gateway error.
+
+Cold start: Powertools' `Tracer()` imports the X-Ray SDK even when tracing is disabled, so the router builds
+a Tracer only when Powertools' own rule says tracing is on (in Lambda, unless POWERTOOLS_TRACE_DISABLED), and
+then patches botocore only (the tools' one dependency) instead of every library X-Ray knows.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway_tool.errors import ErrorCode, ToolError, error_result
 from gateway_tool.schema import ToolSchemaError, ToolSpec, load_tools, strip_prefix
@@ -38,6 +43,8 @@ GATEWAY_LOG_KEYS = {
 """Client-context keys the gateway sets, and the log keys they are injected as."""
 
 DEFAULT_NAMESPACE = "AgentCoreTools"
+TRACED_MODULES = ("botocore",)
+"""What X-Ray patches when tracing is on: DynamoDB calls go through botocore; nothing else does I/O."""
 _RETRYABLE_AWS_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -48,6 +55,30 @@ _RETRYABLE_AWS_CODES = frozenset(
         "TransactionConflictException",
     }
 )
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule (`Tracer._is_tracer_disabled`), asked without building a Tracer.
+
+    Building one imports `aws_xray_sdk.core` (and wrapt) even when tracing is off; asking the class does not.
+    """
+    return not Tracer._is_tracer_disabled()
+
+
+def _botocore_error(exc: Exception) -> tuple[str, str | None] | None:
+    """("client", AWS code) or ("core", None) for a botocore failure, else None.
+
+    Looks botocore up in `sys.modules` instead of importing it: if botocore was never imported, `exc` cannot
+    be one of its exceptions, and the router does not make every cold start pay for botocore's import.
+    """
+    errors = sys.modules.get("botocore.exceptions")
+    if errors is None:
+        return None
+    if isinstance(exc, errors.ClientError):
+        return "client", exc.response.get("Error", {}).get("Code", "Unknown")
+    if isinstance(exc, errors.BotoCoreError):
+        return "core", None
+    return None
 
 
 def _field_name(exc: fastjsonschema.JsonSchemaValueException) -> str:
@@ -89,7 +120,9 @@ class ToolRouter:
         self.specs: dict[str, ToolSpec] = {spec.name: spec for spec in load_tools(tools_path)}
         self.service = os.environ.get("POWERTOOLS_SERVICE_NAME", service)
         self.logger = Logger(service=self.service)
-        self.tracer = Tracer(service=self.service)
+        self.tracer: Tracer | None = (
+            Tracer(service=self.service, patch_modules=TRACED_MODULES) if tracing_enabled() else None
+        )
         self.metrics = Metrics(
             namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE), service=self.service
         )
@@ -121,13 +154,28 @@ class ToolRouter:
         if missing:
             raise ToolSchemaError(f"tools.json declares tools with no implementation: {missing}")
 
-        @self.logger.inject_lambda_context(clear_state=True)
-        @self.tracer.capture_lambda_handler(capture_response=False)
         @self.metrics.log_metrics(capture_cold_start_metric=True)
         def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
             return self.dispatch(event, context)
 
-        return lambda_handler
+        if self.tracer is not None:
+            lambda_handler = self.tracer.capture_lambda_handler(capture_response=False)(lambda_handler)
+        return self.logger.inject_lambda_context(clear_state=True)(lambda_handler)
+
+    def _annotate(self, key: str, value: str) -> None:
+        """Annotate the current trace segment, if tracing is on."""
+        if self.tracer is not None:
+            self.tracer.put_annotation(key, value)
+
+    @contextmanager
+    def _subsegment(self, tool: str) -> Iterator[None]:
+        """An X-Ray subsegment `## <tool>` annotated with the tool name, if tracing is on."""
+        if self.tracer is None:
+            yield
+            return
+        with self.tracer.provider.in_subsegment(f"## {tool}") as subsegment:
+            subsegment.put_annotation("tool", tool)
+            yield
 
     def _validator(self, tool: str) -> Callable[[Any], Any]:
         """Compile a tool's schema on first use (keeps cold start to the tools actually called)."""
@@ -166,8 +214,7 @@ class ToolRouter:
         except fastjsonschema.JsonSchemaValueException as exc:
             field, message = describe_violation(exc)
             raise ToolError(ErrorCode.INVALID_ARGUMENT, message, field=field) from exc
-        with self.tracer.provider.in_subsegment(f"## {tool}") as subsegment:
-            subsegment.put_annotation("tool", tool)
+        with self._subsegment(tool):
             return self._impls[tool](arguments)
 
     def dispatch(self, event: Any, context: Any) -> dict[str, Any]:
@@ -177,29 +224,33 @@ class ToolRouter:
         try:
             tool = self._resolve_tool(context)
             self.logger.append_keys(tool=tool)
-            self.tracer.put_annotation("tool", tool)
+            self._annotate("tool", tool)
             result = self._run(tool, event)
         except ToolError as exc:
             result = exc.to_result()
-        except ClientError as exc:
-            aws_code = exc.response.get("Error", {}).get("Code", "Unknown")
-            retryable = aws_code in _RETRYABLE_AWS_CODES
-            self.logger.exception("dependency call failed", extra={"aws_error_code": aws_code})
-            result = error_result(
-                ErrorCode.UNAVAILABLE if retryable else ErrorCode.INTERNAL,
-                f"the data store refused the request ({aws_code})"
-                + ("; retry shortly" if retryable else "; retrying will not help"),
-                dependency_error=aws_code,
-            )
-        except BotoCoreError as exc:
-            self.logger.exception("dependency unreachable")
-            message = f"the data store is unreachable ({type(exc).__name__}); retry shortly"
-            result = error_result(ErrorCode.UNAVAILABLE, message)
-        except Exception:  # a bug: report it to the model in one line, keep the traceback in the logs
-            self.logger.exception("tool failed unexpectedly")
-            result = error_result(ErrorCode.INTERNAL, "the tool failed unexpectedly; retrying will not help")
+        except Exception as exc:
+            result = self._failure(exc)
         self._record(tool, result, started)
         return result
+
+    def _failure(self, exc: Exception) -> dict[str, Any]:
+        """Turn an unexpected exception into a result: AWS refusals and outages, else a bug (logged)."""
+        match _botocore_error(exc):
+            case ("client", aws_code):
+                retryable = aws_code in _RETRYABLE_AWS_CODES
+                self.logger.exception("dependency call failed", extra={"aws_error_code": aws_code})
+                return error_result(
+                    ErrorCode.UNAVAILABLE if retryable else ErrorCode.INTERNAL,
+                    f"the data store refused the request ({aws_code})"
+                    + ("; retry shortly" if retryable else "; retrying will not help"),
+                    dependency_error=aws_code,
+                )
+            case ("core", _):
+                self.logger.exception("dependency unreachable")
+                message = f"the data store is unreachable ({type(exc).__name__}); retry shortly"
+                return error_result(ErrorCode.UNAVAILABLE, message)
+        self.logger.exception("tool failed unexpectedly")  # a bug: one line for the model, traceback in logs
+        return error_result(ErrorCode.INTERNAL, "the tool failed unexpectedly; retrying will not help")
 
     def _record(self, tool: str, result: dict[str, Any], started: float) -> None:
         """Emit one EMF metric set per call (dimension `tool`) and a log line with the outcome."""
@@ -211,7 +262,7 @@ class ToolRouter:
         self.metrics.add_metric(name="ToolErrors", unit=MetricUnit.Count, value=1 if error else 0)
         if error:
             self.metrics.add_metadata(key="error_code", value=error["code"])
-            self.tracer.put_annotation("error_code", error["code"])
+            self._annotate("error_code", error["code"])
             extra = {"error_code": error["code"], "error_message": error["message"]}
             self.logger.warning("tool call failed", extra=extra)
         else:
