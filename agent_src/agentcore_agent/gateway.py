@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import contextvars
 import json
 import logging
 import math
@@ -65,6 +64,9 @@ from strands.middleware import InvokeModelStage
 from strands.models.model import Model
 from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_agent_tool import MCPAgentTool
+from strands.types.tools import ToolGenerator, ToolUse
+
+from . import telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -209,23 +211,26 @@ class Gateway:
         """The per-agent hook provider for one session."""
         return GatewayToolSearch(self, session_id=session_id)
 
-    async def search(self, query: str) -> list[MCPAgentTool]:
-        """The tools relevant to `query`; raises `GatewayUnavailableError`. Never blocks the event loop."""
+    async def search(self, query: str, *, session_id: str | None = None) -> list[MCPAgentTool]:
+        """The tools relevant to `query`; raises `GatewayUnavailableError`. Never blocks the event loop.
+
+        `session_id` goes on this turn's gateway spans (token, connect, search, each tool call).
+        """
         if time.monotonic() < self._unavailable_until:
             raise GatewayUnavailableError("connect", "skipped: the gateway failed moments ago (cooling down)")
-        await self._token()
-        client, fresh = await self._run("connect", self._started_client)
+        await self._token(session_id)
+        client, fresh = await self._run("connect", self._started_client, session_id)
         try:
-            return await self._search_with(client, query)
+            return await self._search_with(client, query, session_id)
         except GatewayUnavailableError as error:
             if fresh:
                 raise
             logger.info("gateway session failed (%s); retrying once on a new session", error.detail)
             await self._discard(client)
             self.tokens.invalidate()
-        await self._token()
-        client, _ = await self._run("connect", self._started_client)
-        return await self._search_with(client, query)
+        await self._token(session_id)
+        client, _ = await self._run("connect", self._started_client, session_id)
+        return await self._search_with(client, query, session_id)
 
     def close(self) -> None:
         """Stop the MCP session and the worker threads (process shutdown)."""
@@ -237,13 +242,16 @@ class Gateway:
 
     # -- internals ----------------------------------------------------------------------------------------
 
-    async def _token(self) -> str:
-        return await self._run("token", self.tokens.get)
+    async def _token(self, session_id: str | None = None) -> str:
+        return await self._run("token", self.tokens.get, session_id)
 
-    async def _run(self, stage: str, call: Callable[[], T]) -> T:
-        """Run a blocking call in this gateway's threads, in the request's context, under the deadline."""
-        context = contextvars.copy_context()  # carries the workload access token to the identity call
-        future = asyncio.get_running_loop().run_in_executor(self._executor, context.run, call)
+    async def _run(self, stage: str, call: Callable[[], T], session_id: str | None = None) -> T:
+        """Run a blocking call on this gateway's threads in the request's context, traced, with a deadline.
+
+        The copied context carries the workload access token to the identity call and the turn's span.
+        """
+        traced = telemetry.traced(f"agentcore.gateway.{stage}", session_id, call, _attributes(stage))
+        future = telemetry.run_in_executor(self._executor, traced)
         try:
             return await asyncio.wait_for(future, self.timeout_seconds * 2)
         except GatewayUnavailableError:
@@ -262,7 +270,10 @@ class Gateway:
                 return self._client, False
             client = MCPClient(self._transport, startup_timeout=max(1, math.ceil(self.timeout_seconds)))
             try:
-                client.start()
+                # The client's thread keeps the context it starts in and serves every later turn: without
+                # the current span, so its HTTP spans are not filed under the turn that happened to start it.
+                with telemetry.detached():
+                    client.start()
             except Exception as error:
                 if _http_status(error) in (401, 403):
                     self.tokens.invalidate()  # refused token: fetch a new one next turn
@@ -282,18 +293,21 @@ class Gateway:
         ):
             yield streams
 
-    async def _search_with(self, client: MCPClient, query: str) -> list[MCPAgentTool]:
+    async def _search_with(
+        self, client: MCPClient, query: str, session_id: str | None = None
+    ) -> list[MCPAgentTool]:
         """Call the search tool; an error result or a malformed answer is a failure, not 'no tools'."""
         try:
-            result = await asyncio.wait_for(
-                client.call_tool_async(
-                    tool_use_id="gateway-tool-search",
-                    name=SEARCH_TOOL_NAME,
-                    arguments={"query": query[:MAX_QUERY_CHARS]},
-                    read_timeout_seconds=timedelta(seconds=self.timeout_seconds),
-                ),
-                self.timeout_seconds + 1,
-            )
+            with telemetry.span("agentcore.gateway.search", session_id, _attributes("search")):
+                result = await asyncio.wait_for(
+                    client.call_tool_async(
+                        tool_use_id="gateway-tool-search",
+                        name=SEARCH_TOOL_NAME,
+                        arguments={"query": query[:MAX_QUERY_CHARS]},
+                        read_timeout_seconds=timedelta(seconds=self.timeout_seconds),
+                    ),
+                    self.timeout_seconds + 1,
+                )
         except TimeoutError:
             raise GatewayUnavailableError(
                 "search", f"no answer within {self.timeout_seconds:.0f} s"
@@ -317,7 +331,7 @@ class Gateway:
                 description=str(definition.get("description") or ""),
                 inputSchema=definition.get("inputSchema") or {"type": "object", "properties": {}},
             )
-            tools.append(MCPAgentTool(mcp_tool=mcp_tool, mcp_client=client))
+            tools.append(GatewayTool(mcp_tool=mcp_tool, mcp_client=client, session_id=session_id))
         return tools
 
     async def _discard(self, client: MCPClient) -> None:
@@ -325,7 +339,25 @@ class Gateway:
         with self._client_lock:
             if self._client is client:
                 self._client = None
-        await asyncio.get_running_loop().run_in_executor(self._executor, _stop_quietly, client)
+        await telemetry.run_in_executor(self._executor, lambda: _stop_quietly(client))
+
+
+class GatewayTool(MCPAgentTool):
+    """A gateway tool whose every call is an `agentcore.gateway.call_tool` span with the session id."""
+
+    def __init__(self, *, mcp_tool: MCPTool, mcp_client: MCPClient, session_id: str | None) -> None:
+        super().__init__(mcp_tool=mcp_tool, mcp_client=mcp_client)
+        self.session_id = session_id
+
+    async def stream(
+        self, tool_use: ToolUse, invocation_state: dict[str, Any], **kwargs: Any
+    ) -> ToolGenerator:
+        """Collect the (single) result inside the span, then yield: a span never stays open across a yield."""
+        attributes = {**_attributes("call_tool"), "agentcore.gateway.tool": self.tool_name}
+        with telemetry.span("agentcore.gateway.call_tool", self.session_id, attributes):
+            events = [event async for event in super().stream(tool_use, invocation_state, **kwargs)]
+        for event in events:
+            yield event
 
 
 class GatewayToolSearch(HookProvider):
@@ -357,7 +389,7 @@ class GatewayToolSearch(HookProvider):
         if not query:
             return
         try:
-            tools = await self.gateway.search(query)
+            tools = await self.gateway.search(query, session_id=self.session_id)
         except GatewayUnavailableError as error:
             logger.warning(
                 "gateway tools unavailable in session %s (%s failed): %s",
@@ -435,6 +467,11 @@ class NoteFirstModel(Model):
                 yield {"contentBlockStop": {}}
                 self._on_sent()
             yield event
+
+
+def _attributes(stage: str) -> dict[str, str]:
+    """Span attributes of a gateway operation (never the query or tool arguments)."""
+    return {"agentcore.gateway.stage": stage}
 
 
 def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -55,6 +55,8 @@ from strands.hooks import (
 )
 from strands.middleware import InvokeModelStage
 
+from . import telemetry
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -74,6 +76,7 @@ _COOL_DOWN_SECONDS = 30.0
 _ROLES = {"user": "USER", "assistant": "ASSISTANT"}
 
 # Memory calls run here so the caller can stop waiting at the deadline even when a client has no timeouts.
+# They are submitted in the caller's context (`telemetry`) so their spans belong to the turn's trace.
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="agentcore-memory")
 
 
@@ -254,9 +257,10 @@ class MemoryHooks(HookProvider):
         query = _last_user_text(event.messages or [])[:_MAX_QUERY_TEXT]
         if not query.strip() or not self.namespaces:
             return
-        loop = asyncio.get_running_loop()
         tasks = {
-            key: loop.run_in_executor(_EXECUTOR, self._guarded, self._retrieve_fn(namespace, query))
+            key: telemetry.run_in_executor(
+                _EXECUTOR, self._traced("retrieve_memory_records", self._retrieve_fn(namespace, query), key)
+            )
             for key, namespace in self.namespaces.items()
         }
         done, _pending = await asyncio.wait(tasks.values(), timeout=self.timeout_seconds)
@@ -367,9 +371,20 @@ class MemoryHooks(HookProvider):
             self._mark_unavailable()
             raise
 
+    def _traced(
+        self, operation: str, call: Callable[[], T], namespace_key: str | None = None
+    ) -> Callable[[], T]:
+        """`_guarded(call)` in a span naming the operation, memory and session (never the query or texts)."""
+        attributes = {"agentcore.memory.id": self.memory_id, "agentcore.memory.operation": operation}
+        if namespace_key is not None:
+            attributes["agentcore.memory.namespace_key"] = namespace_key
+        return telemetry.traced(
+            f"agentcore.memory.{operation}", self.session_id, lambda: self._guarded(call), attributes
+        )
+
     def _call_sync(self, operation: str, call: Callable[[], T]) -> T:
-        """Run a call on the executor and stop waiting at the deadline."""
-        future = _EXECUTOR.submit(self._guarded, call)
+        """Run a call on the executor (in this context, traced) and stop waiting at the deadline."""
+        future = telemetry.submit_in_context(_EXECUTOR, self._traced(operation, call))
         try:
             return future.result(timeout=self.timeout_seconds)
         except concurrent.futures.TimeoutError:
@@ -378,7 +393,7 @@ class MemoryHooks(HookProvider):
 
     async def _call_async(self, operation: str, call: Callable[[], T]) -> T:
         """Like `_call_sync` without blocking the event loop (the runtime also answers /ping on it)."""
-        future = asyncio.get_running_loop().run_in_executor(_EXECUTOR, self._guarded, call)
+        future = telemetry.run_in_executor(_EXECUTOR, self._traced(operation, call))
         try:
             return await asyncio.wait_for(future, timeout=self.timeout_seconds)
         except TimeoutError:
