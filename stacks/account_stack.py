@@ -41,7 +41,7 @@ class AccountStack(cdk.Stack):
         search = xray.CfnTransactionSearchConfig(
             self, "TransactionSearch", indexing_percentage=config.transaction_search_percent
         )
-        search.add_dependency(spans_policy)
+        search.add_resource_dependency(spans_policy)
         xray.CfnResourcePolicy(
             self,
             "TraceDeliveryPolicy",

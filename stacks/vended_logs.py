@@ -59,6 +59,8 @@ def deliver_logs_and_traces(
             delivery_destination_arn=destination.attr_arn,
         )
         if previous is not None:
-            delivery.add_dependency(previous)  # the Logs API rejects concurrent delivery changes per resource
+            delivery.add_resource_dependency(
+                previous
+            )  # the Logs API rejects concurrent delivery changes per resource
         previous = delivery
     return group
