@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Calling a deprecated CDK API fails the tests instead of printing a warning nobody reads.
+os.environ.setdefault("JSII_DEPRECATED", "fail")
 
 ROOT = Path(__file__).resolve().parent.parent
 
