@@ -153,3 +153,24 @@ def test_model_arns_cover_each_kind_of_model_id(model_id, region, expected):
     arns = model_arns(model_id, region)
     assert len(arns) == expected
     assert all("*" not in arn for arn in arns)
+
+
+def test_docker_mode_builds_an_arm64_asset_locally_instead_of_codebuild(tmp_path):
+    """`image_build: docker` swaps CodeBuild for a local arm64 Docker asset; synth still needs no Docker."""
+    import copy
+
+    import aws_cdk as cdk
+
+    from app import build_app
+    from tests.conftest import cdk_context
+
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:stages"] = {"dev": {**context["agentcore:stages"]["dev"], "image_build": "docker"}}
+    (stage,) = build_app(cdk.App(context=context, outdir=str(tmp_path)))
+    assembly = stage.synth()
+    template = assembly.get_stack_by_name("dev-Runtime").template
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert "AWS::CodeBuild::Project" not in types and "Custom::CDKContainerImageBuild" not in types
+    (manifest,) = (tmp_path / "assembly-dev").glob("devRuntime*.assets.json")
+    (image,) = json.loads(manifest.read_text())["dockerImages"].values()
+    assert image["source"]["platform"] == "linux/arm64"
