@@ -24,7 +24,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,7 +53,7 @@ BEFORE = {
 """(import, import + client) per (function, config), measured before the change; see docs/benchmarks."""
 
 
-def function_env(function: Path, layer: Path, config: str, xray_dir: str) -> dict[str, str]:
+def function_env(function: Path, layer: Path, config: str) -> dict[str, str]:
     """The environment Lambda and the CDK stack give the function (runtime-defined + stack-set variables)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "POWERTOOLS_"))}
     env.pop("LAMBDA_TASK_ROOT", None)
@@ -78,7 +77,6 @@ def function_env(function: Path, layer: Path, config: str, xray_dir: str) -> dic
             "AWS_SESSION_TOKEN": "bench",
             "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            "TMPDIR": xray_dir,  # the X-Ray SDK drops a marker file under /tmp; keep it out of the way
             # Set by stacks/tools_stack.py.
             "POWERTOOLS_SERVICE_NAME": function.name,
             "POWERTOOLS_METRICS_NAMESPACE": "AgentCoreTools",
@@ -121,17 +119,16 @@ def main() -> None:
     layer = lambdas / "shared"
     functions = sorted(path.parent for path in lambdas.glob("*/tools.json"))
     rows = []
-    with tempfile.TemporaryDirectory() as xray_dir:
-        for function in functions:
-            for config in CONFIGS:
-                env = function_env(function, layer, config, xray_dir)
-                handler = str(function / "handler.py")
-                cold = median_ms(IMPORT_HANDLER.format(path=handler, extra=""), env, runs)
-                extra = "module.dynamodb_client()"
-                first_call = median_ms(IMPORT_HANDLER.format(path=handler, extra=extra), env, runs)
-                rows.append((function.name, config, cold, first_call, tree_bytes(function)))
-                print(f"{function.name} {config}: import {fmt(cold)}, +client {fmt(first_call)}", flush=True)
-        boto3_floor = median_ms(IMPORT_BOTO3, function_env(functions[0], layer, "untraced", xray_dir), runs)
+    for function in functions:
+        for config in CONFIGS:
+            env = function_env(function, layer, config)
+            handler = str(function / "handler.py")
+            cold = median_ms(IMPORT_HANDLER.format(path=handler, extra=""), env, runs)
+            extra = "module.dynamodb_client()"
+            first_call = median_ms(IMPORT_HANDLER.format(path=handler, extra=extra), env, runs)
+            rows.append((function.name, config, cold, first_call, tree_bytes(function)))
+            print(f"{function.name} {config}: import {fmt(cold)}, +client {fmt(first_call)}", flush=True)
+    boto3_floor = median_ms(IMPORT_BOTO3, function_env(functions[0], layer, "untraced"), runs)
     layer_bytes = tree_bytes(layer)
 
     lines = [
