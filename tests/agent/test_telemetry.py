@@ -1,0 +1,237 @@
+"""Traces of real turns: the app as `__main__` wires it, with memory (moto events + records double), the local
+gateway and the identity double, exported by an OpenTelemetry SDK provider into memory.
+
+What production has and these tests reproduce: ADOT installs the global tracer provider (Strands and
+`agentcore_agent.telemetry` read it), instruments botocore, and instruments Starlette, so each request is a
+server span whose trace the Runtime's trace headers continue. Here `BotocoreInstrumentor` gives the real
+botocore spans and the ASGI middleware the server span. The global provider can be set once per process, so
+it is set (or reused) once for this module and the exporter is cleared per test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from agentcore_agent import memory_hooks
+from botocore.config import Config
+from opentelemetry import trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.agent import gateway_fixtures
+from tests.agent.conftest import SESSION_A, SESSION_B, serve
+from tests.agent.gateway_fixtures import ACTOR, ORDER_PROMPT, StartWired, WiredServer
+from tests.doubles.memory_records_server import MemoryRecordsServer
+from tests.doubles.scripted_model import Text, ToolCall
+
+pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
+
+REGION = "us-east-1"
+AWS_URL = f"https://bedrock-agentcore.{REGION}.amazonaws.com"
+MEMORY_ID = "agentmemory-0123456789"
+RECORD_TEXT = "RECORD-TEXT prefers delivery to the office"
+MEMORY_SPANS = {
+    "agentcore.memory.list_events": "Bedrock AgentCore.ListEvents",
+    "agentcore.memory.retrieve_memory_records": "Bedrock AgentCore.RetrieveMemoryRecords",
+    "agentcore.memory.create_event": "Bedrock AgentCore.CreateEvent",
+}
+GATEWAY_SPANS = {
+    "agentcore.gateway.token",
+    "agentcore.gateway.connect",
+    "agentcore.gateway.search",
+    "agentcore.gateway.call_tool",
+}
+OWN_SPANS = set(MEMORY_SPANS) | GATEWAY_SPANS
+
+
+@pytest.fixture(scope="module")
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """The process's SDK provider (installed here if none is) exporting to memory, and botocore spans."""
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider), "another test installed a non-SDK global tracer provider"
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = BotocoreInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    yield exporter
+    instrumentor.uninstrument()
+    exporter.shutdown()  # later spans are dropped, not kept in memory
+
+
+@pytest.fixture
+def spans(exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    exporter.clear()
+    yield exporter
+    exporter.clear()
+
+
+@pytest.fixture
+def memory(tables: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryRecordsServer]:
+    """Memory for the wired app: events in moto (`tables` runs mock_aws), records from the double.
+
+    The identity double owns AWS_ENDPOINT_URL_BEDROCK_AGENTCORE, so the memory client gets its endpoint
+    explicitly through the factory's shared-client hook.
+    """
+    with MemoryRecordsServer(upstream=AWS_URL) as server:
+        server.add_record(f"/facts/{ACTOR}", RECORD_TEXT, score=0.9)
+        client = boto3.session.Session().client(
+            "bedrock-agentcore",
+            region_name=REGION,
+            endpoint_url=server.url,
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+        monkeypatch.setattr(memory_hooks, "_shared_client", lambda region, timeout: client)
+        yield server
+
+
+@pytest.fixture
+def traced_server(
+    identity: Any, gateway_url: str, memory: MemoryRecordsServer, start_wired: StartWired, monkeypatch: Any
+) -> WiredServer:
+    """The wired app behind the ASGI server-span middleware (what ADOT's Starlette instrumentation adds)."""
+    monkeypatch.setattr(gateway_fixtures, "serve", lambda app: serve(OpenTelemetryMiddleware(app)))
+    turns = [
+        ToolCall(lambda specs: "orders___get_order", {"order_id": "ORD-1001"}),
+        Text("Your order is on its way."),
+    ]
+    return start_wired(
+        turns * 3,
+        gateway_url=gateway_url,
+        env={"MEMORY_ID": MEMORY_ID, "MEMORY_NAMESPACES": json.dumps({"facts": "/facts/{actorId}"})},
+    )
+
+
+def finished(exporter: InMemorySpanExporter, requests: int = 1) -> tuple[ReadableSpan, ...]:
+    """All finished spans once `requests` server spans ended: the client has the body a moment before."""
+    deadline = time.monotonic() + 5
+    while True:
+        done = exporter.get_finished_spans()
+        servers = [s for s in done if s.kind == trace.SpanKind.SERVER and s.parent is None]
+        if len(servers) >= requests or time.monotonic() > deadline:
+            return done
+        time.sleep(0.01)
+
+
+def by_trace(done: tuple[ReadableSpan, ...]) -> dict[int, list[ReadableSpan]]:
+    traces: dict[int, list[ReadableSpan]] = defaultdict(list)
+    for span in done:
+        traces[span.context.trace_id].append(span)
+    return traces
+
+
+def turn_traces(done: tuple[ReadableSpan, ...], session: str) -> list[list[ReadableSpan]]:
+    """The traces holding an agent invocation span of `session`, oldest first."""
+    found = [
+        spans
+        for spans in by_trace(done).values()
+        if any(s.name.startswith("invoke_agent") and s.attributes.get("session.id") == session for s in spans)
+    ]
+    return sorted(found, key=lambda spans: min(s.start_time or 0 for s in spans))
+
+
+def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
+    return [s for s in spans if s.name == name]
+
+
+def ancestors(span: ReadableSpan, spans: list[ReadableSpan]) -> list[str]:
+    """Names of the span's ancestors within its trace, nearest first."""
+    index = {s.context.span_id: s for s in spans}
+    names, parent = [], span.parent
+    while parent is not None and parent.span_id in index:
+        names.append(index[parent.span_id].name)
+        parent = index[parent.span_id].parent
+    return names
+
+
+def test_a_turn_is_one_trace_with_agent_model_tool_memory_and_gateway_spans(traced_server, spans):
+    reply = traced_server.ask(ORDER_PROMPT, session=SESSION_A)
+    assert reply.status == 200 and reply.text == "Your order is on its way."
+
+    (turn,) = turn_traces(finished(spans), SESSION_A)
+    names = [s.name for s in turn]
+    (root,) = [s for s in turn if s.parent is None]  # the request's server span; nothing else is a root
+    assert root.kind == trace.SpanKind.SERVER
+    (agent,) = [s for s in turn if s.name.startswith("invoke_agent")]
+    assert agent.attributes["session.id"] == SESSION_A
+    assert len(named(turn, "chat")) == 2  # tool call, then the answer
+    (tool,) = named(turn, "execute_tool orders___get_order")
+    assert tool.attributes["session.id"] == SESSION_A
+    for name in OWN_SPANS:
+        assert name in names, f"{name} missing from the turn's trace: {sorted(set(names))}"
+    assert len(named(turn, "agentcore.memory.create_event")) >= 2  # the prompt and the answer
+    # The tool call goes through the gateway inside Strands' tool span; search and memory inside the agent.
+    (call,) = named(turn, "agentcore.gateway.call_tool")
+    assert call.attributes["agentcore.gateway.tool"] == "orders___get_order"
+    assert tool.name in ancestors(call, turn)
+    for name in ("agentcore.gateway.search", "agentcore.memory.retrieve_memory_records"):
+        assert agent.name in ancestors(named(turn, name)[0], turn)
+
+
+def test_own_spans_carry_the_session_and_the_operation_but_no_content(traced_server, spans):
+    traced_server.ask(ORDER_PROMPT, session=SESSION_A)
+
+    own = [s for s in finished(spans) if s.name in OWN_SPANS]
+    assert {s.name for s in own} == OWN_SPANS
+    for span in own:
+        attributes = dict(span.attributes or {})
+        assert attributes["session.id"] == SESSION_A, span.name
+        if span.name in MEMORY_SPANS:
+            assert attributes["agentcore.memory.id"] == MEMORY_ID
+            assert span.name == f"agentcore.memory.{attributes['agentcore.memory.operation']}"
+        else:
+            assert span.name == f"agentcore.gateway.{attributes['agentcore.gateway.stage']}"
+        text = " ".join(str(value) for value in attributes.values())
+        for secret in (ORDER_PROMPT, "ORD-1001", RECORD_TEXT, "on its way", ACTOR):
+            assert secret not in text, f"{span.name} records {secret!r}"
+
+
+def test_memory_and_identity_aws_calls_are_children_of_their_operation_spans(traced_server, spans):
+    traced_server.ask(ORDER_PROMPT, session=SESSION_A)
+
+    (turn,) = turn_traces(finished(spans), SESSION_A)
+    index = {s.context.span_id: s for s in turn}
+    expected = {**MEMORY_SPANS, "agentcore.gateway.token": "Bedrock AgentCore.GetResourceOauth2Token"}
+    for operation, aws_call in expected.items():
+        calls = named(turn, aws_call)
+        assert calls, f"no {aws_call} span in the turn's trace"
+        for call in calls:
+            assert call.kind == trace.SpanKind.CLIENT and call.parent is not None
+            assert index[call.parent.span_id].name == operation
+    # No agent-side AWS call escaped into a trace of its own (the gateway double's DynamoDB calls may).
+    orphans = [
+        s for s in spans.get_finished_spans() if s.parent is None and s.name.startswith("Bedrock AgentCore.")
+    ]
+    assert orphans == []
+
+
+def test_each_turn_and_each_session_has_its_own_trace(traced_server, spans):
+    traced_server.ask(ORDER_PROMPT, session=SESSION_A)
+    traced_server.ask(ORDER_PROMPT, session=SESSION_B)
+    traced_server.ask(ORDER_PROMPT, session=SESSION_A)
+
+    done = finished(spans, requests=3)
+    turns_a, turns_b = turn_traces(done, SESSION_A), turn_traces(done, SESSION_B)
+    assert len(turns_a) == 2 and len(turns_b) == 1
+    for session, turns in ((SESSION_A, turns_a), (SESSION_B, turns_b)):
+        for turn in turns:
+            sessions = {s.attributes.get("session.id") for s in turn} - {None}
+            assert sessions == {session}  # nothing of the other session leaked into this trace
+            assert {"agentcore.memory.create_event", "agentcore.gateway.search"} <= {s.name for s in turn}
+    # Every span of ours belongs to exactly one turn of its own session.
+    turn_ids = {id(s) for turn in turns_a + turns_b for s in turn}
+    assert all(id(s) in turn_ids for s in done if s.name in OWN_SPANS)
+    # A new agent loads the session's history once: in its first turn, not later ones.
+    assert [len(named(turn, "agentcore.memory.list_events")) for turn in turns_a] == [1, 0]
