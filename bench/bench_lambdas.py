@@ -44,11 +44,12 @@ print((time.perf_counter() - t) * 1000)
 IMPORT_BOTO3 = "import time\nt = time.perf_counter()\nimport boto3\nprint((time.perf_counter() - t) * 1000)"
 
 BEFORE = {
-    # Medians (ms) of this bench, same machine, at commit 77020bc (before the cold-start work), 15 runs.
-    ("inventory", "traced"): (226.7, 306.5),
-    ("orders", "traced"): (225.0, 305.1),
-    ("inventory", "untraced"): (176.1, 256.2),
-    ("orders", "untraced"): (167.1, 248.6),
+    # Medians (ms) of this bench at commit 77020bc (before the cold-start work), same machine, 15 runs:
+    # `python bench/bench_lambdas.py --lambdas <export of 77020bc>/lambdas`.
+    ("inventory", "traced"): (191.9, 309.0),
+    ("orders", "traced"): (226.3, 276.0),
+    ("inventory", "untraced"): (193.9, 278.0),
+    ("orders", "untraced"): (161.7, 241.5),
 }
 """(import, import + client) per (function, config), measured before the change; see docs/benchmarks."""
 
@@ -169,9 +170,51 @@ def main() -> None:
     print(f"wrote {args.output}")
 
 
-NOTES: list[str] = []
-"""Analysis kept with the generated table (filled in below so the text is versioned with the bench)."""
-
+NOTES = [
+    "## Where the time goes (python -X importtime, orders handler)",
+    "",
+    "Before (commit 77020bc): `boto3` ~110-150 ms (mostly botocore, plus s3transfer/multiprocessing, which "
+    "the tools never use); Powertools `Tracer()` importing `aws_xray_sdk.core` even with tracing disabled "
+    "(~20-40 ms in the Lambda environment; ~150 ms more outside it, where the X-Ray recorder builds a "
+    "centralized-sampling botocore client, which is what the earlier version of this bench measured: "
+    "291-324 ms); with tracing on, `patch_all()` also imported and patched httpx, requests, sqlite3, "
+    "httplib (~30 ms here). Powertools Logger/Metrics ~15-40 ms, fastjsonschema ~2-15 ms, the rest stdlib.",
+    "",
+    "After: *untraced* imports Powertools, fastjsonschema and the standard library only (no `aws_xray_sdk`, "
+    "`wrapt`, `boto3`, `botocore.session`; asserted by tests/lambdas/test_cold_start.py). *traced* adds "
+    "`aws_xray_sdk.core` (~40 ms, of which wrapt ~35 ms incl. asyncio) and the X-Ray botocore patch, which "
+    "imports `botocore.client` (~70 ms, half of it botocore.docs via botocore.waiter).",
+    "",
+    "## What changed",
+    "",
+    "- `gateway_tool.router` builds a Powertools `Tracer` only when Powertools' own rule says tracing is on "
+    "(`Tracer._is_tracer_disabled()`: in Lambda unless `POWERTOOLS_TRACE_DISABLED`); otherwise no X-Ray SDK "
+    "is imported and the handler is not wrapped. Nothing else changes: same Logger (gateway ids, correlation "
+    "id), same Metrics per tool, same subsegments and annotations when traced.",
+    "- With tracing on, X-Ray patches `botocore` only (the tools' one I/O path) instead of `patch_all()`.",
+    "- The DynamoDB client is created from a plain botocore session (boto3 added s3transfer and its resource "
+    "layer, unused), and botocore is imported inside `dynamodb_client()`. Error classification in the router "
+    "looks botocore up in `sys.modules` instead of importing it.",
+    "",
+    "## Reading the numbers honestly",
+    "",
+    "- The *import + DynamoDB client* column is what the first invocation has paid by the time it can call "
+    "DynamoDB; compare it, not just the import column, with the old numbers. Part of the untraced import "
+    "gain is botocore moving from init to the first call, not disappearing. In the deployed (traced) "
+    "configuration botocore is imported at init anyway (by the X-Ray patch).",
+    "- Deferring the X-Ray patch (and so botocore) to the first client creation would bring the traced "
+    "import near the untraced one plus `aws_xray_sdk.core`, but only by moving ~70 ms into the first "
+    "invocation. Not done: Lambda runs init with more CPU than a 256 MB function gets while invoked "
+    "(measured by third parties, not an AWS guarantee), so moving work out of init is likely to make the "
+    "real cold start slower, not faster.",
+    "- Against the 150 ms goal: the untraced import meets it comfortably; the deployed (traced) import is "
+    "around the goal on this machine and noisy (2 busy CPUs). In AWS the numbers differ: python3.13 on "
+    "arm64 (Graviton), the Powertools layer's own aws-xray-sdk/wrapt and the runtime's botocore, "
+    "and Lambda's Init Duration also includes runtime start-up and layer loading. Only CloudWatch's "
+    "`Init Duration` (or the X-Ray `Initialization` subsegment) of the deployed function settles it.",
+    "",
+]
+"""Analysis kept with the generated table, so the text is versioned with the bench that produced it."""
 
 if __name__ == "__main__":
     main()
