@@ -67,6 +67,7 @@ from strands.tools.mcp.mcp_agent_tool import MCPAgentTool
 from strands.types.tools import ToolGenerator, ToolUse
 
 from . import telemetry
+from .messages import last_user_text
 
 logger = logging.getLogger(__name__)
 
@@ -385,7 +386,7 @@ class GatewayToolSearch(HookProvider):
         agent = event.agent
         self._unload(agent)
         self.unavailable = self._note_pending = False
-        query = _last_user_text(event.messages or agent.messages)
+        query = last_user_text(event.messages or agent.messages)
         if not query:
             return
         try:
@@ -472,18 +473,6 @@ class NoteFirstModel(Model):
 def _attributes(stage: str) -> dict[str, str]:
     """Span attributes of a gateway operation (never the query or tool arguments)."""
     return {"agentcore.gateway.stage": stage}
-
-
-def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The text of the newest user message (the search query)."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            texts = [
-                block["text"] for block in message.get("content", []) if isinstance(block.get("text"), str)
-            ]
-            if texts:
-                return " ".join(texts).strip()
-    return ""
 
 
 def _tool_definitions(result: Mapping[str, Any]) -> list[Any] | None:

@@ -56,6 +56,7 @@ from strands.hooks import (
 from strands.middleware import InvokeModelStage
 
 from . import telemetry
+from .messages import last_user_text
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class MemoryHooks(HookProvider):
     async def on_before_invocation(self, event: BeforeInvocationEvent) -> None:
         """Search each namespace of this actor with the new prompt; on failure the turn has no context."""
         self._context = None
-        query = _last_user_text(event.messages or [])[:_MAX_QUERY_TEXT]
+        query = last_user_text(event.messages or [])[:_MAX_QUERY_TEXT]
         if not query.strip() or not self.namespaces:
             return
         tasks = {
@@ -457,18 +458,6 @@ def _shared_client(region: str | None, timeout_seconds: float) -> BaseClient:
         if key not in _CLIENTS:
             _CLIENTS[key] = make_memory_client(region=region, timeout_seconds=timeout_seconds)
         return _CLIENTS[key]
-
-
-def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The text of the newest user message in the invocation's input (the search query)."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            texts = [
-                block["text"] for block in message.get("content", []) if isinstance(block.get("text"), str)
-            ]
-            if texts:
-                return "\n".join(texts)
-    return ""
 
 
 def _context_block(sections: Sequence[tuple[str, list[str]]]) -> str:
