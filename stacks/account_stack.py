@@ -16,6 +16,7 @@ from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from stacks.config import StageConfig
+from stacks.outputs import publish
 
 
 class AccountStack(cdk.Stack):
@@ -59,7 +60,10 @@ class AccountStack(cdk.Stack):
                 },
             ),
         )
-        cdk.CfnOutput(self, "TransactionSearchIndexingPercent", value=str(config.transaction_search_percent))
+        self.outputs = publish(
+            self,
+            {"TransactionSearchPercent": (str(config.transaction_search_percent), "Share of spans indexed")},
+        )
 
     def _allow(
         self,

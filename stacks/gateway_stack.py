@@ -18,6 +18,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.encryption import stage_key
 from stacks.identity_stack import IdentityStack
+from stacks.outputs import publish
 from stacks.tool_schema import tool_schema
 from stacks.tools_stack import ToolFunctions
 from stacks.vended_logs import deliver_logs_and_traces
@@ -81,8 +82,24 @@ class GatewayStack(cdk.Stack):
             component="gateway",
             resource_arn=self.gateway.gateway_arn,
         )
-        cdk.CfnOutput(self, "GatewayUrl", value=self.gateway.gateway_url, description="MCP endpoint")
-        cdk.CfnOutput(self, "GatewayId", value=self.gateway.gateway_id, description="AgentCore Gateway id")
+        self.outputs = publish(
+            self,
+            {
+                "GatewayUrl": (self.gateway.gateway_url, "MCP endpoint"),
+                "GatewayId": (self.gateway.gateway_id, "AgentCore Gateway id"),
+                **{
+                    f"{target.title()}FunctionName": (
+                        function.function_name,
+                        f"Lambda behind target '{target}'",
+                    )
+                    for target, function in self.tools.functions.items()
+                },
+                **{
+                    f"{target.title()}TableName": (table.table_name, f"Data of target '{target}'")
+                    for target, table in self.tools.tables.items()
+                },
+            },
+        )
 
     @property
     def agent_environment(self) -> Mapping[str, str]:

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.encryption import removal_policy
+from stacks.outputs import publish
 
 GATEWAY_SCOPE = "invoke"
 
@@ -110,16 +111,20 @@ class IdentityStack(cdk.Stack):
         self.gateway_credentials = provider
         self.gateway_credentials_name = provider.o_auth2_credential_provider_name
 
-        for name, value, description in (
-            ("UserPoolId", self.user_pool.user_pool_id, "Cognito user pool id"),
-            (
-                "DiscoveryUrl",
-                self.discovery_url,
-                "OIDC discovery URL used by the Runtime and Gateway authorizers",
-            ),
-            ("UserClientId", self.user_client.user_pool_client_id, "App client for people (CLI invoke flow)"),
-            ("MachineClientId", self.m2m_client.user_pool_client_id, "App client for the agent (M2M)"),
-            ("TokenEndpoint", self.token_endpoint, "OAuth2 token endpoint (client_credentials)"),
-            ("Region", self.region, "Region of this stage"),
-        ):
-            cdk.CfnOutput(self, name, value=value, description=description)
+        self.outputs = publish(
+            self,
+            {
+                "UserPoolId": (self.user_pool.user_pool_id, "Cognito user pool id"),
+                "DiscoveryUrl": (
+                    self.discovery_url,
+                    "OIDC discovery URL used by the Runtime and Gateway authorizers",
+                ),
+                "UserClientId": (
+                    self.user_client.user_pool_client_id,
+                    "App client for people (CLI invoke flow)",
+                ),
+                "MachineClientId": (self.m2m_client.user_pool_client_id, "App client for the agent (M2M)"),
+                "TokenEndpoint": (self.token_endpoint, "OAuth2 token endpoint (client_credentials)"),
+                "Region": (self.region, "Region of this stage"),
+            },
+        )

@@ -17,6 +17,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.encrypted_logs import logs_key
 from stacks.encryption import removal_policy, stage_key
+from stacks.outputs import publish
 from stacks.vended_logs import deliver_logs_and_traces
 
 # Long-term record namespaces, keyed by what they hold; `{actorId}` isolates users from each other.
@@ -69,8 +70,13 @@ class MemoryStack(cdk.Stack):
             component="memory",
             resource_arn=self.memory.memory_arn,
         )
-        cdk.CfnOutput(self, "MemoryId", value=self.memory.memory_id, description="AgentCore Memory id")
-        cdk.CfnOutput(self, "MemoryArn", value=self.memory.memory_arn, description="AgentCore Memory ARN")
+        self.outputs = publish(
+            self,
+            {
+                "MemoryId": (self.memory.memory_id, "AgentCore Memory id"),
+                "MemoryArn": (self.memory.memory_arn, "AgentCore Memory ARN"),
+            },
+        )
 
     @property
     def agent_environment(self) -> Mapping[str, str]:

@@ -20,6 +20,7 @@ from stacks.config import StageConfig
 from stacks.encryption import stage_key
 from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
+from stacks.outputs import publish
 from stacks.runtime_stack import RuntimeStack
 from stacks.vended_logs import vended_log_group_name
 
@@ -61,9 +62,12 @@ class ObservabilityStack(cdk.Stack):
             default_interval=cdk.Duration.hours(3),
             widgets=self._widgets(),
         )
-        cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn, description="Alarm notifications")
-        cdk.CfnOutput(
-            self, "DashboardName", value=config.dns_name("agent"), description="CloudWatch dashboard"
+        self.outputs = publish(
+            self,
+            {
+                "AlarmTopicArn": (self.topic.topic_arn, "Alarm notifications"),
+                "DashboardName": (config.dns_name("agent"), "CloudWatch dashboard"),
+            },
         )
 
     def _topic(self) -> sns.Topic:

@@ -24,6 +24,7 @@ from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
+from stacks.outputs import publish
 from stacks.vended_logs import vended_log_group_name
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
@@ -141,15 +142,23 @@ class RuntimeStack(cdk.Stack):
             f"arn%3A{self.partition}%3Abedrock-agentcore%3A{self.region}%3A{self.account}"
             f"%3Aruntime%2F{self.runtime.agent_runtime_id}/invocations?qualifier={config.endpoint_name}"
         )
-        for name, value, description in (
-            ("RuntimeArn", self.runtime.agent_runtime_arn, "AgentCore Runtime ARN"),
-            ("RuntimeEndpointArn", self.endpoint.agent_runtime_endpoint_arn, "Named runtime endpoint ARN"),
-            ("RuntimeEndpointName", config.endpoint_name, "Qualifier clients pass when invoking"),
-            ("InvocationUrl", self.invocation_url, "HTTPS URL to POST prompts to (bearer token required)"),
-            ("RepositoryUri", self.repository.repository_uri, "ECR repository of the agent image"),
-            ("Region", self.region, "Region of this stage"),
-        ):
-            cdk.CfnOutput(self, name, value=value, description=description)
+        self.outputs = publish(
+            self,
+            {
+                "RuntimeArn": (self.runtime.agent_runtime_arn, "AgentCore Runtime ARN"),
+                "RuntimeEndpointArn": (
+                    self.endpoint.agent_runtime_endpoint_arn,
+                    "Named runtime endpoint ARN",
+                ),
+                "RuntimeEndpointName": (config.endpoint_name, "Qualifier clients pass when invoking"),
+                "InvocationUrl": (
+                    self.invocation_url,
+                    "HTTPS URL to POST prompts to (bearer token required)",
+                ),
+                "RepositoryUri": (self.repository.repository_uri, "ECR repository of the agent image"),
+                "Region": (self.region, "Region of this stage"),
+            },
+        )
 
     def _artifact(self) -> agentcore.AgentRuntimeArtifact:
         """linux/arm64 image: CodeBuild at deploy time by default, local Docker when configured."""

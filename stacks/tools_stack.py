@@ -89,14 +89,6 @@ class ToolFunctions(Construct):
         for target, table in TARGETS.items():
             self.tables[target] = self._table(target, table)
             self.functions[target] = self._function(target, table)
-            cdk.CfnOutput(
-                cdk.Stack.of(self),
-                f"{target.title()}FunctionName",
-                value=self.functions[target].function_name,
-            )
-            cdk.CfnOutput(
-                cdk.Stack.of(self), f"{target.title()}TableName", value=self.tables[target].table_name
-            )
 
     def _table(self, target: str, spec: ToolTable) -> dynamodb.TableV2:
         string = dynamodb.AttributeType.STRING
