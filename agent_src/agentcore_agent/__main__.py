@@ -2,7 +2,9 @@
 
 A bad environment prints one line on stderr and exits with status 2 so the runtime's logs say what to fix.
 `wire_app` is the production wiring (tests build the app through it too): gateway tools when GATEWAY_URL is
-set, memory hooks when MEMORY_ID is set, both keyed by the verified JWT `sub` and the runtime session id.
+set, memory hooks when MEMORY_ID is set, both keyed by the verified JWT `sub` and the runtime session id, and
+the `execute_python` tool when CODE_INTERPRETER_ID is set (one sandbox per agent, see code_interpreter.py).
+BROWSER_ID is parsed but no browser tool is offered.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ def wire_app(
     model_factory: Callable[[Settings], Any] | None = None,
     retry_factory: Callable[[], Any] | None = None,
 ) -> tuple[Any, Callable[[], None]]:
-    """Build the app with gateway tools and memory hooks as configured; returns `(app, close)`.
+    """Build the app with gateway tools, memory hooks and the code interpreter as configured.
 
-    `close()` releases the process-wide gateway session; call it after the server stops. Raises
-    `SettingsError` when the gateway is configured incompletely (so `main` exits with status 2).
+    Returns `(app, close)`. `close()` releases the process-wide gateway session and stops every code
+    interpreter session; call it after the server stops. Raises `SettingsError` when the gateway is
+    configured incompletely (so `main` exits with status 2).
     """
     from .app import create_app
     from .gateway import Gateway
@@ -60,10 +63,31 @@ def wire_app(
             hooks.append(gateway.hooks(session_id))
         return hooks
 
+    interpreter = None
+    if settings.code_interpreter_id:
+        from .code_interpreter import CodeInterpreterTool
+
+        interpreter = CodeInterpreterTool.from_settings(settings)
+    tools = [interpreter.tool] if interpreter is not None else []
+
     app = create_app(
-        settings, model_factory=model_factory, hooks_factory=hooks_factory, retry_factory=retry_factory
+        settings,
+        model_factory=model_factory,
+        tools=tools,
+        hooks_factory=hooks_factory,
+        retry_factory=retry_factory,
     )
-    return app, (gateway.close if gateway is not None else lambda: None)
+
+    def close() -> None:
+        """Release what outlives a request: the gateway session, then the interpreter sessions."""
+        try:
+            if gateway is not None:
+                gateway.close()
+        finally:
+            if interpreter is not None:
+                interpreter.close()
+
+    return app, close
 
 
 def main() -> int:

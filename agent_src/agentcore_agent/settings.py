@@ -19,6 +19,9 @@ DEFAULT_SYSTEM_PROMPT = (
 DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_+-]{1,128}$")
+# The data plane's identifier patterns: a custom resource id (`<name>-<10 chars>`) or the AWS-managed one.
+_CODE_INTERPRETER_ID = re.compile(r"^(aws\.codeinterpreter\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
+_BROWSER_ID = re.compile(r"^(aws\.browser\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
 
 
 class SettingsError(ValueError):
@@ -44,6 +47,17 @@ class Settings:
     gateway_url: str | None = None
     gateway_credential_provider: str | None = None
     gateway_scopes: tuple[str, ...] = ()
+    # CODE_INTERPRETER_ID (the stage's custom interpreter) turns on the `execute_python` tool;
+    # CODE_INTERPRETER_TIMEOUT_SECONDS bounds each call to it (see code_interpreter.py).
+    code_interpreter_id: str | None = None
+    code_interpreter_timeout_seconds: int = 60
+    # BROWSER_ID is parsed (so a bad value fails fast) but no browser tool exists yet.
+    browser_id: str | None = None
+
+    @property
+    def code_interpreter_enabled(self) -> bool:
+        """The `execute_python` tool is offered exactly when an interpreter id is configured."""
+        return self.code_interpreter_id is not None
 
     @property
     def auth_enabled(self) -> bool:
@@ -93,6 +107,11 @@ class Settings:
             gateway_url=_optional_url(env, "GATEWAY_URL"),
             gateway_credential_provider=optional("GATEWAY_CREDENTIAL_PROVIDER"),
             gateway_scopes=tuple(_split(env.get("GATEWAY_SCOPES", ""), None)),
+            code_interpreter_id=_optional_id(env, "CODE_INTERPRETER_ID", _CODE_INTERPRETER_ID),
+            code_interpreter_timeout_seconds=_int(
+                env, "CODE_INTERPRETER_TIMEOUT_SECONDS", 60, minimum=1, maximum=900
+            ),
+            browser_id=_optional_id(env, "BROWSER_ID", _BROWSER_ID),
         )
 
 
@@ -101,8 +120,8 @@ def _split(raw: str, separator: str | None) -> list[str]:
     return [item.strip() for item in raw.split(separator) if item.strip()]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    """Read an integer variable with a lower bound; blank means the default."""
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    """Read an integer variable with bounds; blank means the default."""
     raw = env.get(name, "")
     if raw == "":
         return default
@@ -112,7 +131,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={value} must be at most {maximum}")
     return value
+
+
+def _optional_id(env: Mapping[str, str], name: str, pattern: re.Pattern[str]) -> str | None:
+    """An optional AgentCore tool resource id (an id, not an ARN: the data plane takes the id)."""
+    raw = env.get(name, "")
+    if raw == "":
+        return None
+    if not pattern.fullmatch(raw):
+        raise SettingsError(f"{name}={raw!r} is not an AgentCore resource id such as myTool_dev-a1B2c3D4e5")
+    return raw
 
 
 def _namespaces(raw: str) -> dict[str, str]:

@@ -52,6 +52,24 @@ def test_full_environment_is_parsed():
     assert s.gateway_scopes == ("agent/invoke", "agent/read")
 
 
+def test_code_interpreter_and_browser_ids_are_parsed_and_off_by_default():
+    s = Settings.from_env(BASE)
+    assert (s.code_interpreter_id, s.code_interpreter_timeout_seconds, s.browser_id) == (None, 60, None)
+    assert s.code_interpreter_enabled is False
+    s = Settings.from_env(
+        {
+            **BASE,
+            "CODE_INTERPRETER_ID": " agentcore_cdk_dev_interpreter-a1B2c3D4e5 ",
+            "CODE_INTERPRETER_TIMEOUT_SECONDS": "30",
+            "BROWSER_ID": "agentcore_cdk_dev_browser-Z9y8X7w6V5",
+        }
+    )
+    assert s.code_interpreter_id == "agentcore_cdk_dev_interpreter-a1B2c3D4e5" and s.code_interpreter_enabled
+    assert (s.code_interpreter_timeout_seconds, s.browser_id) == (30, "agentcore_cdk_dev_browser-Z9y8X7w6V5")
+    managed = Settings.from_env({**BASE, "CODE_INTERPRETER_ID": "aws.codeinterpreter.v1"})
+    assert managed.code_interpreter_id == "aws.codeinterpreter.v1"
+
+
 def test_aws_region_wins_over_default_region():
     assert Settings.from_env({**BASE, "AWS_DEFAULT_REGION": "us-east-1"}).region == "eu-west-1"
 
@@ -86,6 +104,12 @@ def test_settings_are_frozen():
         ({"MEMORY_LAST_K_TURNS": "x"}, "MEMORY_LAST_K_TURNS"),
         ({"MEMORY_TOP_K": "0"}, "MEMORY_TOP_K"),
         ({"GATEWAY_URL": "ftp://gw"}, "GATEWAY_URL"),
+        ({"CODE_INTERPRETER_ID": "arn:aws:bedrock-agentcore:us-east-1:1:code-interpreter-custom/x"}, "CODE_"),
+        ({"CODE_INTERPRETER_ID": "my-interpreter"}, "CODE_INTERPRETER_ID"),
+        ({"CODE_INTERPRETER_TIMEOUT_SECONDS": "0"}, "CODE_INTERPRETER_TIMEOUT_SECONDS"),
+        ({"CODE_INTERPRETER_TIMEOUT_SECONDS": "901"}, "CODE_INTERPRETER_TIMEOUT_SECONDS"),
+        ({"CODE_INTERPRETER_TIMEOUT_SECONDS": "1.5"}, "CODE_INTERPRETER_TIMEOUT_SECONDS"),
+        ({"BROWSER_ID": "browser with spaces"}, "BROWSER_ID"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(overrides, variable):
@@ -114,6 +138,7 @@ def _run_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         ({}, "AWS_REGION"),
         ({"AWS_REGION": "us-east-1"}, "MODEL_ID"),
         ({**BASE, "MAX_PROMPT_CHARS": "x"}, "MAX_PROMPT"),
+        ({**BASE, "CODE_INTERPRETER_ID": "not an id"}, "CODE_INTERPRETER_ID"),
     ],
 )
 def test_bad_environment_exits_2_with_one_line_and_no_traceback(env, variable):

@@ -1,0 +1,337 @@
+"""Test double for the AgentCore Code Interpreter data plane: a real HTTP server on botocore's wire format.
+
+The real SDK (`CodeInterpreter` → boto3 `bedrock-agentcore`) reaches it through
+`AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`, so request serialisation, SigV4 signing, error parsing and event-stream
+decoding all run for real. Shapes follow `botocore/data/bedrock-agentcore/2024-02-28/service-2.json`:
+
+- `StartCodeInterpreterSession`: `PUT /code-interpreters/{id}/sessions/start`, JSON `{name,
+  sessionTimeoutSeconds}` → `{codeInterpreterIdentifier, sessionId, createdAt}`.
+- `InvokeCodeInterpreter`: `POST /code-interpreters/{id}/tools/invoke`, session id in the
+  `x-amzn-code-interpreter-session-id` header, JSON `{name, arguments}` → 200
+  `application/vnd.amazon.eventstream`: binary messages (prelude with lengths and CRC, headers
+  `:message-type`, `:event-type`, `:content-type`, JSON payload, message CRC). A `result` event carries
+  `content` blocks, `structuredContent {stdout, stderr, exitCode, executionTime}` and `isError`.
+- `StopCodeInterpreterSession`: `PUT /code-interpreters/{id}/sessions/stop?sessionId=...` →
+  `{codeInterpreterIdentifier, sessionId, lastUpdatedAt}`.
+- Errors: the modelled HTTP status, an `x-amzn-ErrorType` header and `{"message": ...}`; inside a stream, an
+  `exception` message whose `:exception-type` is the stream member (e.g. `throttlingException`).
+
+It stands in for the sandbox by running `executeCode` Python in a fresh subprocess with a timeout (so unlike
+the real service, variables do not persist between calls). Every request is recorded, and `fail(...)` makes
+chosen operations fail (HTTP error, in-stream exception, or a delay that trips the client's read timeout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+SESSION_HEADER = "x-amzn-code-interpreter-session-id"
+START, INVOKE, STOP = "StartCodeInterpreterSession", "InvokeCodeInterpreter", "StopCodeInterpreterSession"
+_STATUS = {
+    "AccessDeniedException": 403,
+    "ValidationException": 400,
+    "ResourceNotFoundException": 404,
+    "ConflictException": 409,
+    "ServiceQuotaExceededException": 402,
+    "ThrottlingException": 429,
+    "InternalServerException": 500,
+}
+_STRING = 7  # event-stream header value type: string
+
+
+def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude (total len, headers len, CRC32), headers, payload, message CRC32."""
+    encoded = b""
+    for name, value in headers.items():
+        raw_name, raw_value = name.encode(), value.encode()
+        encoded += struct.pack("!B", len(raw_name)) + raw_name
+        encoded += struct.pack("!BH", _STRING, len(raw_value)) + raw_value
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(encoded))
+    prelude += struct.pack("!I", zlib.crc32(prelude))
+    body = prelude + encoded + payload
+    return body + struct.pack("!I", zlib.crc32(body))
+
+
+def result_event(result: dict[str, Any]) -> bytes:
+    """A `result` event of the InvokeCodeInterpreter stream."""
+    headers = {":message-type": "event", ":event-type": "result", ":content-type": "application/json"}
+    return encode_message(headers, json.dumps(result).encode())
+
+
+def exception_event(code: str, message: str) -> bytes:
+    """A modelled exception inside the stream; `code` is the shape name, e.g. ThrottlingException."""
+    member = code[0].lower() + code[1:]
+    headers = {":message-type": "exception", ":exception-type": member, ":content-type": "application/json"}
+    return encode_message(headers, json.dumps({"message": message}).encode())
+
+
+def run_python(code: str, timeout: float) -> dict[str, Any]:
+    """Execute `code` like the sandbox would and return the `result` member in the service's shape."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        stdout, stderr, exit_code = done.stdout, done.stderr, done.returncode
+    except subprocess.TimeoutExpired as expired:
+        stdout = (
+            (expired.stdout or b"").decode() if isinstance(expired.stdout, bytes) else expired.stdout or ""
+        )
+        stderr, exit_code = f"execution timed out after {timeout} s", 124
+    text = stdout + stderr
+    return {
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": {
+            "stdout": stdout,
+            "stderr": stderr,
+            "exitCode": exit_code,
+            "executionTime": round(time.monotonic() - started, 3),
+        },
+        "isError": exit_code != 0,
+    }
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the double received."""
+
+    operation: str
+    identifier: str
+    session_id: str | None
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Failure:
+    """How an operation fails: an HTTP error (default), an exception event mid-stream, or only a delay."""
+
+    code: str = "InternalServerException"
+    message: str = "injected failure"
+    delay: float = 0.0  # seconds to wait before answering (longer than the client's read timeout = timeout)
+    in_stream: bool = False  # InvokeCodeInterpreter only: 200, then an exception event
+    times: int = 1  # how many calls fail; -1 means until `recover()`
+
+
+class CodeInterpreterServer:
+    """Serves the Code Interpreter data plane on 127.0.0.1 for one known interpreter id."""
+
+    def __init__(self, interpreter_id: str, *, exec_timeout: float = 10.0) -> None:
+        self.interpreter_id = interpreter_id
+        self.exec_timeout = exec_timeout
+        self.requests: list[Recorded] = []
+        self.sessions: dict[str, str] = {}  # session id -> "READY" | "TERMINATED"
+        self._failures: dict[str, Failure] = {}
+        self._lock = threading.Lock()
+        self._released = threading.Event()  # set on stop so delayed handlers end at once
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="code-interpreter-double", daemon=True
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        """The value for AWS_ENDPOINT_URL_BEDROCK_AGENTCORE."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def calls(self, operation: str) -> list[Recorded]:
+        """The recorded requests of one operation, in order."""
+        with self._lock:
+            return [r for r in self.requests if r.operation == operation]
+
+    def started_sessions(self) -> list[str]:
+        return [s for s, _ in self._sessions_in(None)]
+
+    def stopped_sessions(self) -> list[str]:
+        return [s for s, state in self._sessions_in(None) if state == "TERMINATED"]
+
+    def wait_for(self, condition: Any, timeout: float = 5.0) -> bool:
+        """Poll `condition()` until true (for effects of background threads such as the reaper)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.02)
+        return bool(condition())
+
+    def fail(self, operation: str, failure: Failure | None = None) -> None:
+        """Make the next `failure.times` calls of `operation` fail as described."""
+        with self._lock:
+            self._failures[operation] = failure or Failure()
+
+    def recover(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def _sessions_in(self, state: str | None) -> list[tuple[str, str]]:
+        with self._lock:
+            return [(s, v) for s, v in self.sessions.items() if state is None or v == state]
+
+    def _take_failure(self, operation: str) -> Failure | None:
+        with self._lock:
+            failure = self._failures.get(operation)
+            if failure is None:
+                return None
+            if failure.times > 0:
+                failure.times -= 1
+                if failure.times == 0:
+                    del self._failures[operation]
+            return failure
+
+    def start(self) -> CodeInterpreterServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+                pass
+
+            def do_PUT(self) -> None:
+                self._route("PUT")
+
+            def do_POST(self) -> None:
+                self._route("POST")
+
+            def _route(self, method: str) -> None:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
+                    self._serve(method)
+
+            def _serve(self, method: str) -> None:
+                url = urlsplit(self.path)
+                parts = url.path.strip("/").split("/")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else {}
+                if len(parts) < 3 or parts[0] != "code-interpreters":
+                    return self._error("ValidationException", f"unknown path {url.path}")
+                identifier, tail = unquote(parts[1]), "/".join(parts[2:])
+                operation = {
+                    ("PUT", "sessions/start"): START,
+                    ("POST", "tools/invoke"): INVOKE,
+                    ("PUT", "sessions/stop"): STOP,
+                }.get((method, tail))
+                if operation is None:
+                    return self._error("ValidationException", f"unknown operation {method} {url.path}")
+                session_id = (
+                    self.headers.get(SESSION_HEADER) or (parse_qs(url.query).get("sessionId") or [None])[0]
+                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with double._lock:
+                    double.requests.append(Recorded(operation, identifier, session_id, body, headers))
+                if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
+                    return self._error("AccessDeniedException", "request is not SigV4-signed")
+                if identifier != double.interpreter_id:
+                    return self._error("ResourceNotFoundException", f"no code interpreter {identifier}")
+                failure = double._take_failure(operation)
+                if failure is not None and failure.delay:
+                    double._released.wait(failure.delay)
+                    failure = None  # a delay alone: answer normally, after the client gave up
+                elif failure is not None and not (operation == INVOKE and failure.in_stream):
+                    return self._error(failure.code, failure.message)
+                if operation == START:
+                    return self._start(identifier, body)
+                if operation == STOP:
+                    return self._stop(identifier, session_id)
+                return self._invoke(session_id, body, failure)
+
+            def _start(self, identifier: str, body: dict[str, Any]) -> None:
+                timeout = body.get("sessionTimeoutSeconds")
+                if timeout is not None and not 1 <= timeout <= 28800:
+                    return self._error("ValidationException", "sessionTimeoutSeconds out of range")
+                session_id = uuid.uuid4().hex[:26].upper()
+                with double._lock:
+                    double.sessions[session_id] = "READY"
+                now = datetime.now(UTC).isoformat()
+                self._json(
+                    {"codeInterpreterIdentifier": identifier, "sessionId": session_id, "createdAt": now}
+                )
+
+            def _stop(self, identifier: str, session_id: str | None) -> None:
+                with double._lock:
+                    known = session_id in double.sessions
+                    if known:
+                        double.sessions[session_id] = "TERMINATED"  # type: ignore[index]
+                if not known:
+                    return self._error("ResourceNotFoundException", f"no session {session_id}")
+                now = datetime.now(UTC).isoformat()
+                self._json(
+                    {"codeInterpreterIdentifier": identifier, "sessionId": session_id, "lastUpdatedAt": now}
+                )
+
+            def _invoke(self, session_id: str | None, body: dict[str, Any], failure: Failure | None) -> None:
+                with double._lock:
+                    state = double.sessions.get(session_id or "")
+                if state != "READY":
+                    return self._error("ResourceNotFoundException", f"session {session_id} is not active")
+                arguments = body.get("arguments") or {}
+                if body.get("name") != "executeCode" or arguments.get("language", "python") != "python":
+                    return self._error("ValidationException", "this double only runs executeCode in python")
+                if failure is not None:
+                    events = exception_event(failure.code, failure.message)
+                else:
+                    events = result_event(run_python(arguments.get("code", ""), double.exec_timeout))
+                self.send_response(200)
+                self.send_header("Content-Type", EVENTSTREAM)
+                self.send_header(SESSION_HEADER, session_id or "")
+                self.send_header("Content-Length", str(len(events)))
+                self.end_headers()
+                self.wfile.write(events)
+
+            def _json(self, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, code: str, message: str) -> None:
+                data = json.dumps({"message": message}).encode()
+                self.send_response(_STATUS.get(code, 400))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("x-amzn-ErrorType", code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+@contextmanager
+def running_code_interpreter(interpreter_id: str, **options: Any) -> Iterator[CodeInterpreterServer]:
+    """Start the double, yield it, stop it."""
+    server = CodeInterpreterServer(interpreter_id, **options).start()
+    try:
+        yield server
+    finally:
+        server.stop()
