@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""Post-deploy smoke test of one stage: inbound auth is on and the gateway serves its tools to the M2M client.
+
+    python scripts/smoke.py --stage dev
+    INVOCATION_URL=... GATEWAY_URL=... TOKEN_ENDPOINT=... USER_POOL_ID=... MACHINE_CLIENT_ID=... \\
+        AWS_REGION=eu-west-1 python scripts/smoke.py
+
+Values come from flags, else environment variables (the pipeline passes the CfnOutputs), else the outputs
+of `<stage>-Runtime`, `<stage>-Gateway` and `<stage>-Identity` (CloudFormation is asked only for what is
+missing).
+Checks, one PASS/FAIL line each, in order:
+  runtime-anonymous   the runtime refuses a call without a token (401/403)
+  gateway-anonymous   the gateway refuses an MCP initialize without a token (401/403)
+  m2m-token           the machine client's secret (cognito-idp DescribeUserPoolClient) buys a
+                      client_credentials access token with the gateway scope
+  gateway-tools       tools/list has `<target>___<tool>` for every tool in lambdas/*/tools.json
+  gateway-search      x_amz_bedrock_agentcore_search("where is my order") finds orders___get_order
+  gateway-get-order   orders___get_order(ORD-1001) returns the seeded order (read-only;
+                      --no-seed-data skips it)
+Secrets and tokens are never printed.
+
+Exit codes: 0 every check passed, 1 a check failed, 2 bad arguments or configuration, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+import httpx
+from mcp import ClientSession, types
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
+    from scripts.invoke import DEFAULT_ENDPOINT, Failure, _aws_message, invocation_url, invoke, stack_outputs
+else:  # `python scripts/smoke.py`: the script's directory is sys.path[0]
+    from invoke import DEFAULT_ENDPOINT, Failure, _aws_message, invocation_url, invoke, stack_outputs
+
+LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+SEPARATOR = "___"
+SEARCH_TOOL = "x_amz_bedrock_agentcore_search"
+SEARCH_QUERY = "where is my order"
+EXPECTED_SEARCH_HIT = f"orders{SEPARATOR}get_order"
+SEED_ORDER = "ORD-1001"  # lambdas/orders/seed.json
+ANONYMOUS_PROMPT = "smoke test: an anonymous call that the runtime must refuse"
+GATEWAY_SCOPE = "invoke"  # stacks/identity_stack.py: <project>-<stage>-gateway/invoke
+# stacks/identity_stack.py: the Cognito domain prefix is <project>-<stage>-auth-<account id>
+COGNITO_DOMAIN = re.compile(r"^(?P<base>[a-z0-9-]+)-auth-\d{12}\.auth\.[a-z0-9-]+\.amazoncognito\.com$")
+MAX_LIST_PAGES = 20
+
+# flag dest -> (environment variable, stack suffix, output key)
+SETTINGS: dict[str, tuple[str, str, str]] = {
+    "invocation_url": ("INVOCATION_URL", "Runtime", "InvocationUrl"),
+    "gateway_url": ("GATEWAY_URL", "Gateway", "GatewayUrl"),
+    "token_endpoint": ("TOKEN_ENDPOINT", "Identity", "TokenEndpoint"),
+    "user_pool_id": ("USER_POOL_ID", "Identity", "UserPoolId"),
+    "machine_client_id": ("MACHINE_CLIENT_ID", "Identity", "MachineClientId"),
+}
+
+
+class CheckFailed(Exception):
+    """A check's one-line reason for failing."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the checks need, resolved from flags, environment and stack outputs."""
+
+    stage: str
+    invocation_url: str
+    gateway_url: str
+    token_endpoint: str
+    user_pool_id: str
+    machine_client_id: str
+    region: str | None
+    scope: str | None
+    timeout: float
+    seed_data: bool
+
+
+@dataclass
+class Report:
+    """Prints each result as it comes, so an operator sees progress and the pipeline log shows every check."""
+
+    out: TextIO
+    failed: list[str] = field(default_factory=list)
+    passed: int = 0
+
+    def result(self, name: str, ok: bool, detail: str, seconds: float) -> None:
+        self.out.write(f"{'PASS' if ok else 'FAIL'}  {name:<18} {seconds:6.2f}s  {detail}\n")
+        self.out.flush()
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+
+    @contextmanager
+    def check(self, name: str) -> Iterator[list[str]]:
+        """Time a block: CheckFailed is its FAIL reason, the first string left in `note` its PASS note."""
+        note: list[str] = []
+        start = time.monotonic()
+        try:
+            yield note
+        except CheckFailed as failure:
+            self.result(name, False, str(failure), time.monotonic() - start)
+        except Exception as error:  # a surprise is still one FAIL line, not a traceback
+            self.result(name, False, f"unexpected {_describe(error)}", time.monotonic() - start)
+        else:
+            self.result(name, True, note[0] if note else "", time.monotonic() - start)
+
+    def not_run(self, name: str, reason: str) -> None:
+        self.result(name, False, f"not run: {reason}", 0.0)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line interface; argparse exits with 2 and a usage line on bad arguments."""
+    parser = argparse.ArgumentParser(
+        description="Smoke-test a deployed stage: auth is enforced and the gateway serves its tools.",
+        epilog="Flags override environment variables, which override stack outputs. "
+        "Exit codes: 0 all checks passed, 1 a check failed, 2 usage/config, 130 interrupted.",
+    )
+    parser.add_argument(
+        "--stage", default="dev", help="stage name; stacks <stage>-Runtime, <stage>-Gateway, <stage>-Identity"
+    )
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION, then the Identity stack output)")
+    parser.add_argument("--invocation-url", help="runtime invocation URL (env INVOCATION_URL)")
+    parser.add_argument("--gateway-url", help="gateway MCP URL (env GATEWAY_URL)")
+    parser.add_argument("--token-endpoint", help="Cognito OAuth2 token endpoint (env TOKEN_ENDPOINT)")
+    parser.add_argument("--user-pool-id", help="Cognito user pool id (env USER_POOL_ID)")
+    parser.add_argument("--machine-client-id", help="M2M app client id (env MACHINE_CLIENT_ID)")
+    parser.add_argument(
+        "--scope",
+        help="OAuth scope for the gateway (env GATEWAY_SCOPE; default: derived from the token endpoint, "
+        "else the machine client's only allowed scope)",
+    )
+    parser.add_argument(
+        "--no-seed-data", action="store_true", help="the tables hold no sample data: skip the ORD-1001 read"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=15.0, help="seconds for each network call (default 15)"
+    )
+    args = parser.parse_args(argv)
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    return args
+
+
+def resolve_config(
+    args: argparse.Namespace, environ: Mapping[str, str], cloudformation_factory: Callable[[str | None], Any]
+) -> Config:
+    """Flags, then environment, then stack outputs; each stack is read at most once, and only if needed."""
+    region = args.region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    cache: dict[str, dict[str, str]] = {}
+
+    def output(suffix: str, key: str) -> str | None:
+        name = f"{args.stage}-{suffix}"
+        if name not in cache:
+            cache[name] = stack_outputs(cloudformation_factory(region), name)
+        return cache[name].get(key)
+
+    values: dict[str, str] = {}
+    for setting, (variable, suffix, key) in SETTINGS.items():
+        value = getattr(args, setting) or environ.get(variable)
+        if not value and setting == "invocation_url":
+            value = output(suffix, key) or _url_from_arn(output(suffix, "RuntimeArn"), output, region)
+        elif not value:
+            value = output(suffix, key)
+        if not value:
+            raise Failure(
+                f"no {setting.replace('_', ' ')}: pass --{setting.replace('_', '-')}, set {variable} "
+                f"or deploy stack {args.stage}-{suffix} with output {key}",
+                2,
+            )
+        values[setting] = value
+    for setting in ("invocation_url", "gateway_url", "token_endpoint"):
+        if not values[setting].startswith(("https://", "http://")):
+            raise Failure(f"the {setting.replace('_', ' ')} {values[setting]!r} is not an http(s) URL", 2)
+    if region is None and f"{args.stage}-Identity" in cache:
+        region = cache[f"{args.stage}-Identity"].get("Region")
+    # A Cognito user pool id starts with its region (eu-west-1_AbCdEf123).
+    region = region or values["user_pool_id"].split("_")[0]
+    return Config(
+        stage=args.stage,
+        region=region,
+        scope=args.scope
+        or environ.get("GATEWAY_SCOPE")
+        or scope_from_token_endpoint(values["token_endpoint"]),
+        timeout=args.timeout,
+        seed_data=not args.no_seed_data,
+        **values,
+    )
+
+
+def _url_from_arn(
+    arn: str | None, output: Callable[[str, str], str | None], region: str | None
+) -> str | None:
+    """Older Runtime stacks publish only the ARN: build the data-plane URL as invoke.py does."""
+    if not arn:
+        return None
+    arn_region = arn.split(":")[3] if arn.count(":") >= 5 else None
+    endpoint = output("Runtime", "RuntimeEndpointName") or DEFAULT_ENDPOINT
+    return invocation_url(arn_region or region or "", arn, endpoint)
+
+
+def scope_from_token_endpoint(token_endpoint: str) -> str | None:
+    """`https://<project>-<stage>-auth-<account>.auth.<region>.amazoncognito.com/...`
+    -> `<project>-<stage>-gateway/invoke` (the naming in stacks/identity_stack.py)."""
+    match = COGNITO_DOMAIN.match(urllib.parse.urlsplit(token_endpoint).hostname or "")
+    return f"{match['base']}-gateway/{GATEWAY_SCOPE}" if match else None
+
+
+def expected_tools(lambdas_dir: Path = LAMBDAS_DIR) -> set[str]:
+    """`<target>___<tool>` for every tool a target declares; the gateway must list each of them."""
+    names = set()
+    for tools_json in sorted(lambdas_dir.glob("*/tools.json")):
+        names.update(
+            f"{tools_json.parent.name}{SEPARATOR}{tool['name']}"
+            for tool in json.loads(tools_json.read_text())
+        )
+    return names
+
+
+def check_runtime_refuses_anonymous(config: Config) -> str:
+    """Proves the runtime's JWT authorizer is on: invoke.py's own call, without a token, must be refused."""
+    session_id = f"smoke-{config.stage}-{uuid.uuid4()}"
+    try:
+        response = invoke(config.invocation_url, ANONYMOUS_PROMPT, session_id, None, config.timeout)
+    except Failure as failure:
+        if failure.code == 4:  # invoke.py's "access denied (HTTP 401/403 ...)"
+            return f"refused: {str(failure).split(';')[0]}"
+        raise CheckFailed(str(failure)) from None
+    with response:
+        status = response.status
+    raise CheckFailed(f"the runtime ACCEPTED an anonymous invocation (HTTP {status}): inbound auth is off")
+
+
+def check_gateway_refuses_anonymous(config: Config) -> str:
+    """Proves the gateway's authorizer is on: a bare MCP initialize must get 401/403."""
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": types.LATEST_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "smoke-anonymous", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    try:
+        response = httpx.post(config.gateway_url, json=message, headers=headers, timeout=config.timeout)
+    except httpx.HTTPError as error:
+        raise CheckFailed(f"cannot reach {_host(config.gateway_url)}: {_describe(error)}") from None
+    if response.status_code in (401, 403):
+        return f"refused: HTTP {response.status_code}"
+    if response.is_success:
+        raise CheckFailed(
+            f"the gateway ACCEPTED an anonymous MCP initialize (HTTP {response.status_code}): "
+            "inbound auth is off"
+        )
+    raise CheckFailed(
+        f"expected 401/403, the gateway answered HTTP {response.status_code}: {_body(response)}"
+    )
+
+
+def machine_token(config: Config, cognito: Any) -> str:
+    """The machine client's secret from Cognito, then client_credentials at the token endpoint."""
+    try:
+        client = cognito.describe_user_pool_client(
+            UserPoolId=config.user_pool_id, ClientId=config.machine_client_id
+        )["UserPoolClient"]
+    except Exception as error:
+        raise CheckFailed(f"cannot read the machine client's secret: {_aws_message(error)}") from None
+    secret = client.get("ClientSecret")
+    if not secret:
+        raise CheckFailed(
+            f"app client {config.machine_client_id} has no secret: it cannot do client_credentials"
+        )
+    scope = config.scope or _only_scope(client.get("AllowedOAuthScopes") or [])
+    if not scope:
+        raise CheckFailed(
+            "cannot tell the gateway scope: pass --scope (e.g. <project>-<stage>-gateway/invoke)"
+        )
+    try:
+        response = httpx.post(
+            config.token_endpoint,
+            data={"grant_type": "client_credentials", "scope": scope},
+            auth=(config.machine_client_id, secret),
+            headers={"Accept": "application/json"},
+            timeout=config.timeout,
+        )
+    except httpx.HTTPError as error:
+        raise CheckFailed(f"cannot reach {_host(config.token_endpoint)}: {_describe(error)}") from None
+    document = _json(response)
+    if response.status_code != 200:
+        error = document.get("error") or "no error code"
+        hint = {
+            "invalid_client": "wrong client id or secret",
+            "invalid_scope": f"the client may not ask for scope {scope}",
+            "unauthorized_client": "the client is not allowed the client_credentials flow",
+        }.get(str(error), _body(response))
+        raise CheckFailed(
+            f"the token endpoint refused the machine client (HTTP {response.status_code} {error}): {hint}"
+        )
+    token = document.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise CheckFailed("the token endpoint answered 200 without an access_token")
+    return token
+
+
+def _only_scope(scopes: Sequence[str]) -> str | None:
+    """The machine client's gateway scope, when the client has exactly one `.../invoke` scope."""
+    candidates = [scope for scope in scopes if scope.endswith(f"/{GATEWAY_SCOPE}")]
+    return candidates[0] if len(candidates) == 1 else None
+
+
+async def gateway_checks(config: Config, token: str, report: Report) -> None:
+    """One MCP session as the agent would open it: list, search, read. Every step has its own deadline."""
+    timeout = config.timeout
+    names = ("gateway-tools", "gateway-search", "gateway-get-order")
+    done: list[str] = []
+
+    async def step(name: str, run: Callable[[ClientSession], Awaitable[str]], session: ClientSession) -> None:
+        start = time.monotonic()
+        try:
+            with anyio.fail_after(timeout):
+                note = await run(session)
+        except CheckFailed as failure:
+            report.result(name, False, str(failure), time.monotonic() - start)
+        except TimeoutError:
+            report.result(name, False, f"no answer within {timeout:g} s", time.monotonic() - start)
+        except Exception as error:
+            report.result(name, False, _describe(error), time.monotonic() - start)
+        else:
+            report.result(name, True, note, time.monotonic() - start)
+        done.append(name)
+
+    http = create_mcp_http_client(
+        headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(timeout)
+    )
+    start = time.monotonic()
+    try:
+        # Backstop for connecting and closing; each step below also has its own deadline.
+        with anyio.fail_after(timeout * (len(names) + 2)):
+            async with (
+                http,
+                streamable_http_client(config.gateway_url, http_client=http) as (read, write, _),
+                ClientSession(read, write, read_timeout_seconds=timedelta(seconds=timeout)) as session,
+            ):
+                with anyio.fail_after(timeout):
+                    await session.initialize()
+                await step(names[0], _list_tools, session)
+                await step(names[1], _search, session)
+                if config.seed_data:
+                    await step(names[2], _get_order, session)
+                else:
+                    report.result(names[2], True, "skipped (--no-seed-data)", 0.0)
+                    done.append(names[2])
+    except Exception as error:
+        reason = f"no answer within {timeout:g} s" if isinstance(error, TimeoutError) else _describe(error)
+        reason = f"MCP session with {_host(config.gateway_url)} failed: {reason}"
+        if not done:
+            report.result(names[0], False, reason, time.monotonic() - start)
+            done.append(names[0])
+        for name in names:
+            if name not in done:
+                report.not_run(name, reason if name == names[len(done)] else f"{names[0]} failed")
+                done.append(name)
+
+
+async def _list_tools(session: ClientSession) -> str:
+    listed: set[str] = set()
+    cursor: str | None = None
+    for _ in range(MAX_LIST_PAGES):
+        page = await session.list_tools(cursor=cursor)
+        listed.update(tool.name for tool in page.tools)
+        cursor = page.nextCursor
+        if not cursor:
+            break
+    expected = expected_tools()
+    if not expected:
+        raise CheckFailed(f"no {LAMBDAS_DIR}/*/tools.json to compare with: run from a checkout of the repo")
+    missing = sorted(expected - listed)
+    if missing:
+        raise CheckFailed(f"missing {len(missing)} tool(s): {', '.join(missing)}")
+    if SEARCH_TOOL not in listed:
+        raise CheckFailed(f"{SEARCH_TOOL} is not listed: semantic search is off")
+    return f"{len(listed)} tools listed, all {len(expected)} expected present"
+
+
+async def _search(session: ClientSession) -> str:
+    result = await session.call_tool(SEARCH_TOOL, {"query": SEARCH_QUERY})
+    if result.isError:
+        raise CheckFailed(f"the search tool returned an error: {_text(result)[:200]}")
+    data = _result_document(result)
+    tools = data.get("tools") if isinstance(data, dict) else None
+    if not isinstance(tools, list):
+        raise CheckFailed(f"the search result has no 'tools' list: {_text(result)[:200]}")
+    found = [tool.get("name") for tool in tools if isinstance(tool, dict)]
+    if EXPECTED_SEARCH_HIT not in found:
+        raise CheckFailed(f"{SEARCH_QUERY!r} did not find {EXPECTED_SEARCH_HIT}; found {found}")
+    rank = found.index(EXPECTED_SEARCH_HIT) + 1
+    return f"{SEARCH_QUERY!r} -> {EXPECTED_SEARCH_HIT} (rank {rank} of {len(found)})"
+
+
+async def _get_order(session: ClientSession) -> str:
+    result = await session.call_tool(f"orders{SEPARATOR}get_order", {"order_id": SEED_ORDER})
+    data = _result_document(result)
+    if result.isError or not isinstance(data, dict) or "order" not in data:
+        error = data.get("error") if isinstance(data, dict) else None
+        detail = (
+            f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else _text(result)[:200]
+        )
+        raise CheckFailed(f"get_order({SEED_ORDER}) failed: {detail}")
+    order = data["order"]
+    if not isinstance(order, dict) or order.get("order_id") != SEED_ORDER:
+        raise CheckFailed(f"get_order({SEED_ORDER}) returned another order: {str(order)[:200]}")
+    return f"{SEED_ORDER} is {order.get('status')}"
+
+
+def _result_document(result: types.CallToolResult) -> Any:
+    """structuredContent if the server sent it, else the first text block that is JSON."""
+    if result.structuredContent is not None:
+        return result.structuredContent
+    for block in result.content:
+        if isinstance(block, types.TextContent):
+            try:
+                return json.loads(block.text)
+            except ValueError:
+                continue
+    return None
+
+
+def _text(result: types.CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, types.TextContent))
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The innermost exceptions: MCP and anyio wrap the cause in groups and chains."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    cause = error.__cause__ or error.__context__
+    if cause is not None and cause is not error and not isinstance(error, httpx.HTTPStatusError):
+        return _leaves(cause)
+    return [error]
+
+
+def _describe(error: BaseException) -> str:
+    """One line naming the root cause, not the wrapper ("unhandled errors in a TaskGroup")."""
+    leaf = _leaves(error)[0]
+    if isinstance(leaf, httpx.HTTPStatusError):
+        return f"HTTP {leaf.response.status_code} from {_host(str(leaf.request.url))}"
+    text = str(leaf).splitlines()[0] if str(leaf) else ""
+    return f"{type(leaf).__name__}: {text}"[:300] if text else type(leaf).__name__
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc or url
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        document = response.json()
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _body(response: httpx.Response) -> str:
+    return " ".join(response.text.split())[:200] or response.reason_phrase
+
+
+def run_checks(config: Config, cognito: Any, out: TextIO) -> Report:
+    """Every check, in order; a failed check never stops the independent ones after it."""
+    report = Report(out)
+    out.write(
+        f"smoke test of stage {config.stage}: runtime {_host(config.invocation_url)}, "
+        f"gateway {_host(config.gateway_url)}\n"
+    )
+    with report.check("runtime-anonymous") as note:
+        note.append(check_runtime_refuses_anonymous(config))
+    with report.check("gateway-anonymous") as note:
+        note.append(check_gateway_refuses_anonymous(config))
+    token: str | None = None
+    with report.check("m2m-token") as note:
+        token = machine_token(config, cognito)
+        note.append(f"client_credentials token for {config.machine_client_id}")
+    if token is None:
+        for name in ("gateway-tools", "gateway-search", "gateway-get-order"):
+            report.not_run(name, "no M2M token (see m2m-token)")
+    else:
+        anyio.run(gateway_checks, config, token, report)
+    return report
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Run every check; failures are PASS/FAIL lines plus a summary, never a traceback."""
+    args = parse_args(argv)
+    try:
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        boto_config = BotoConfig(
+            connect_timeout=args.timeout,
+            read_timeout=args.timeout,
+            retries={"max_attempts": 3, "mode": "standard"},
+        )
+        config = resolve_config(
+            args,
+            environ,
+            lambda region: boto3.client("cloudformation", region_name=region, config=boto_config),
+        )
+        cognito = boto3.client("cognito-idp", region_name=config.region, config=boto_config)
+        report = run_checks(config, cognito, out)
+    except Failure as failure:
+        err.write(f"error: {failure}\n")
+        return failure.code
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130
+    total = report.passed + len(report.failed)
+    if report.failed:
+        out.write(f"FAILED: {len(report.failed)} of {total} checks ({', '.join(report.failed)})\n")
+        err.write(f"error: smoke test of stage {config.stage} failed: {', '.join(report.failed)}\n")
+        return 1
+    out.write(f"OK: all {total} checks passed\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Test double for the AgentCore Runtime invocation URL, as far as inbound auth goes.
+
+What it reproduces: `POST /runtimes/<arn>/invocations?qualifier=...`; without `Authorization: Bearer ...` the
+JWT authorizer refuses with HTTP 401, header `x-amzn-ErrorType: AccessDeniedException` and a JSON message.
+With a token (or with `require_auth = False`, a runtime deployed without an authorizer) it answers 200 with a
+one-event SSE stream. The token is not validated: this double only decides "token or no token".
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/dev_agent-AbCdEf1234"
+
+
+@dataclass
+class RuntimeEndpoint:
+    """Whether it enforces auth, its URL, and the calls it saw (header names lower-cased)."""
+
+    require_auth: bool = True
+    url: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def running_runtime(*, require_auth: bool = True) -> Iterator[RuntimeEndpoint]:
+    """Serve the double on 127.0.0.1; its `url` looks like the real invocation URL."""
+    endpoint = RuntimeEndpoint(require_auth=require_auth)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            endpoint.calls.append({"path": self.path, "headers": headers, "body": json.loads(body or b"{}")})
+            if endpoint.require_auth and not headers.get("authorization", "").startswith("Bearer "):
+                self._send(401, {"message": "Missing bearer token"}, "application/json")
+                return
+            self._send(200, None, "text/event-stream")
+
+        def _send(self, status: int, document: Any, content_type: str) -> None:
+            data = (
+                json.dumps(document).encode()
+                if document is not None
+                else b'data: {"type": "text", "text": "hello"}\n\n'
+            )
+            self.send_response(status)
+            if status in (401, 403):
+                self.send_header("x-amzn-ErrorType", "AccessDeniedException:http://internal.amazon.com/")
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    quoted = urllib.parse.quote(RUNTIME_ARN, safe="")
+    endpoint.url = (
+        f"http://127.0.0.1:{server.server_address[1]}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,343 @@
+"""scripts/smoke.py against doubles: the local gateway (real handlers on moto DynamoDB), the runtime URL, the
+token endpoint, and moto's cognito-idp for the machine client's secret. Nothing leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tests.doubles.lambda_context import LAMBDAS_DIR
+from tests.doubles.local_gateway import running_gateway
+from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
+from tests.doubles.token_endpoint import TokenEndpoint, running_token_endpoint
+
+pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: aws_env, tables (moto DynamoDB, seeded)
+
+smoke = importlib.import_module("scripts.smoke")
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+RESOURCE_SERVER = "agentcore-dev-gateway"
+SCOPE = f"{RESOURCE_SERVER}/invoke"
+GATEWAY_TOKEN = "m2m-access-token-the-gateway-double-expects"
+CHECKS = ["runtime-anonymous", "gateway-anonymous", "m2m-token", "gateway-tools", "gateway-search"]
+ALL_CHECKS = [*CHECKS, "gateway-get-order"]
+
+
+@dataclass(frozen=True)
+class MachineClient:
+    pool_id: str
+    client_id: str
+    secret: str
+
+
+@dataclass
+class Stage:
+    """A whole stage of doubles and the environment the pipeline would pass to the script."""
+
+    runtime: RuntimeEndpoint
+    tokens: TokenEndpoint
+    gateway_url: str
+    client: MachineClient
+
+    def environ(self, **overrides: str) -> dict[str, str]:
+        return {
+            "INVOCATION_URL": self.runtime.url,
+            "GATEWAY_URL": self.gateway_url,
+            "TOKEN_ENDPOINT": self.tokens.url,
+            "USER_POOL_ID": self.client.pool_id,
+            "MACHINE_CLIENT_ID": self.client.client_id,
+            "AWS_REGION": REGION,
+            **overrides,
+        }
+
+
+@pytest.fixture
+def machine_client(tables: None) -> MachineClient:
+    """A moto user pool with the gateway resource server and an M2M client with a secret, as IdentityStack."""
+    idp = boto3.client("cognito-idp", region_name=REGION)
+    pool = idp.create_user_pool(PoolName="agentcore-dev-users")["UserPool"]["Id"]
+    idp.create_resource_server(
+        UserPoolId=pool,
+        Identifier=RESOURCE_SERVER,
+        Name=RESOURCE_SERVER,
+        Scopes=[{"ScopeName": "invoke", "ScopeDescription": "Call the gateway tools"}],
+    )
+    client = idp.create_user_pool_client(
+        UserPoolId=pool,
+        ClientName="agentcore-dev-agent-m2m",
+        GenerateSecret=True,
+        AllowedOAuthFlows=["client_credentials"],
+        AllowedOAuthScopes=[SCOPE],
+        AllowedOAuthFlowsUserPoolClient=True,
+    )["UserPoolClient"]
+    return MachineClient(pool, client["ClientId"], client["ClientSecret"])
+
+
+def start_stage(
+    stack: ExitStack,
+    client: MachineClient,
+    *,
+    runtime_auth: bool = True,
+    lambdas_dir: Path = LAMBDAS_DIR,
+    known_secret: str | None = None,
+) -> Stage:
+    runtime = stack.enter_context(running_runtime(require_auth=runtime_auth))
+    tokens = stack.enter_context(
+        running_token_endpoint(
+            client_id=client.client_id,
+            client_secret=known_secret or client.secret,
+            scope=SCOPE,
+            access_token=GATEWAY_TOKEN,
+        )
+    )
+    gateway_url = stack.enter_context(running_gateway(bearer_token=GATEWAY_TOKEN, lambdas_dir=lambdas_dir))
+    return Stage(runtime, tokens, gateway_url, client)
+
+
+@pytest.fixture
+def stage(machine_client: MachineClient) -> Iterator[Stage]:
+    with ExitStack() as stack:
+        yield start_stage(stack, machine_client)
+
+
+def run(*argv: str, environ: dict[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = smoke.main(["--timeout", "5", *argv], out=out, err=err, environ=environ)
+    return code, out.getvalue(), err.getvalue()
+
+
+def verdicts(out: str) -> dict[str, str]:
+    """check name -> PASS/FAIL, from the one line each check prints."""
+    lines = [line.split() for line in out.splitlines()]
+    return {words[1]: words[0] for words in lines if words and words[0] in ("PASS", "FAIL")}
+
+
+def line_of(out: str, check: str) -> str:
+    return next(line for line in out.splitlines() if line.split()[1:2] == [check])
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_healthy_stage_passes_every_check(stage):
+    code, out, err = run("--stage", "dev", environ=stage.environ())
+    assert code == 0, out + err
+    assert verdicts(out) == dict.fromkeys(ALL_CHECKS, "PASS")
+    assert out.strip().endswith("OK: all 6 checks passed")
+    assert "HTTP 401" in line_of(out, "runtime-anonymous")
+    assert "HTTP 401" in line_of(out, "gateway-anonymous")
+    assert "ORD-1001 is DELIVERED" in line_of(out, "gateway-get-order")
+    assert "orders___get_order" in line_of(out, "gateway-search")
+    # The anonymous call really carried no token; the token request used the client's gateway scope.
+    assert "authorization" not in stage.runtime.calls[0]["headers"]
+    assert stage.tokens.requests == [
+        {"client_id": stage.client.client_id, "grant_type": "client_credentials", "scope": SCOPE}
+    ]
+    assert stage.client.secret not in out + err and GATEWAY_TOKEN not in out + err
+    assert all(line.split()[2].endswith("s") for line in out.splitlines() if line.startswith("PASS"))
+
+
+def test_a_runtime_that_accepts_anonymous_calls_fails(machine_client):
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, runtime_auth=False)
+        code, out, err = run(environ=stage.environ())
+    assert code == 1
+    assert verdicts(out)["runtime-anonymous"] == "FAIL"
+    assert "ACCEPTED an anonymous invocation" in line_of(out, "runtime-anonymous")
+    assert [name for name, verdict in verdicts(out).items() if verdict == "FAIL"] == ["runtime-anonymous"]
+    assert "error: smoke test of stage dev failed: runtime-anonymous" in err
+
+
+def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, tmp_path):
+    lambdas = tmp_path / "lambdas"
+    lambdas.mkdir()
+    (lambdas / "orders").symlink_to(LAMBDAS_DIR / "orders", target_is_directory=True)
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, lambdas_dir=lambdas)
+        code, out, _ = run(environ=stage.environ())
+    assert code == 1
+    tools_line = line_of(out, "gateway-tools")
+    assert tools_line.startswith("FAIL")
+    assert (
+        "missing 3 tool(s): inventory___check_stock, inventory___reserve_stock, inventory___search_products"
+        in (tools_line)
+    )
+    assert verdicts(out)["gateway-get-order"] == "PASS"  # independent checks still run
+
+
+def test_a_wrong_client_secret_fails_with_a_clear_message(machine_client):
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, known_secret="the-secret-cognito-really-has")
+        code, out, err = run(environ=stage.environ())
+    assert code == 1
+    assert (
+        "the token endpoint refused the machine client (HTTP 400 invalid_client): wrong client id or secret"
+        in line_of(out, "m2m-token")
+    )
+    for check in ("gateway-tools", "gateway-search", "gateway-get-order"):
+        assert "not run: no M2M token" in line_of(out, check)
+    assert "Traceback" not in out + err
+
+
+def test_a_gateway_that_is_down_fails_without_a_traceback(stage):
+    down = f"http://127.0.0.1:{free_port()}/mcp"
+    code, out, err = run(environ=stage.environ(GATEWAY_URL=down))
+    assert code == 1
+    assert "cannot reach 127.0.0.1" in line_of(out, "gateway-anonymous")
+    assert "MCP session with 127.0.0.1" in line_of(out, "gateway-tools")
+    assert "ConnectionRefusedError" in line_of(out, "gateway-tools")
+    assert "not run" in line_of(out, "gateway-search") and "not run" in line_of(out, "gateway-get-order")
+    assert verdicts(out)["m2m-token"] == "PASS"
+    assert "Traceback" not in out + err
+
+
+def test_no_seed_data_skips_the_order_read_with_a_note(stage):
+    code, out, _ = run("--no-seed-data", environ=stage.environ())
+    assert code == 0
+    assert "skipped (--no-seed-data)" in line_of(out, "gateway-get-order")
+
+
+def test_flags_override_environment(stage):
+    """A flag wins over its env var: a wrong GATEWAY_URL in the environment is ignored."""
+    environ = stage.environ(GATEWAY_URL="http://127.0.0.1:9/mcp")
+    code, out, _ = run("--gateway-url", stage.gateway_url, environ=environ)
+    assert code == 0, out
+
+
+def test_as_a_process_everything_down_is_exit_1_and_one_line_per_check(tmp_path):
+    """The pipeline's view: `python scripts/smoke.py` (its sibling import of invoke.py), nothing reachable."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "INVOCATION_URL": f"{dead}/runtimes/x/invocations",
+        "GATEWAY_URL": f"{dead}/mcp",
+        "TOKEN_ENDPOINT": f"{dead}/oauth2/token",
+        "USER_POOL_ID": "us-east-1_Example",
+        "MACHINE_CLIENT_ID": "client",
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": dead,  # botocore sends cognito-idp here, not to AWS
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--timeout", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert verdicts(done.stdout) == dict.fromkeys(ALL_CHECKS, "FAIL")
+    assert "cannot read the machine client's secret" in line_of(done.stdout, "m2m-token")
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_missing_configuration_is_exit_2_with_the_way_out():
+    client = _stubbed_cloudformation({"dev-Runtime": None})
+    args = smoke.parse_args([])
+    with pytest.raises(smoke.Failure) as failed:
+        smoke.resolve_config(args, {}, lambda region: client)
+    assert failed.value.code == 2
+    assert (
+        str(failed.value)
+        == "cannot read stack dev-Runtime: ValidationError: Stack with id dev-Runtime does not exist"
+    )
+
+
+def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
+    client = _stubbed_cloudformation(
+        {
+            "prod-Runtime": {"InvocationUrl": "https://runtime.example/inv"},
+            "prod-Identity": {
+                "TokenEndpoint": "https://agentcore-prod-auth-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/token",
+                "UserPoolId": "eu-west-1_Pool",
+                "MachineClientId": "from-stack",
+                "Region": "eu-west-1",
+            },
+        }
+    )
+    args = smoke.parse_args(["--stage", "prod", "--machine-client-id", "from-flag"])
+    config = smoke.resolve_config(args, {"GATEWAY_URL": "https://gateway.example/mcp"}, lambda region: client)
+    assert (config.invocation_url, config.gateway_url) == (
+        "https://runtime.example/inv",
+        "https://gateway.example/mcp",
+    )
+    assert (config.machine_client_id, config.user_pool_id, config.region) == (
+        "from-flag",
+        "eu-west-1_Pool",
+        "eu-west-1",
+    )
+    assert config.scope == "agentcore-prod-gateway/invoke"  # derived from the Cognito domain prefix
+
+
+@pytest.mark.parametrize(
+    ("url", "scope"),
+    [
+        (
+            "https://agentcore-dev-auth-123456789012.auth.us-east-1.amazoncognito.com/oauth2/token",
+            "agentcore-dev-gateway/invoke",
+        ),
+        (
+            "https://my-proj-stg-auth-000000000000.auth.eu-west-1.amazoncognito.com/oauth2/token",
+            "my-proj-stg-gateway/invoke",
+        ),
+        ("https://login.example.com/oauth2/token", None),
+    ],
+)
+def test_scope_from_token_endpoint(url, scope):
+    assert smoke.scope_from_token_endpoint(url) == scope
+
+
+def test_expected_tools_come_from_every_tools_json():
+    assert smoke.expected_tools() == {
+        f"{target}___{tool}"
+        for target, tools in {
+            "orders": ["get_order", "list_orders", "update_order_status", "cancel_order"],
+            "inventory": ["search_products", "check_stock", "reserve_stock"],
+        }.items()
+        for tool in tools
+    }
+
+
+def _stubbed_cloudformation(stacks: dict[str, dict[str, str] | None]) -> Any:
+    """A real botocore client with stubbed describe_stacks answers, in call order."""
+    client = boto3.client(
+        "cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stubber = Stubber(client)
+    for name, outputs in stacks.items():
+        if outputs is None:
+            stubber.add_client_error(
+                "describe_stacks", "ValidationError", f"Stack with id {name} does not exist", 400
+            )
+            continue
+        stack = {
+            "StackName": name,
+            "CreationTime": "2026-01-01T00:00:00Z",
+            "StackStatus": "CREATE_COMPLETE",
+            "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+        }
+        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
+    stubber.activate()
+    return client
