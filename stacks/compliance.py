@@ -14,6 +14,7 @@ from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks
 from constructs import IConstruct
 
 if TYPE_CHECKING:
+    from stacks.pipeline_stack import PipelineStack
     from stacks.stage import AgentCoreStage
 
 MIN_REASON_CHARS = 40
@@ -328,3 +329,109 @@ def _identity(stage: AgentCoreStage) -> None:
             "MFA is optional only in stages configured with mfa=optional (non-production), so smoke tests "
             "and developers can log in from the CLI; TOTP is offered, and prod is configured mfa=required.",
         )
+
+
+def _at(root: IConstruct, path: str) -> IConstruct:
+    """The construct at `path` below `root` (a library's layout, named where we rely on it)."""
+    node = root
+    for part in path.split("/"):
+        node = node.node.find_child(part)
+    return node
+
+
+def acknowledge_pipeline(stack: PipelineStack) -> None:
+    """CDK Pipelines' own roles and bucket: every wildcard is the library's scoping to its own artifacts."""
+    pipeline = stack.pipeline
+    code_pipeline = pipeline.pipeline
+    where = f"{stack.region}:{stack.account}"
+    bucket = _at(code_pipeline, "ArtifactsBucket")
+    for rule, reason in {
+        "AwsSolutions-S1": "Artifacts are build outputs, re-created from source; CloudTrail records access.",
+        "NIST.800.53.R5-S3BucketLoggingEnabled": "Artifacts are build outputs; CloudTrail records access.",
+        "NIST.800.53.R5-S3BucketReplicationEnabled": "Artifacts are re-created from source by the next run.",
+        "NIST.800.53.R5-S3BucketVersioningEnabled": "Each pipeline execution writes new artifact keys.",
+    }.items():
+        acknowledge(bucket.node.default_child, rule, reason)
+
+    artifacts = _token(stack, bucket, "Arn")
+    read = {
+        "Action::s3:GetBucket*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
+        "Action::s3:GetObject*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
+        "Action::s3:List*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
+        f"Resource::{artifacts}/*": "Artifact keys are generated per execution in the pipeline bucket.",
+    }
+    write = {
+        **read,
+        "Action::s3:Abort*": "Write the pipeline's own artifacts (multipart uploads) in its bucket only.",
+        "Action::s3:DeleteObject*": "Replace the pipeline's own artifacts in its bucket only.",
+    }
+    kms = {"Action::kms:GenerateDataKey*": KMS_GRANT, "Action::kms:ReEncrypt*": KMS_GRANT}
+
+    def codebuild(project: IConstruct) -> dict[str, str]:
+        token = _token(stack, project)
+        return {
+            f"Resource::arn:aws:logs:{where}:log-group:/aws/codebuild/{token}:*": (
+                "CodeBuild writes one log stream per build under the project's own log group."
+            ),
+            f"Resource::arn:aws:codebuild:{where}:report-group/{token}-*": (
+                "CodeBuild creates report groups per build under the project's own name."
+            ),
+        }
+
+    synth = _at(code_pipeline, "Build/Synth/CdkBuildProject")
+    self_mutation = _at(pipeline, "UpdatePipeline/SelfMutation")
+    roles: dict[str, dict[str, str]] = {
+        "Role": {**write, **kms},
+        f"Source/{stack.source_action_name}/CodePipelineActionRole": {**write, **kms},
+        "Build/Synth/CdkBuildProject/Role": {**write, **kms, **codebuild(synth)},
+    }
+    for name, smoke in stack.smoke_tests.items():
+        project = _at(code_pipeline, f"{name}/{smoke.id}/{smoke.id}")
+        account = stack.stage_accounts[name]
+        roles[f"{name}/{smoke.id}/{smoke.id}/Role"] = {
+            **read,
+            **kms,
+            **codebuild(project),
+            f"Resource::arn:aws:cognito-idp:{stack.stage_regions[name]}:{account}:userpool/*": (
+                "The smoke test reads the stage's M2M client secret; the pool id exists only after deploy."
+            ),
+        }
+    for path, findings in roles.items():
+        policy = _default_policy(_at(code_pipeline, path))
+        acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+        acknowledge_iam5(policy, findings)
+
+    mutation_policy = _default_policy(self_mutation.node.find_child("Role"))
+    acknowledge(mutation_policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+    acknowledge_iam5(
+        mutation_policy,
+        {
+            **read,
+            **kms,
+            **codebuild(self_mutation),
+            f"Resource::arn:*:iam::{stack.account}:role/*": (
+                "Self-mutation assumes the CDK bootstrap deploy roles (cdk-*) in the target accounts."
+            ),
+            "Resource::*": "cloudformation:DescribeStacks to read the pipeline stack accepts only '*'.",
+        },
+    )
+    file_role = _default_policy(_at(pipeline, "Assets/FileRole"))
+    acknowledge(file_role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
+    acknowledge_iam5(
+        file_role,
+        {
+            **read,
+            "Resource::*": "Asset publishing assumes the bootstrap publishing roles, found at deploy.",
+            f"Resource::arn:aws:logs:{where}:log-group:/aws/codebuild/*": (
+                "One shared role for the asset-publishing projects CDK Pipelines creates per asset."
+            ),
+            f"Resource::arn:aws:codebuild:{where}:report-group/*": (
+                "One shared role for the asset-publishing projects CDK Pipelines creates per asset."
+            ),
+        },
+    )
+    acknowledge(
+        _default_policy(_at(pipeline, "CodeBuildActionRole")),
+        "NIST.800.53.R5-IAMNoInlinePolicy",
+        INLINE_POLICY,
+    )

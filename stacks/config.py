@@ -20,6 +20,8 @@ import cfnlint
 PROJECT_KEY = "agentcore:project"
 DEFAULTS_KEY = "agentcore:defaults"
 STAGES_KEY = "agentcore:stages"
+PIPELINE_KEY = "agentcore:pipeline"
+CONTEXT_KEYS = (PROJECT_KEY, DEFAULTS_KEY, STAGES_KEY, PIPELINE_KEY)
 
 # AgentCore resource types this app deploys; a stage's region must offer all of them.
 AGENTCORE_TYPES = (
@@ -41,6 +43,12 @@ ACCOUNT_ID = re.compile(r"\d{12}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MODEL_ID = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?")
 ENDPOINT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")
+BRANCH = re.compile(r"[\w./-]{1,255}")
+CONNECTION_ARN = re.compile(
+    r"arn:aws[\w-]*:(codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:connection/[\w-]+"
+)
 
 
 class ConfigError(ValueError):
@@ -98,6 +106,8 @@ class StageConfig:
     mfa: str = _setting(str, _one_of("optional", "required"), default="optional")
     threat_protection: str = _setting(str, _one_of("audit", "enforced"), default="enforced")
     access_token_minutes: int = _setting(int, _between(5, 1440), default=60)
+    # Delivery
+    approval_required: bool = _setting(bool, default=False)
     # Tools and gateway
     gateway_debug_errors: bool = _setting(bool, default=False)
     seed_sample_data: bool = _setting(bool, default=True)
@@ -156,13 +166,25 @@ class StageConfig:
         return f"{self.project}-{self.name}-{suffix}"
 
 
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Where the CI pipeline lives and what it builds from (context `agentcore:pipeline`; optional)."""
+
+    account: str = _setting(str, _matches(ACCOUNT_ID, "a 12-digit AWS account id"))
+    region: str = _setting(str, _matches(REGION, "an AWS region"))
+    repository: str = _setting(str, _matches(REPOSITORY, "owner/name of the source repository"))
+    connection_arn: str = _setting(str, _matches(CONNECTION_ARN, "a CodeConnections connection ARN"))
+    branch: str = _setting(str, _matches(BRANCH, "a branch name"), default="main")
+
+
 SETTINGS = {f.name: f for f in dataclasses.fields(StageConfig) if f.name not in ("name", "project")}
+PIPELINE_SETTINGS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
 
 
-def _checked(stage: str, key: str, value: Any) -> Any:
-    field = SETTINGS.get(key)
+def _checked(stage: str, key: str, value: Any, settings: Mapping[str, dataclasses.Field] = SETTINGS) -> Any:
+    field = settings.get(key)
     if field is None:
-        raise ConfigError(f"stage '{stage}', key '{key}': unknown key (known: {', '.join(sorted(SETTINGS))})")
+        raise ConfigError(f"stage '{stage}', key '{key}': unknown key (known: {', '.join(sorted(settings))})")
     kind, check = field.metadata["kind"], field.metadata["check"]
     if value is None and field.default is None:
         return None
@@ -230,3 +252,22 @@ def _check_account_owners(configs: list[StageConfig]) -> None:
                 f"the account-level resources of account {config.account or '(default)'} in {config.region}"
             )
         owners[where] = config.name
+
+
+def load_pipeline(context: Mapping[str, Any]) -> PipelineConfig | None:
+    """The pipeline's settings, or None when the context configures no pipeline."""
+    raw = context.get(PIPELINE_KEY)
+    if raw is None:
+        return None
+    if isinstance(raw, str):  # `cdk -c` passes JSON as a string
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"context '{PIPELINE_KEY}': not valid JSON ({error.msg})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"context '{PIPELINE_KEY}': expected an object of settings")
+    values = {key: _checked("pipeline", key, value, PIPELINE_SETTINGS) for key, value in raw.items()}
+    for name, field in PIPELINE_SETTINGS.items():
+        if field.default is dataclasses.MISSING and name not in values:
+            raise ConfigError(f"stage 'pipeline', key '{name}': required but not set")
+    return PipelineConfig(**values)

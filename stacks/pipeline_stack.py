@@ -1,0 +1,108 @@
+"""The CI pipeline: build and test once, then promote the same synthesized stages in their configured order.
+
+Source (a CodeConnections repository) -> Synth (`make test`, `make synth`; the pipeline fails on any test,
+cfn-lint or cdk-nag finding) -> self-mutation -> one deployment per stage, in the order of
+`agentcore:stages`. A stage with `approval_required` waits for a manual approval first; every stage runs
+`scripts/smoke.py` against its own outputs after deploying, so a broken stage never reaches the next one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import pipelines
+from constructs import Construct
+
+from stacks import compliance
+from stacks.config import PipelineConfig
+from stacks.stage import AgentCoreStage
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Python 3.11+, Node 20, make
+
+
+def cdk_cli_version() -> str:
+    """The CDK CLI pinned in package.json, so the pipeline deploys with the CLI the repository tests with."""
+    return json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
+
+
+class PipelineStack(cdk.Stack):
+    """CDK Pipelines over every stage, with approval gates and post-deploy smoke tests."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline: PipelineConfig,
+        stages: Sequence[AgentCoreStage],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        source = pipelines.CodePipelineSource.connection(
+            pipeline.repository, pipeline.branch, connection_arn=pipeline.connection_arn
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            pipeline_name=f"{stages[0].config.project}-agent",
+            synth=pipelines.ShellStep(
+                "Synth",
+                input=source,
+                commands=["make test", "make synth"],
+                primary_output_directory="cdk.out",
+            ),
+            cli_version=cdk_cli_version(),
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
+            ),
+        )
+        self.source_action_name = pipeline.repository.replace("/", "_")  # how CDK Pipelines names it
+        self.stage_accounts = {stage.stage_name: stage.config.account or self.account for stage in stages}
+        self.stage_regions = {stage.stage_name: stage.config.region for stage in stages}
+        self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
+        for stage in stages:
+            pre = (
+                [pipelines.ManualApprovalStep(f"Approve-{stage.stage_name}")]
+                if stage.config.approval_required
+                else []
+            )
+            self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
+            self.pipeline.add_stage(stage, pre=pre, post=[self.smoke_tests[stage.stage_name]])
+        self.pipeline.build_pipeline()  # build now, so compliance.py can name the constructs it creates
+        compliance.acknowledge_pipeline(self)
+
+    def _smoke_test(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
+        """scripts/smoke.py against the stage just deployed: auth is on, tools answer via the gateway."""
+        config = stage.config
+        return pipelines.CodeBuildStep(
+            f"SmokeTest-{stage.stage_name}",
+            commands=["make install", ".venv/bin/python scripts/smoke.py"],
+            env_from_cfn_outputs={
+                "INVOCATION_URL": stage.runtime.outputs["InvocationUrl"],
+                "GATEWAY_URL": stage.gateway.outputs["GatewayUrl"],
+                "TOKEN_ENDPOINT": stage.identity.outputs["TokenEndpoint"],
+                "USER_POOL_ID": stage.identity.outputs["UserPoolId"],
+                "MACHINE_CLIENT_ID": stage.identity.outputs["MachineClientId"],
+                "AWS_REGION": stage.identity.outputs["Region"],
+            },
+            role_policy_statements=[
+                # The smoke test reads the M2M client's secret to get a gateway token, as the agent's
+                # credential provider does; the pool id exists only after the stage deploys.
+                iam.PolicyStatement(
+                    actions=["cognito-idp:DescribeUserPoolClient"],
+                    resources=[
+                        f"arn:{self.partition}:cognito-idp:{config.region}:"
+                        f"{self.stage_accounts[stage.stage_name]}:userpool/*"
+                    ],
+                )
+            ],
+            timeout=cdk.Duration.minutes(15),
+        )

@@ -1,0 +1,157 @@
+"""The optional CI pipeline: test + synth once, promote stages in order, gate prod, smoke-test each stage."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import aws_cdk as cdk
+import pytest
+from cfnlint.api import lint
+
+from stacks.config import ConfigError, load_pipeline
+from tests.conftest import ROOT, cdk_context
+
+PIPELINE = {
+    "account": "123456789012",
+    "region": "us-east-1",
+    "repository": "acme/agentcore-cdk",
+    "connection_arn": "arn:aws:codeconnections:us-east-1:123456789012:connection/0b1c2d3e-aaaa-bbbb",
+}
+# cfn-lint 1.58 flags the Fn::Join role ARNs CDK Pipelines writes into deploy actions (valid CloudFormation).
+PIPELINE_LINT_IGNORED = {"W3005", "E3703"}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    from app import build_app
+
+    outdir = tmp_path_factory.mktemp("pipeline")
+    context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
+    app = cdk.App(context=context, outdir=str(outdir))
+    build_app(app)
+    app.synth()
+    template = json.loads((outdir / "Pipeline.template.json").read_text())
+    return outdir, template
+
+
+def _stages(template):
+    (resource,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::CodePipeline::Pipeline"]
+    return {stage["Name"]: stage["Actions"] for stage in resource["Properties"]["Stages"]}
+
+
+def _project(template, action):
+    name = action["Configuration"]["ProjectName"]["Ref"]
+    return template["Resources"][name]["Properties"]
+
+
+def test_stages_are_promoted_in_configured_order_after_build(pipeline):
+    _, template = pipeline
+    assert list(_stages(template)) == [
+        "Source",
+        "Build",
+        "UpdatePipeline",
+        "Assets",
+        "dev",
+        "staging",
+        "prod",
+    ]
+
+
+def test_build_runs_the_tests_before_synthesizing(pipeline):
+    _, template = pipeline
+    (synth,) = _stages(template)["Build"]
+    spec = _project(template, synth)["Source"]["BuildSpec"]
+    assert spec.index("make test") < spec.index("make synth")
+
+
+def test_only_stages_that_require_approval_wait_for_it_before_deploying(pipeline):
+    _, template = pipeline
+    stages = _stages(template)
+    for name, actions in stages.items():
+        if name not in {"dev", "staging", "prod"}:
+            continue
+        approvals = [a for a in actions if a["ActionTypeId"]["Category"] == "Approval"]
+        deploys = [a for a in actions if a["ActionTypeId"]["Category"] == "Deploy"]
+        if name == "prod":
+            assert len(approvals) == 1
+            assert approvals[0]["RunOrder"] < min(a["RunOrder"] for a in deploys)
+        else:
+            assert approvals == []
+
+
+def test_every_stage_is_smoke_tested_after_its_deploys_with_its_own_outputs(pipeline):
+    _, template = pipeline
+    for name in ("dev", "staging", "prod"):
+        actions = _stages(template)[name]
+        (smoke,) = [a for a in actions if a["Name"] == f"SmokeTest-{name}"]
+        last_deploy = max(a["RunOrder"] for a in actions if a["ActionTypeId"]["Category"] == "Deploy")
+        assert smoke["RunOrder"] > last_deploy
+        spec = _project(template, smoke)["Source"]["BuildSpec"]
+        assert "scripts/smoke.py" in spec
+        variables = {
+            v["name"]: v["value"] for v in json.loads(smoke["Configuration"]["EnvironmentVariables"])
+        }
+        namespaces = {
+            a["Name"].split(".")[0]: a.get("Namespace") for a in actions if a["Name"].endswith(".Deploy")
+        }
+        assert variables == {
+            "INVOCATION_URL": f"#{{{namespaces['Runtime']}.InvocationUrl}}",
+            "GATEWAY_URL": f"#{{{namespaces['Gateway']}.GatewayUrl}}",
+            "TOKEN_ENDPOINT": f"#{{{namespaces['Identity']}.TokenEndpoint}}",
+            "USER_POOL_ID": f"#{{{namespaces['Identity']}.UserPoolId}}",
+            "MACHINE_CLIENT_ID": f"#{{{namespaces['Identity']}.MachineClientId}}",
+            "AWS_REGION": f"#{{{namespaces['Identity']}.Region}}",
+        }
+        assert all(namespace.startswith(name) for namespace in namespaces.values() if namespace)
+
+
+def test_smoke_test_role_may_only_read_client_secrets_in_the_stage_account(pipeline):
+    _, template = pipeline
+    statements = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if "cognito-idp" in json.dumps(s["Action"])
+    ]
+    assert len(statements) == 3
+    for statement in statements:
+        assert statement["Action"] == "cognito-idp:DescribeUserPoolClient"
+        assert ":cognito-idp:us-east-1:123456789012:userpool/*" in json.dumps(statement["Resource"])
+
+
+def test_pipeline_passes_nag_and_cfn_lint(pipeline):
+    outdir, template = pipeline
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"] == []
+    matches = lint(json.dumps(template), regions=["us-east-1"])
+    assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id not in PIPELINE_LINT_IGNORED] == []
+
+
+def test_pipeline_uses_the_pinned_cdk_cli(pipeline):
+    _, template = pipeline
+    (mutate,) = _stages(template)["UpdatePipeline"]
+    spec = _project(template, mutate)["Source"]["BuildSpec"]
+    pinned = json.loads((ROOT / "package.json").read_text())
+    assert f"aws-cdk@{pinned['devDependencies']['aws-cdk']}" in spec
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"account": "12"}, "key 'account': must be a 12-digit AWS account id"),
+        ({"repository": "no-slash"}, "key 'repository': must be owner/name"),
+        ({"connection_arn": "arn:aws:s3:::bucket"}, "key 'connection_arn': must be a CodeConnections"),
+        ({"branchh": "main"}, "key 'branchh': unknown key"),
+    ],
+)
+def test_bad_pipeline_settings_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline({"agentcore:pipeline": {**PIPELINE, **override}})
+
+
+def test_no_pipeline_without_its_context_and_required_keys_are_enforced():
+    assert load_pipeline(cdk_context()) is None
+    with pytest.raises(ConfigError, match="key 'connection_arn': required"):
+        load_pipeline({"agentcore:pipeline": {k: v for k, v in PIPELINE.items() if k != "connection_arn"}})
