@@ -371,15 +371,22 @@ async def gateway_checks(config: Config, token: str, report: Report) -> None:
                     report.result(names[2], True, "skipped (--no-seed-data)", 0.0)
                     done.append(names[2])
     except Exception as error:
-        reason = f"no answer within {timeout:g} s" if isinstance(error, TimeoutError) else _describe(error)
-        reason = f"MCP session with {_host(config.gateway_url)} failed: {reason}"
+        status = _http_status(error)
+        if status in (401, 403):
+            reason = (
+                f"the gateway refused the M2M token (HTTP {status}): check its authorizer's allowed "
+                "clients and the token's scope"
+            )
+        elif any(isinstance(leaf, TimeoutError) for leaf in _leaves(error)):
+            reason = f"MCP session with {_host(config.gateway_url)}: no answer within {timeout:g} s"
+        else:
+            reason = f"MCP session with {_host(config.gateway_url)} failed: {_describe(error)}"
         if not done:
             report.result(names[0], False, reason, time.monotonic() - start)
             done.append(names[0])
         for name in names:
             if name not in done:
-                report.not_run(name, reason if name == names[len(done)] else f"{names[0]} failed")
-                done.append(name)
+                report.not_run(name, reason)
 
 
 async def _list_tools(session: ClientSession) -> str:
@@ -453,7 +460,7 @@ def _leaves(error: BaseException) -> list[BaseException]:
     """The innermost exceptions: MCP and anyio wrap the cause in groups and chains."""
     if isinstance(error, BaseExceptionGroup):
         return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
-    cause = error.__cause__ or error.__context__
+    cause = error.__cause__  # not __context__: that is whatever was being handled, often anyio internals
     if cause is not None and cause is not error and not isinstance(error, httpx.HTTPStatusError):
         return _leaves(cause)
     return [error]
@@ -466,6 +473,14 @@ def _describe(error: BaseException) -> str:
         return f"HTTP {leaf.response.status_code} from {_host(str(leaf.request.url))}"
     text = str(leaf).splitlines()[0] if str(leaf) else ""
     return f"{type(leaf).__name__}: {text}"[:300] if text else type(leaf).__name__
+
+
+def _http_status(error: BaseException) -> int | None:
+    """The HTTP status behind a failure, if one of its root causes is an HTTP error response."""
+    for leaf in _leaves(error):
+        if isinstance(leaf, httpx.HTTPStatusError):
+            return leaf.response.status_code
+    return None
 
 
 def _host(url: str) -> str:

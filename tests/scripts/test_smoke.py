@@ -183,6 +183,19 @@ def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, tmp_pat
     assert verdicts(out)["gateway-get-order"] == "PASS"  # independent checks still run
 
 
+def test_a_gateway_without_the_orders_target_fails_search_and_read(machine_client, tmp_path):
+    lambdas = tmp_path / "lambdas"
+    lambdas.mkdir()
+    (lambdas / "inventory").symlink_to(LAMBDAS_DIR / "inventory", target_is_directory=True)
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, lambdas_dir=lambdas)
+        code, out, _ = run(environ=stage.environ())
+    assert code == 1
+    assert "'where is my order' did not find orders___get_order" in line_of(out, "gateway-search")
+    assert "get_order(ORD-1001) failed" in line_of(out, "gateway-get-order")
+    assert line_of(out, "gateway-get-order").startswith("FAIL")
+
+
 def test_a_wrong_client_secret_fails_with_a_clear_message(machine_client):
     with ExitStack() as stack:
         stage = start_stage(stack, machine_client, known_secret="the-secret-cognito-really-has")
@@ -203,9 +216,31 @@ def test_a_gateway_that_is_down_fails_without_a_traceback(stage):
     assert code == 1
     assert "cannot reach 127.0.0.1" in line_of(out, "gateway-anonymous")
     assert "MCP session with 127.0.0.1" in line_of(out, "gateway-tools")
-    assert "ConnectionRefusedError" in line_of(out, "gateway-tools")
-    assert "not run" in line_of(out, "gateway-search") and "not run" in line_of(out, "gateway-get-order")
+    assert "ConnectError" in line_of(out, "gateway-tools")
+    assert "not run: MCP session with 127.0.0.1" in line_of(out, "gateway-search")
+    assert "not run: MCP session with 127.0.0.1" in line_of(out, "gateway-get-order")
     assert verdicts(out)["m2m-token"] == "PASS"
+    assert "Traceback" not in out + err
+
+
+def test_a_gateway_that_accepts_anonymous_calls_fails(stage):
+    """Any endpoint that answers an MCP initialize without a token: the open runtime double will do."""
+    with running_runtime(require_auth=False) as open_endpoint:
+        # 1 s: the M2M session then waits in vain for an MCP answer from a non-MCP endpoint.
+        code, out, _ = run("--timeout", "1", environ=stage.environ(GATEWAY_URL=open_endpoint.url))
+    assert code == 1
+    assert "ACCEPTED an anonymous MCP initialize (HTTP 200)" in line_of(out, "gateway-anonymous")
+    assert "initialize" in str(open_endpoint.calls[0]["body"])
+    assert "no answer within 1 s" in line_of(out, "gateway-tools")
+
+
+def test_a_token_the_gateway_refuses_fails_with_a_hint(stage):
+    stage.tokens.access_token = "a-token-from-another-pool"
+    code, out, err = run(environ=stage.environ())
+    assert code == 1
+    assert verdicts(out)["m2m-token"] == "PASS"
+    assert "the gateway refused the M2M token (HTTP 401)" in line_of(out, "gateway-tools")
+    assert "not run: the gateway refused the M2M token" in line_of(out, "gateway-get-order")
     assert "Traceback" not in out + err
 
 
