@@ -68,46 +68,31 @@ INLINE_POLICY = (
     "CDK grants write one policy per role, scoped to this stage's resources; a customer-managed policy "
     "would only move the same statements and could be attached to other roles by mistake."
 )
-# (child path under the function, rule) -> reason
-PROVIDER_FUNCTION = {
-    (
-        "ServiceRole",
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-        "AWSLambdaBasicExecutionRole]",
-    ): (
-        "Library-owned custom resource handler: the AWS managed basic execution policy only lets it write "
-        "its own CloudWatch logs."
-    ),
-    ("ServiceRole/DefaultPolicy/Resource", "NIST.800.53.R5-IAMNoInlinePolicy"): INLINE_POLICY,
-    ("LogGroup/Resource", "NIST.800.53.R5-CloudWatchLogGroupEncrypted"): (
-        "Holds only the deploy-time handler's own start/stop logs (no user data); CloudWatch encrypts it."
-    ),
-    (
-        "Resource",
-        "AwsSolutions-L1",
-    ): "Library-owned custom resource handler; its runtime is pinned by the library.",
-    (
-        "Resource",
-        "Serverless-LambdaDefaultMemorySize",
-    ): "Deploy-time custom resource handler, run a few times per deploy.",
-    ("Resource", "Serverless-LambdaDLQ"): "Invoked synchronously by CloudFormation, which reports failures.",
-    (
-        "Resource",
-        "Serverless-LambdaLatestVersion",
-    ): "Runtime version is pinned by the library that owns this handler.",
-    (
-        "Resource",
-        "Serverless-LambdaTracing",
-    ): "Deploy-time custom resource handler; CloudFormation events trace it.",
-    (
-        "Resource",
-        "NIST.800.53.R5-LambdaConcurrency",
-    ): "Runs only during deployments, bounded by CloudFormation.",
-    (
-        "Resource",
-        "NIST.800.53.R5-LambdaDLQ",
-    ): "Invoked synchronously by CloudFormation, which reports failures.",
-    ("Resource", "NIST.800.53.R5-LambdaInsideVPC"): "Calls only AWS control-plane APIs during deploys.",
+BASIC_EXECUTION_ROLE = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# A library's custom resource handler: child path -> {rule: reason}.
+PROVIDER_FUNCTION: dict[str, dict[str, str]] = {
+    "ServiceRole": {
+        f"AwsSolutions-IAM4[Policy::{BASIC_EXECUTION_ROLE}]": (
+            "Library-owned custom resource handler: the AWS managed basic execution policy only lets it "
+            "write its own CloudWatch logs."
+        ),
+    },
+    "ServiceRole/DefaultPolicy/Resource": {"NIST.800.53.R5-IAMNoInlinePolicy": INLINE_POLICY},
+    "LogGroup/Resource": {
+        "NIST.800.53.R5-CloudWatchLogGroupEncrypted": (
+            "Holds only the deploy-time handler's own start/stop logs (no user data); CloudWatch encrypts it."
+        ),
+    },
+    "Resource": {
+        "AwsSolutions-L1": "Library-owned custom resource handler; its runtime is pinned by the library.",
+        "Serverless-LambdaDefaultMemorySize": "Deploy-time handler, run a few times per deploy.",
+        "Serverless-LambdaDLQ": "Invoked synchronously by CloudFormation, which reports failures.",
+        "Serverless-LambdaLatestVersion": "Runtime version is pinned by the library that owns this handler.",
+        "Serverless-LambdaTracing": "Deploy-time custom resource handler; CloudFormation events trace it.",
+        "NIST.800.53.R5-LambdaConcurrency": "Runs only during deployments, bounded by CloudFormation.",
+        "NIST.800.53.R5-LambdaDLQ": "Invoked synchronously by CloudFormation, which reports failures.",
+        "NIST.800.53.R5-LambdaInsideVPC": "Calls only AWS control-plane APIs during deploys.",
+    },
 }
 
 
@@ -121,15 +106,16 @@ AWS_CUSTOM_RESOURCE_PROVIDER = "AWS679f53fac002430cb0da5b7982bd2287"
 
 def _provider_function(function: IConstruct) -> None:
     """A library's deploy-time custom resource Lambda: we cannot change it, so every finding is explained."""
-    for (path, rule), reason in PROVIDER_FUNCTION.items():
+    for path, rules in PROVIDER_FUNCTION.items():
         target: IConstruct | None = function
         for part in path.split("/"):
             target = target.node.try_find_child(part) if target else None
-        if target is None and rule == "NIST.800.53.R5-IAMNoInlinePolicy":
+        if target is None and path.endswith("DefaultPolicy/Resource"):
             continue  # this handler got no grants, so it has no inline policy
         if target is None:
             raise LookupError(f"{function.node.path}/{path} not found: did the library change its layout?")
-        acknowledge(target, rule, reason)
+        for rule, reason in rules.items():
+            acknowledge(target, rule, reason)
 
 
 def _kms_grants(policy: IConstruct) -> None:
