@@ -16,8 +16,9 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from botocore.stub import Stubber
 from moto import mock_aws
+
+from tests.doubles.cloudformation import stubbed_cloudformation
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -208,32 +209,9 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
-def _stubbed_cloudformation(stacks: dict[str, dict[str, str] | None]) -> Any:
-    """A real botocore client whose describe_stacks answers are stubbed (shapes are validated by botocore)."""
-    client = boto3.client(
-        "cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    stubber = Stubber(client)
-    for name, outputs in stacks.items():
-        if outputs is None:
-            stubber.add_client_error(
-                "describe_stacks", "ValidationError", f"Stack with id {name} does not exist", 400
-            )
-            continue
-        stack = {
-            "StackName": name,
-            "CreationTime": "2026-01-01T00:00:00Z",
-            "StackStatus": "CREATE_COMPLETE",
-            "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
-        }
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
-    stubber.activate()
-    return client
-
-
 def test_stack_outputs_give_the_url_and_client():
     """With no overrides the script reads <stage>-Runtime and <stage>-Identity outputs from CloudFormation."""
-    client = _stubbed_cloudformation(
+    client = stubbed_cloudformation(
         {
             "dev-Runtime": {"RuntimeArn": RUNTIME_ARN, "RuntimeEndpointName": "live", "Region": REGION},
             "dev-Identity": {"UserPoolId": "pool", "UserClientId": "client-1", "Region": REGION},
@@ -249,7 +227,7 @@ def test_stack_outputs_give_the_url_and_client():
 
 
 def test_invocation_url_output_wins_and_no_auth_skips_the_identity_stack():
-    client = _stubbed_cloudformation(
+    client = stubbed_cloudformation(
         {"prod-Runtime": {"InvocationUrl": "https://example.com/inv", "Region": "eu-west-1"}}
     )
     target = invoke.resolve_target(
@@ -259,7 +237,7 @@ def test_invocation_url_output_wins_and_no_auth_skips_the_identity_stack():
 
 
 def test_missing_stack_is_a_clear_configuration_error(monkeypatch):
-    client = _stubbed_cloudformation({"nosuch-Runtime": None})
+    client = stubbed_cloudformation({"nosuch-Runtime": None})
     monkeypatch.setattr(invoke, "resolve_target", _bind(invoke.resolve_target, client))
     code, _, err = run("--stage", "nosuch", "hi")
     assert code == 2

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
+from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.lambda_context import LAMBDAS_DIR
 from tests.doubles.local_gateway import running_gateway
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
@@ -289,7 +288,7 @@ def test_as_a_process_everything_down_is_exit_1_and_one_line_per_check(tmp_path)
 
 
 def test_missing_configuration_is_exit_2_with_the_way_out():
-    client = _stubbed_cloudformation({"dev-Runtime": None})
+    client = stubbed_cloudformation({"dev-Runtime": None})
     args = smoke.parse_args([])
     with pytest.raises(smoke.Failure) as failed:
         smoke.resolve_config(args, {}, lambda region: client)
@@ -301,7 +300,7 @@ def test_missing_configuration_is_exit_2_with_the_way_out():
 
 
 def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
-    client = _stubbed_cloudformation(
+    client = stubbed_cloudformation(
         {
             "prod-Runtime": {"InvocationUrl": "https://runtime.example/inv"},
             "prod-Identity": {
@@ -353,26 +352,3 @@ def test_expected_tools_come_from_every_tools_json():
         }.items()
         for tool in tools
     }
-
-
-def _stubbed_cloudformation(stacks: dict[str, dict[str, str] | None]) -> Any:
-    """A real botocore client with stubbed describe_stacks answers, in call order."""
-    client = boto3.client(
-        "cloudformation", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    stubber = Stubber(client)
-    for name, outputs in stacks.items():
-        if outputs is None:
-            stubber.add_client_error(
-                "describe_stacks", "ValidationError", f"Stack with id {name} does not exist", 400
-            )
-            continue
-        stack = {
-            "StackName": name,
-            "CreationTime": "2026-01-01T00:00:00Z",
-            "StackStatus": "CREATE_COMPLETE",
-            "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
-        }
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
-    stubber.activate()
-    return client
