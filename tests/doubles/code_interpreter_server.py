@@ -36,9 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.doubles.http_server import JsonHandler, LocalServer
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SESSION_HEADER = "x-amzn-code-interpreter-session-id"
@@ -141,17 +142,12 @@ class CodeInterpreterServer:
         self._failures: dict[str, Failure] = {}
         self._lock = threading.Lock()
         self._released = threading.Event()  # set on stop so delayed handlers end at once
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="code-interpreter-double", daemon=True
-        )
+        self._server = LocalServer(self._handler_class(), name="code-interpreter-double")
 
     @property
     def endpoint_url(self) -> str:
         """The value for AWS_ENDPOINT_URL_BEDROCK_AGENTCORE."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def calls(self, operation: str) -> list[Recorded]:
         """The recorded requests of one operation, in order."""
@@ -198,23 +194,18 @@ class CodeInterpreterServer:
             return failure
 
     def start(self) -> CodeInterpreterServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-                pass
 
             def do_PUT(self) -> None:
                 self._route("PUT")
@@ -229,8 +220,7 @@ class CodeInterpreterServer:
             def _serve(self, method: str) -> None:
                 url = urlsplit(self.path)
                 parts = url.path.strip("/").split("/")
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 body = json.loads(raw) if raw else {}
                 if len(parts) < 3 or parts[0] != "code-interpreters":
                     return self._error("ValidationException", f"unknown path {url.path}")
@@ -245,7 +235,7 @@ class CodeInterpreterServer:
                 session_id = (
                     self.headers.get(SESSION_HEADER) or (parse_qs(url.query).get("sessionId") or [None])[0]
                 )
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                headers = self.lowered_headers()
                 with double._lock:
                     double.requests.append(Recorded(operation, identifier, session_id, body, headers))
                 if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
@@ -300,29 +290,13 @@ class CodeInterpreterServer:
                     events = exception_event(failure.code, failure.message)
                 else:
                     events = result_event(run_python(arguments.get("code", ""), double.exec_timeout))
-                self.send_response(200)
-                self.send_header("Content-Type", EVENTSTREAM)
-                self.send_header(SESSION_HEADER, session_id or "")
-                self.send_header("Content-Length", str(len(events)))
-                self.end_headers()
-                self.wfile.write(events)
+                self.send_bytes(200, events, {"Content-Type": EVENTSTREAM, SESSION_HEADER: session_id or ""})
 
             def _json(self, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(200, payload)
 
             def _error(self, code: str, message: str) -> None:
-                data = json.dumps({"message": message}).encode()
-                self.send_response(_STATUS.get(code, 400))
-                self.send_header("Content-Type", "application/json")
-                self.send_header("x-amzn-ErrorType", code)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_json(_STATUS.get(code, 400), {"message": message}, {"x-amzn-ErrorType": code})
 
         return Handler
 

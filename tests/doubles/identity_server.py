@@ -18,13 +18,13 @@ next calls fail until `recover()`.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.doubles.http_server import JsonHandler, LocalServer, json_or_raw
 
 OAUTH2_TOKEN_PATH = "/identities/oauth2/token"
 WORKLOAD_TOKEN_PATHS = (
@@ -63,16 +63,12 @@ class IdentityServer:
         self.requests: list[Recorded] = []
         self._failure: tuple[str, str] | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="identity-double", daemon=True
-        )  # a short poll interval makes shutdown() fast
+        self._server = LocalServer(self._handler_class(), name="identity-double")
 
     @property
     def endpoint_url(self) -> str:
         """The value for AWS_ENDPOINT_URL_BEDROCK_AGENTCORE."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     @property
     def token_requests(self) -> list[Recorded]:
@@ -90,13 +86,11 @@ class IdentityServer:
         self._failure = None
 
     def start(self) -> IdentityServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
     def _respond(
         self, path: str, headers: dict[str, str], body: dict[str, Any]
@@ -116,31 +110,16 @@ class IdentityServer:
             return 200, {"workloadAccessToken": self.workload_token}
         return _error("ResourceNotFoundException", f"no operation at {path}")
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else {}
-                except json.JSONDecodeError:
-                    body = {"_raw": raw.decode(errors="replace")}
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                body = json_or_raw(self.read_body())
                 with double._lock:
-                    status, payload = double._respond(self.path, headers, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status != 200:
-                    self.send_header("x-amzn-ErrorType", payload["__type"])
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Silence per-request logging."""
+                    status, payload = double._respond(self.path, self.lowered_headers(), body)
+                error_type = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}
+                self.send_json(status, payload, error_type)
 
         return Handler
 

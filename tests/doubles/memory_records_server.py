@@ -18,16 +18,16 @@ simulate a slow or failing service for the operations listed in `affects` ("retr
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
+
+from tests.doubles.http_server import JsonHandler, LocalServer, json_or_raw
 
 _RETRIEVE = re.compile(r"^/memories/(?P<memory_id>[^/]+)/retrieve$")
 _HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding"}
@@ -79,17 +79,11 @@ class MemoryRecordsServer:
         self.affects: frozenset[str] = frozenset({"retrieve", "forward"})
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="memory-records-server", daemon=True
-        )
+        self._server = LocalServer(self._handler_class(), name="memory-records-server")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     def add_record(self, namespace: str, text: str, **kwargs: Any) -> Record:
         """Seed one record under an exact namespace."""
@@ -102,13 +96,12 @@ class MemoryRecordsServer:
         return [seen for seen in self.requests if seen.operation == "retrieve"]
 
     def start(self) -> MemoryRecordsServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()  # wakes handlers sleeping in a simulated delay
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> MemoryRecordsServer:
         return self.start()
@@ -143,36 +136,18 @@ class MemoryRecordsServer:
         limit = min(top_k, body.get("maxResults", 20))
         return 200, {"memoryRecordSummaries": [record.summary() for record in hits[:limit]]}
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in _HOP_BY_HOP:
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
             def _error(self, status: int, error_type: str, message: str) -> None:
-                body = json.dumps({"message": message}).encode()
-                self._reply(
-                    status, body, {"Content-Type": "application/json", "x-amzn-ErrorType": error_type}
-                )
+                self.send_json(status, {"message": message}, {"x-amzn-ErrorType": error_type})
 
             def _handle(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    body = json.loads(raw) if raw else {}
-                except json.JSONDecodeError:
-                    body = {"_raw": raw.decode(errors="replace")}
+                raw = self.read_body()
+                body = json_or_raw(raw)
                 path = self.path.split("?", 1)[0]
                 operation = "retrieve" if _RETRIEVE.match(path) and self.command == "POST" else "forward"
                 with double._lock:
@@ -189,7 +164,7 @@ class MemoryRecordsServer:
                     if status != 200:
                         self._error(status, "ValidationException", payload["message"])
                         return
-                    self._reply(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+                    self.send_json(200, payload)
                     return
                 if double.upstream is None:
                     self._error(404, "UnknownOperationException", f"{self.command} {path} is not implemented")
@@ -201,7 +176,8 @@ class MemoryRecordsServer:
                     headers={k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP},
                     timeout=10,
                 )
-                self._reply(upstream.status_code, upstream.content, dict(upstream.headers))
+                end_to_end = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
+                self.send_bytes(upstream.status_code, upstream.content, end_to_end)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

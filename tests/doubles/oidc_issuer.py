@@ -9,14 +9,14 @@ PyJWT/PyJWKClient code fetches and verifies over HTTP. `mint()` makes access tok
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.doubles.http_server import JsonHandler, LocalServer
 
 POOL_ID = "us-east-1_TestPool1"
 
@@ -30,16 +30,12 @@ class OidcIssuer:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.requests: list[str] = []  # paths fetched, so tests can assert on caching
         self.advertised_issuer: str | None = None  # set to publish a mismatching `issuer` in discovery
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._server = LocalServer(self._handler(), poll_interval=0.02)
 
     @property
     def base_url(self) -> str:
         """The server root (http://127.0.0.1:<port>)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._server.url
 
     @property
     def issuer(self) -> str:
@@ -52,12 +48,11 @@ class OidcIssuer:
         return f"{self.issuer}/.well-known/openid-configuration"
 
     def start(self) -> OidcIssuer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> OidcIssuer:
         return self.start()
@@ -101,10 +96,10 @@ class OidcIssuer:
         headers = {"kid": kid or self.kid}
         return jwt.encode(claims, key or self._key, algorithm="RS256", headers=headers)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 issuer.requests.append(self.path)
                 prefix = f"/{issuer.pool_id}/.well-known/"
@@ -121,14 +116,6 @@ class OidcIssuer:
                 else:
                     self.send_error(404)
                     return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output clean
+                self.send_json(200, body)
 
         return Handler

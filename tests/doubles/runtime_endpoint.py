@@ -9,13 +9,13 @@ one-event SSE stream. The token is not validated: this double only decides "toke
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.doubles.http_server import JsonHandler, LocalServer
 
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/dev_agent-AbCdEf1234"
 
@@ -34,12 +34,12 @@ def running_runtime(*, require_auth: bool = True) -> Iterator[RuntimeEndpoint]:
     """Serve the double on 127.0.0.1; its `url` looks like the real invocation URL."""
     endpoint = RuntimeEndpoint(require_auth=require_auth)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            headers = {key.lower(): value for key, value in self.headers.items()}
+            body = self.read_body()
+            headers = self.lowered_headers()
             endpoint.calls.append({"path": self.path, "headers": headers, "body": json.loads(body or b"{}")})
             if endpoint.require_auth and not headers.get("authorization", "").startswith("Bearer "):
                 self._send(401, {"message": "Missing bearer token"}, "application/json")
@@ -52,26 +52,12 @@ def running_runtime(*, require_auth: bool = True) -> Iterator[RuntimeEndpoint]:
                 if document is not None
                 else b'data: {"type": "text", "text": "hello"}\n\n'
             )
-            self.send_response(status)
+            headers: dict[str, str] = {}
             if status in (401, 403):
-                self.send_header("x-amzn-ErrorType", "AccessDeniedException:http://internal.amazon.com/")
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                headers["x-amzn-ErrorType"] = "AccessDeniedException:http://internal.amazon.com/"
+            self.send_bytes(status, data, {**headers, "Content-Type": content_type})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     quoted = urllib.parse.quote(RUNTIME_ARN, safe="")
-    endpoint.url = (
-        f"http://127.0.0.1:{server.server_address[1]}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
-    )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with LocalServer(Handler, poll_interval=0.02) as server:
+        endpoint.url = f"{server.url}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()

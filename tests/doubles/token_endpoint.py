@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.doubles.http_server import JsonHandler, LocalServer
 
 TOKEN_PATH = "/oauth2/token"
 
@@ -59,30 +58,15 @@ def running_token_endpoint(
     """Serve the double on 127.0.0.1; its `url` is the full token endpoint URL."""
     endpoint = TokenEndpoint(client_id, client_secret, scope, access_token)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+            form = dict(urllib.parse.parse_qsl(self.read_body().decode()))
             if self.path != TOKEN_PATH:
                 status, body = 404, {"error": "not_found"}
             else:
                 status, body = endpoint.answer(form, self.headers.get("Authorization", ""))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    endpoint.url = f"http://127.0.0.1:{server.server_address[1]}{TOKEN_PATH}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with LocalServer(Handler, poll_interval=0.02) as server:
+        endpoint.url = f"{server.url}{TOKEN_PATH}"
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()

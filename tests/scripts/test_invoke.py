@@ -6,10 +6,8 @@ import importlib.util
 import io
 import json
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from tests.doubles.cloudformation import stubbed_cloudformation
+from tests.doubles.http_server import JsonHandler, LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -44,34 +43,29 @@ class RuntimeStandIn:
     def __init__(self, events: list[Any]) -> None:
         self.events = events
         self.calls: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        self.server = LocalServer(self._handler(), poll_interval=0.02).start()
 
     @property
     def url(self) -> str:
         quoted = invoke.urllib.parse.quote(RUNTIME_ARN, safe="")
-        return f"http://127.0.0.1:{self.server.server_address[1]}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
+        return f"{self.server.url}/runtimes/{quoted}/invocations?qualifier=DEFAULT"
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}  # names are case-insensitive
+                body = self.read_body()
+                headers = self.lowered_headers()  # names are case-insensitive
                 stand_in.calls.append({"path": self.path, "headers": headers, "body": json.loads(body)})
                 if not self.headers.get("Authorization", "").startswith("Bearer "):
-                    data = json.dumps({"message": "Authorization method mismatch"}).encode()
-                    self.send_response(403)
-                    self.send_header("x-amzn-ErrorType", "AccessDeniedException:http://internal.amazon.com/")
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    refusal = json.dumps({"message": "Authorization method mismatch"}).encode()
+                    error_type = "AccessDeniedException:http://internal.amazon.com/"
+                    self.send_bytes(
+                        403, refusal, {"x-amzn-ErrorType": error_type, "Content-Type": "application/json"}
+                    )
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -82,9 +76,6 @@ class RuntimeStandIn:
                     self.wfile.flush()
                     time.sleep(0.01)
                 self.close_connection = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
 
         return Handler
 
@@ -101,8 +92,7 @@ ANSWER = [
 def runtime() -> Iterator[RuntimeStandIn]:
     stand_in = RuntimeStandIn(ANSWER)
     yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
+    stand_in.server.stop()
 
 
 @pytest.fixture
