@@ -123,6 +123,7 @@ class StageConfig:
     memory_last_k_turns: int = _setting(int, _between(0, 100), default=5)
     memory_top_k: int = _setting(int, _between(1, 100), default=3)
     # Observability
+    trace_content: bool = _setting(bool, default=False)
     owns_account_resources: bool = _setting(bool, default=False)
     transaction_search_percent: int = _setting(int, _between(1, 100), default=1)
     alarm_email: str | None = _setting(str, _matches(EMAIL, "an e-mail address"), default=None)

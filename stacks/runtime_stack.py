@@ -30,6 +30,13 @@ from stacks.vended_logs import vended_log_group_name
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
 # Headers the runtime passes through to the container; the agent derives the actor from the bearer token.
 ALLOWED_HEADERS = ("Authorization",)
+# Unless a stage opts in (`trace_content`), spans carry no prompts, answers, memory records or tool data:
+# Strands redacts its gen_ai.* content attributes (an empty allow-list) and ADOT's Bedrock instrumentation
+# captures no message content.
+REDACT_TRACE_CONTENT = {
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_unredacted_attributes=",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false",
+}
 
 
 class AgentCapability(Protocol):
@@ -189,6 +196,7 @@ class RuntimeStack(cdk.Stack):
             "BROWSER_ID": self.browser.browser_id,
             "CODE_INTERPRETER_ID": self.code_interpreter.code_interpreter_id,
             "OTEL_SERVICE_NAME": self.config.dns_name("agent"),
+            **({} if self.config.trace_content else REDACT_TRACE_CONTENT),
         }
         for capability in capabilities:
             environment.update(capability.agent_environment)

@@ -235,3 +235,39 @@ def test_each_turn_and_each_session_has_its_own_trace(traced_server, spans):
     assert all(id(s) in turn_ids for s in done if s.name in OWN_SPANS)
     # A new agent loads the session's history once: in its first turn, not later ones.
     assert [len(named(turn, "agentcore.memory.list_events")) for turn in turns_a] == [1, 0]
+
+
+def _span_text(done: tuple[ReadableSpan, ...]) -> str:
+    """Every attribute and event attribute value of every span, as one string."""
+    parts = []
+    for span in done:
+        parts += [str(value) for value in (span.attributes or {}).values()]
+        for event in span.events:
+            parts += [str(value) for value in (event.attributes or {}).values()]
+    return " ".join(parts)
+
+
+@pytest.mark.parametrize("redacted", [True, False])
+def test_the_stacks_redaction_setting_keeps_conversation_content_out_of_every_span(
+    redacted, traced_server, spans, monkeypatch
+):
+    """With the runtime's OTEL_SEMCONV_STABILITY_OPT_IN (stacks/runtime_stack.py) no span carries the prompt,
+    the answer, memory records or tool data; without it Strands records them (so this test can fail)."""
+    from strands.telemetry import tracer as strands_tracer
+
+    from stacks.runtime_stack import REDACT_TRACE_CONTENT
+
+    if redacted:
+        monkeypatch.setenv(
+            "OTEL_SEMCONV_STABILITY_OPT_IN", REDACT_TRACE_CONTENT["OTEL_SEMCONV_STABILITY_OPT_IN"]
+        )
+    else:
+        monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+    monkeypatch.setattr(strands_tracer, "_tracer_instance", None)  # the tracer reads the variable once
+
+    marker = "my name is Zebulon Quartz"  # in the prompt only (the tool descriptions quote ORDER_PROMPT)
+    traced_server.ask(f"{ORDER_PROMPT} {marker}", session=f"{SESSION_A}-{redacted}")
+    text = _span_text(finished(spans))
+    secrets = (marker, RECORD_TEXT, "on its way", "12 Harbour Street")  # prompt, memory, answer, tool result
+    leaked = [secret for secret in secrets if secret in text]
+    assert leaked == [] if redacted else len(leaked) == len(secrets)

@@ -19,8 +19,14 @@ DEPLOY_TIME = {
     "BROWSER_ID": "agentcore_dev_browser-AbCdEf1234",
     "CODE_INTERPRETER_ID": "agentcore_dev_code-AbCdEf1234",
 }
-# Read by the platform, not by our settings: ADOT names the service from it; botocore reads the region.
-PLATFORM = {"OTEL_SERVICE_NAME", "AWS_DEFAULT_REGION"}
+# Read by the platform, not by our settings: ADOT (service name, content capture), Strands (span redaction),
+# botocore (region).
+PLATFORM = {
+    "OTEL_SERVICE_NAME",
+    "OTEL_SEMCONV_STABILITY_OPT_IN",
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "AWS_DEFAULT_REGION",
+}
 
 
 def _runtime_environment(synthesized) -> dict:

@@ -174,3 +174,9 @@ def test_docker_mode_builds_an_arm64_asset_locally_instead_of_codebuild(tmp_path
     (manifest,) = (tmp_path / "assembly-dev").glob("devRuntime*.assets.json")
     (image,) = json.loads(manifest.read_text())["dockerImages"].values()
     assert image["source"]["platform"] == "linux/arm64"
+
+
+def test_conversation_content_is_redacted_from_traces_unless_the_stage_opts_in(dev):
+    env = _runtime(dev)["EnvironmentVariables"]
+    assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "gen_ai_unredacted_attributes="
+    assert env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] == "false"
