@@ -5,11 +5,13 @@ HTTP contract of `POST /invocations` (served by `BedrockAgentCoreApp` on port 80
   `{"type": "text", "text": ...}` (answer deltas, in order), `{"type": "tool", "name": ...}` (a tool is used),
   `{"type": "end", "stop_reason": ...}` (the answer is complete), or
   `{"type": "error", "error": <code>, "message": ..., "retryable": ..., "session_id": ..., "request_id": ...}`
-  (the model failed; the stream ends after it; the conversation is left as it was before the failed turn).
+  (the model failed, or the turn went stale before its stream started: `SessionBusy`; the stream ends after
+  it; the conversation is left as it was before the failed turn).
 - 4xx/5xx `application/json` `{"error": <code>, "message": <one line>}` before any answer is produced:
   401 Unauthorized (missing/invalid/expired token or an app client not allowed), 503 AuthUnavailable (keys
   cannot be fetched), 400 InvalidPayload, 413 PromptTooLong, 409 SessionBusy (a turn is still running in this
-  session). A body that is not JSON is refused by the SDK itself with 400 `{"error": "Invalid JSON", ...}`.
+  session; a turn whose stream never started stops counting after UNSTARTED_TURN_SECONDS).
+  A body that is not JSON is refused by the SDK itself with 400 `{"error": "Invalid JSON", ...}`.
 
 Sessions: one agent per (actor, `X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`), kept in an LRU of
 SESSION_CACHE_SIZE. A request without a session id gets a one-off agent that is not kept (no follow-up turn
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, BedrockAgentCoreContext, RequestContext
@@ -36,10 +40,24 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# A turn whose stream never started (the client left before the response began) frees its session after this.
+UNSTARTED_TURN_SECONDS = 30.0
+
 ModelFactory = Callable[[Settings], Any]
 # (settings, session_id, actor_id) -> hook providers, e.g. the memory hooks of that actor and session
 HooksFactory = Callable[[Settings, str, str], Sequence[Any]]
 RetryFactory = Callable[[], Any]
+
+
+@dataclass
+class _Turn:
+    """A turn handed to the SDK: it holds its session until its stream ends (or never starts)."""
+
+    created: float
+    started: bool = False
+
+    def holds_session(self, now: float) -> bool:
+        return self.started or now - self.created < UNSTARTED_TURN_SECONDS
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -74,7 +92,7 @@ def create_app(
     authenticator = Authenticator(settings)
     make_model = model_factory or shared_default_model()
     sessions: SessionCache[tuple[str, str], Any] = SessionCache(settings.session_cache_size)
-    busy: set[tuple[str, str]] = set()  # touched only on the SDK's single worker loop
+    busy: dict[tuple[str, str], _Turn] = {}  # touched only on the SDK's single worker loop
 
     def new_agent(session_id: str, actor_id: str) -> Any:
         hooks = hooks_factory(settings, session_id, actor_id) if hooks_factory else ()
@@ -110,16 +128,28 @@ def create_app(
             logger.info(
                 "no session id: answering in one-off session %s for actor %s", one_off, caller.actor_id
             )
-            return _answer(new_agent(one_off, caller.actor_id), invocation.prompt, None, lambda: None)
+            agent = new_agent(one_off, caller.actor_id)
+            return _answer(agent, invocation.prompt, None, claim=lambda: True, release=lambda: None)
         key = (caller.actor_id, session_id)
-        if key in busy:
+        running = busy.get(key)
+        if running is not None and running.holds_session(time.monotonic()):
             message = "a turn is still running in this session; retry when it ends"
             return error_response(409, "SessionBusy", message)
         agent, created = sessions.get_or_create(key, lambda: new_agent(session_id, caller.actor_id))
         if created:
             logger.info("new session %s for actor %s (%d cached)", session_id, caller.actor_id, len(sessions))
-        busy.add(key)
-        return _answer(agent, invocation.prompt, session_id, lambda: busy.discard(key))
+        turn = busy[key] = _Turn(time.monotonic())
+
+        def claim() -> bool:
+            """Start the turn, unless it went stale unstarted and a newer turn took the session."""
+            turn.started = busy.get(key) is turn
+            return turn.started
+
+        def release() -> None:
+            if busy.get(key) is turn:
+                del busy[key]
+
+        return _answer(agent, invocation.prompt, session_id, claim=claim, release=release)
 
     return app
 
@@ -132,9 +162,22 @@ async def _authenticate(authenticator: Authenticator, context: RequestContext) -
 
 
 async def _answer(
-    agent: Any, prompt: str, session_id: str | None, release: Callable[[], None]
+    agent: Any,
+    prompt: str,
+    session_id: str | None,
+    *,
+    claim: Callable[[], bool],
+    release: Callable[[], None],
 ) -> AsyncIterator[dict[str, Any]]:
-    """Stream one turn; on failure emit one error event and roll the conversation back to before the turn."""
+    """Stream one turn; on failure emit one error event and roll the conversation back to before the turn.
+
+    The SDK starts this generator only once the response begins, so a client that leaves earlier never runs
+    it (nor its `finally`): such a turn stops holding its session after a grace period, and if it starts
+    after a newer turn took over, `claim()` refuses it without touching the conversation.
+    """
+    if not claim():
+        yield _error_event("SessionBusy", "this turn expired before it started; retry", True, session_id)
+        return
     before = list(agent.messages)
     finished = False
     try:
@@ -162,17 +205,22 @@ async def _answer(
             exc_info=failure.code == "AgentError",  # unexpected: keep the trace for the operator
             extra={"session_id": session_id, "request_id": request_id, "error_code": failure.code},
         )
-        yield {
-            "type": "error",
-            "error": failure.code,
-            "message": failure.message,
-            "retryable": failure.retryable,
-            "session_id": session_id,
-            "request_id": request_id,
-        }
+        yield _error_event(failure.code, failure.message, failure.retryable, session_id)
     finally:
         if not finished:
             # A half-finished turn (error or client gone) would leave a dangling user message that makes the
             # next model call invalid; the caller can simply ask again.
             agent.messages[:] = before
         release()
+
+
+def _error_event(code: str, message: str, retryable: bool, session_id: str | None) -> dict[str, Any]:
+    """The stream's last event when a turn fails: what happened, whether to retry, and ids to quote."""
+    return {
+        "type": "error",
+        "error": code,
+        "message": message,
+        "retryable": retryable,
+        "session_id": session_id,
+        "request_id": BedrockAgentCoreContext.get_request_id(),
+    }
