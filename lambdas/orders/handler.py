@@ -23,6 +23,7 @@ from gateway_tool.router import ToolRouter
 
 TABLE_ENV = "ORDERS_TABLE_NAME"
 CUSTOMER_INDEX = "by_customer"
+MAX_QUERY_PAGES = 10  # bounds the work of one call; the caller continues with next_token
 STATUS_INDEX = "by_status"
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -103,7 +104,6 @@ def list_orders(args: dict[str, Any]) -> dict[str, Any]:
         )
     query: dict[str, Any] = {
         "TableName": _table(),
-        "Limit": int(args["limit"]),
         "ScanIndexForward": False,
         "ExpressionAttributeNames": {"#status": "status"},
     }
@@ -120,11 +120,19 @@ def list_orders(args: dict[str, Any]) -> dict[str, Any]:
         query["IndexName"] = STATUS_INDEX
         query["KeyConditionExpression"] = "#status = :status"
         query["ExpressionAttributeValues"] = {":status": {"S": status}}
-    if args.get("next_token"):
-        query["ExclusiveStartKey"] = _decode_token(args["next_token"])
-    response = dynamodb_client().query(**query)
-    orders = [_summary(unmarshal_item(item)) for item in response.get("Items", [])]
-    last_key = response.get("LastEvaluatedKey")
+    last_key = _decode_token(args["next_token"]) if args.get("next_token") else None
+    orders: list[dict[str, Any]] = []
+    # DynamoDB applies Limit before the status filter, so one page can match nothing while later ones do:
+    # keep reading (never more than the items still wanted) until the page is full or the index ends.
+    for _ in range(MAX_QUERY_PAGES):
+        page = {**query, "Limit": int(args["limit"]) - len(orders)}
+        if last_key:
+            page["ExclusiveStartKey"] = last_key
+        response = dynamodb_client().query(**page)
+        orders += [_summary(unmarshal_item(item)) for item in response.get("Items", [])]
+        last_key = response.get("LastEvaluatedKey")
+        if not last_key or len(orders) >= int(args["limit"]):
+            break
     next_token = _encode_token(last_key) if last_key else None
     return {"orders": orders, "count": len(orders), "next_token": next_token}
 

@@ -171,3 +171,10 @@ def test_status_writes_are_single_conditional_updates(orders: ModuleType) -> Non
     values = calls[1]["ExpressionAttributeValues"]
     assert {values[":from0"]["S"], values[":from1"]["S"]} == {"CONFIRMED", "PENDING"}
     assert all(c["ReturnValuesOnConditionCheckFailure"] == "ALL_OLD" for c in calls)
+
+
+def test_list_orders_with_a_status_filter_fills_the_page_past_non_matching_orders(orders: ModuleType) -> None:
+    """CUST-001's newest orders are PENDING and SHIPPED; a one-order page still finds the DELIVERED one."""
+    result = call(orders, "list_orders", {"customer_id": "CUST-001", "status": "DELIVERED", "limit": 1})
+    assert [o["order_id"] for o in result["orders"]] == ["ORD-1001"]
+    assert result["count"] == 1
