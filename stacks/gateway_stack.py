@@ -47,10 +47,30 @@ class GatewayStack(cdk.Stack):
         self.identity = identity
         self.tools = ToolFunctions(self, "Tools", config=config)
         self.key = stage_key(self, "Key", config, "gateway configuration at rest")
+        name = config.dns_name("gateway")
+        # Our own role: the L2's default trust adds an unconditioned statement for the service (confused
+        # deputy); this one lets only this account's gateway of this name assume it.
+        role = iam.Role(
+            self,
+            "GatewayRole",
+            description=f"{name}: invoke the tool functions, use the gateway key",
+            assumed_by=iam.ServicePrincipal(
+                "bedrock-agentcore.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": self.format_arn(
+                            service="bedrock-agentcore", resource="gateway", resource_name=f"{name}*"
+                        )
+                    },
+                },
+            ),
+        )
         self.gateway = agentcore.Gateway(
             self,
             "Gateway",
-            gateway_name=config.dns_name("gateway"),
+            gateway_name=name,
+            role=role,
             description=f"{config.project} {config.name}: MCP tools for the agent",
             protocol_configuration=agentcore.McpProtocolConfiguration(
                 instructions=INSTRUCTIONS, search_type=agentcore.McpGatewaySearchType.SEMANTIC

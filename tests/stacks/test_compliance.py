@@ -105,3 +105,20 @@ def test_acknowledge_refuses_stack_wide_scope():
         compliance.acknowledge(
             stack, "AwsSolutions-SNS2", "a long enough reason that would otherwise be accepted"
         )
+
+
+def test_every_role_agentcore_assumes_is_bound_to_this_account_and_resource(synthesized):
+    """Confused-deputy guard: no trust statement lets the service assume a role for another account."""
+    checked = 0
+    for _, stack, path in synthesized.all_templates():
+        for name, resource in json.loads(path.read_text())["Resources"].items():
+            if resource["Type"] != "AWS::IAM::Role":
+                continue
+            for statement in resource["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+                if "bedrock-agentcore" not in json.dumps(statement.get("Principal", {})):
+                    continue
+                checked += 1
+                condition = statement.get("Condition", {})
+                assert "aws:SourceAccount" in condition.get("StringEquals", {}), f"{stack}/{name}"
+                assert "aws:SourceArn" in condition.get("ArnLike", {}), f"{stack}/{name}"
+    assert checked >= 15  # gateway, memory, runtime, browser, code interpreter in every stage
