@@ -241,18 +241,21 @@ def load_stages(context: Mapping[str, Any]) -> list[StageConfig]:
 
 
 def _check_account_owners(configs: list[StageConfig]) -> None:
-    """Account-wide singletons (X-Ray Transaction Search) are created by exactly one stage per account."""
-    owners: dict[tuple[str | None, str], str] = {}
-    for config in configs:
-        if not config.owns_account_resources:
-            continue
-        where = (config.account, config.region)
-        if where in owners:
-            raise ConfigError(
-                f"stage '{config.name}', key 'owns_account_resources': stage '{owners[where]}' already owns "
-                f"the account-level resources of account {config.account or '(default)'} in {config.region}"
-            )
-        owners[where] = config.name
+    """Account-wide singletons (X-Ray Transaction Search) are created by exactly one stage per account.
+
+    A stage without an account deploys wherever its credentials point, so it cannot share a region's
+    ownership with any other owner: two such stages could name the same account.
+    """
+    owners = [config for config in configs if config.owns_account_resources]
+    for index, config in enumerate(owners):
+        for other in owners[:index]:
+            may_share = None in (other.account, config.account) or other.account == config.account
+            if other.region == config.region and may_share:
+                raise ConfigError(
+                    f"stage '{config.name}', key 'owns_account_resources': stage '{other.name}' may already "
+                    f"own the account-level resources in {config.region} (give both an 'account' to tell "
+                    "them apart)"
+                )
 
 
 def load_pipeline(context: Mapping[str, Any]) -> PipelineConfig | None:

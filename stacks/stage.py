@@ -53,13 +53,14 @@ class AgentCoreStage(cdk.Stage):
             memory=self.memory,
             description=self._describe("dashboard and alarms"),
         )
-        self.account_resources = (
-            AccountStack(
+        self.account_resources: AccountStack | None = None
+        if config.owns_account_resources:
+            self.account_resources = AccountStack(
                 self, "Account", config=config, description=self._describe("account-wide observability")
             )
-            if config.owns_account_resources
-            else None
-        )
+            # Trace deliveries need the X-Ray policy first, or AWS creates an unmanaged one of its own.
+            for stack in (self.gateway, self.memory, self.runtime):
+                stack.add_stack_dependency(self.account_resources)
         compliance.acknowledge_stage(self)
 
     def _describe(self, what: str) -> str:

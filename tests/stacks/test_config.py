@@ -89,13 +89,24 @@ def test_missing_required_key_and_empty_stage_table():
 
 
 def test_two_owners_of_account_resources_in_one_account_are_refused():
-    with pytest.raises(
-        ConfigError, match="stage 'prod', key 'owns_account_resources': stage 'dev' already owns"
-    ):
+    owner = "stage 'prod', key 'owns_account_resources': stage 'dev' may already own"
+    with pytest.raises(ConfigError, match=owner):
         load_stages(_context_with_owner("prod"))
-    other_account = _context_with_owner("prod")
-    other_account["agentcore:stages"]["prod"]["account"] = "210987654321"
-    assert sum(s.owns_account_resources for s in load_stages(other_account)) == 2
+    # dev names no account, so it may be prod's account: still refused
+    one_named = _context_with_owner("prod")
+    one_named["agentcore:stages"]["prod"]["account"] = "210987654321"
+    with pytest.raises(ConfigError, match="give both an 'account'"):
+        load_stages(one_named)
+    both_named = copy.deepcopy(one_named)
+    both_named["agentcore:stages"]["dev"]["account"] = "123456789012"
+    assert sum(s.owns_account_resources for s in load_stages(both_named)) == 2
+    same_account = copy.deepcopy(both_named)
+    same_account["agentcore:stages"]["prod"]["account"] = "123456789012"
+    with pytest.raises(ConfigError, match=owner):
+        load_stages(same_account)
+    other_region = copy.deepcopy(one_named)
+    other_region["agentcore:stages"]["prod"]["region"] = "us-west-2"
+    assert sum(s.owns_account_resources for s in load_stages(other_region)) == 2
 
 
 def _context_with_owner(stage):

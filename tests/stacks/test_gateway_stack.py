@@ -73,9 +73,7 @@ def test_one_target_per_function_with_gateway_iam_role_and_the_tools_json_schema
 
 
 def test_gateway_role_invokes_exactly_the_tool_functions(dev):
-    policies = {
-        n: p for n, p in _props(dev, "AWS::IAM::Policy").items() if n.startswith("GatewayRole")
-    }
+    policies = {n: p for n, p in _props(dev, "AWS::IAM::Policy").items() if n.startswith("GatewayRole")}
     (policy,) = policies.values()
     invoke = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"]
     (statement,) = invoke

@@ -166,6 +166,12 @@ def test_account_resources_exist_exactly_once_across_all_stages(synthesized):
     assert owners == ["dev"]
 
 
+def test_trace_deliveries_wait_for_the_account_xray_policy(synthesized):
+    stage = synthesized.stages["dev"]
+    for stack in (stage.gateway, stage.memory, stage.runtime):
+        assert stage.account_resources in stack.dependencies, stack.stack_name
+
+
 def test_transaction_search_policy_is_scoped_to_spans_and_this_account(synthesized):
     template = synthesized.template("dev", "Account")
     (search,) = template.find_resources("AWS::XRay::TransactionSearchConfig").values()
