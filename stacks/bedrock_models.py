@@ -38,8 +38,13 @@ def model_arns(model_id: str, region: str) -> list[str]:
         return [f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}"]
     profile = f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{model_id}"
     if geography == "global":
-        # Global profiles route to any commercial region; AWS documents the region-less model ARN for them.
-        return [profile, f"arn:{partition}:bedrock:::foundation-model/{foundation_id}"]
+        # Global profiles route to any commercial region: AWS documents the source region's model ARN
+        # plus the region-less one for them.
+        return [
+            profile,
+            f"arn:{partition}:bedrock:{region}::foundation-model/{foundation_id}",
+            f"arn:{partition}:bedrock:::foundation-model/{foundation_id}",
+        ]
     return [profile] + [
         f"arn:{partition}:bedrock:{r}::foundation-model/{foundation_id}" for r in PROFILE_REGIONS[geography]
     ]

@@ -2,7 +2,8 @@
 plus the stage's custom Browser and Code Interpreter the agent may use.
 
 The image is built for linux/arm64 (AgentCore runs nothing else) by CodeBuild during `cdk deploy`, so neither
-synth nor deploy needs local Docker; it is tagged by content hash so a changed agent rolls the runtime.
+synth nor deploy needs local Docker. A build runs only when the agent's source changes (its asset hash) and
+pushes a new unique tag (the repository's tags are immutable), which rolls the runtime to the new image.
 """
 
 from __future__ import annotations

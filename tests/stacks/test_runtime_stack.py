@@ -61,7 +61,7 @@ def test_image_is_built_for_arm64_at_deploy_time_and_tagged_by_content(dev):
     (project,) = dev.find_resources("AWS::CodeBuild::Project").values()
     assert "ARM" in project["Properties"]["Environment"]["Type"]
     uri = json.dumps(_runtime(dev)["AgentRuntimeArtifact"]["ContainerConfiguration"]["ContainerUri"])
-    assert '"ImageTag"' in uri, "the runtime must follow the built (content-hash) tag"
+    assert '"ImageTag"' in uri, "the runtime must follow the tag of the latest build"
 
 
 def test_runtime_authorizes_cognito_user_client_by_client_id_not_audience(dev):
@@ -146,7 +146,7 @@ def test_agent_may_use_only_this_stages_browser_and_code_interpreter(dev):
     [
         ("anthropic.claude-3-haiku-20240307-v1:0", "eu-west-1", 1),
         ("eu.anthropic.claude-3-haiku-20240307-v1:0", "eu-west-1", 7),
-        ("global.anthropic.claude-sonnet-4-20250514-v1:0", "us-east-1", 2),
+        ("global.anthropic.claude-sonnet-4-20250514-v1:0", "us-east-1", 3),
     ],
 )
 def test_model_arns_cover_each_kind_of_model_id(model_id, region, expected):
