@@ -54,7 +54,7 @@ def test_repository_is_emptied_in_dev_and_retained_in_prod(dev, prod):
     )
 
 
-def test_image_is_built_for_arm64_at_deploy_time_and_tagged_by_content(dev):
+def test_image_is_built_for_arm64_at_deploy_time_and_the_runtime_follows_its_tag(dev):
     (build,) = dev.find_resources("Custom::CDKContainerImageBuild").values()
     props = json.dumps(build["Properties"])
     assert "linux/arm64" in props
