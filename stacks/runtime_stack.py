@@ -2,8 +2,8 @@
 plus the stage's custom Browser and Code Interpreter the agent may use.
 
 The image is built for linux/arm64 (AgentCore runs nothing else) by CodeBuild during `cdk deploy`, so neither
-synth nor deploy needs local Docker. A build runs only when the agent's source changes (its asset hash) and
-pushes a new unique tag (the repository's tags are immutable), which rolls the runtime to the new image.
+synth nor deploy needs local Docker. A build runs only when the agent's source changes; its tag starts with
+the source's content hash and is unique (the repository's tags are immutable), so the runtime rolls to it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from stacks.outputs import publish
 from stacks.vended_logs import vended_log_group_name
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
+# Local state that is not part of the image (also in agent_src/.dockerignore).
+IMAGE_EXCLUDE = [".venv", "**/__pycache__", "**/*.pyc", ".agentcore.json"]
 # Headers the runtime passes through to the container; the agent derives the actor from the bearer token.
 ALLOWED_HEADERS = ("Authorization",)
 # Unless a stage opts in (`trace_content`), spans carry no prompts, answers, memory records or tool data:
@@ -38,6 +40,11 @@ REDACT_TRACE_CONTENT = {
     "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_unredacted_attributes=",
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false",
 }
+
+
+def source_fingerprint() -> str:
+    """CDK's own content hash of the agent's build context (what the asset hash is made of)."""
+    return cdk.FileSystem.fingerprint(str(AGENT_SOURCE), exclude=IMAGE_EXCLUDE)[:16]
 
 
 class AgentCapability(Protocol):
@@ -180,7 +187,10 @@ class RuntimeStack(cdk.Stack):
             directory=str(AGENT_SOURCE),
             platform=ecr_assets.Platform.LINUX_ARM64,
             repository=self.repository,
-            exclude=[".venv", "**/__pycache__", "**/*.pyc", ".agentcore.json"],
+            exclude=IMAGE_EXCLUDE,
+            # `<content hash>-<unique suffix>`: names the source the image was built from, while a rebuild of
+            # the same source (e.g. after a library upgrade) never collides with an immutable tag.
+            tag_prefix=f"{source_fingerprint()}-",
         )
         return agentcore.AgentRuntimeArtifact.from_ecr_repository(self.repository, self.image.image_tag)
 

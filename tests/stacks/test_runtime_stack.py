@@ -180,3 +180,11 @@ def test_conversation_content_is_redacted_from_traces_unless_the_stage_opts_in(d
     env = _runtime(dev)["EnvironmentVariables"]
     assert env["OTEL_SEMCONV_STABILITY_OPT_IN"] == "gen_ai_unredacted_attributes="
     assert env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] == "false"
+
+
+def test_image_tag_starts_with_the_agent_sources_content_hash(dev):
+    from stacks.runtime_stack import source_fingerprint
+
+    (build,) = dev.find_resources("Custom::CDKContainerImageBuild").values()
+    assert build["Properties"]["tagPrefix"] == f"{source_fingerprint()}-"
+    assert "imageTag" not in build["Properties"], "a fixed tag would collide with the immutable repository"
