@@ -85,7 +85,7 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except Exception as error:
-        raise Failure(f"cannot read stack {stack_name}: {_aws_message(error)}", 2) from None
+        raise Failure(f"cannot read stack {stack_name}: {aws_message(error)}", 2) from None
     outputs = stacks[0].get("Outputs", []) if stacks else []
     return {item["OutputKey"]: item["OutputValue"] for item in outputs}
 
@@ -160,7 +160,7 @@ def login(
                 ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code},
             )
     except Exception as error:
-        raise Failure(f"login failed: {_aws_message(error)}", 3) from None
+        raise Failure(f"login failed: {aws_message(error)}", 3) from None
     challenge = response.get("ChallengeName")
     if challenge == "NEW_PASSWORD_REQUIRED":
         raise Failure(
@@ -262,7 +262,7 @@ def _http_failure(error: urllib.error.HTTPError) -> Failure:
     return Failure(f"the runtime answered HTTP {error.code} {kind or ''}: {detail}".replace("  ", " "), 5)
 
 
-def _aws_message(error: Exception) -> str:
+def aws_message(error: Exception) -> str:
     """The AWS error code and message of a botocore error, or the exception's text."""
     response = getattr(error, "response", None)
     if isinstance(response, dict) and "Error" in response:

@@ -46,9 +46,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
-    from scripts.invoke import DEFAULT_ENDPOINT, Failure, _aws_message, invocation_url, invoke, stack_outputs
+    from scripts.invoke import DEFAULT_ENDPOINT, Failure, aws_message, invocation_url, invoke, stack_outputs
 else:  # `python scripts/smoke.py`: the script's directory is sys.path[0]
-    from invoke import DEFAULT_ENDPOINT, Failure, _aws_message, invocation_url, invoke, stack_outputs
+    from invoke import DEFAULT_ENDPOINT, Failure, aws_message, invocation_url, invoke, stack_outputs
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SEPARATOR = "___"
@@ -284,7 +284,7 @@ def machine_token(config: Config, cognito: Any) -> str:
             UserPoolId=config.user_pool_id, ClientId=config.machine_client_id
         )["UserPoolClient"]
     except Exception as error:
-        raise CheckFailed(f"cannot read the machine client's secret: {_aws_message(error)}") from None
+        raise CheckFailed(f"cannot read the machine client's secret: {aws_message(error)}") from None
     secret = client.get("ClientSecret")
     if not secret:
         raise CheckFailed(
