@@ -41,7 +41,7 @@ def serve(kind: str, port: int) -> None:
         from agentcore_agent.app import create_app
         from agentcore_agent.settings import Settings
 
-        from tests.doubles.scripted_model import ScriptedModel, Text
+        from local.scripted_model import ScriptedModel, Text
 
         model = ScriptedModel([Text("Hello from the benchmark.", chunks=2)])
         model.requests = _Forgetful()  # keep memory flat over many requests

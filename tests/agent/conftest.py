@@ -18,8 +18,8 @@ from agentcore_agent.app import create_app
 from agentcore_agent.settings import Settings
 from strands import ModelRetryStrategy
 
-from tests.doubles.oidc_issuer import OidcIssuer
-from tests.doubles.scripted_model import ScriptedModel, Text
+from local.oidc_issuer import OidcIssuer
+from local.scripted_model import ScriptedModel, Text
 
 SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 SESSION_A = "session-a-0123456789-0123456789-0123456789"

@@ -23,12 +23,12 @@ import pytest
 from agentcore_agent.__main__ import wire_app
 from strands import ModelRetryStrategy
 
+from local.gateway import running_gateway
+from local.identity_server import IdentityServer, running_identity
+from local.lambda_context import LAMBDAS_DIR
+from local.oidc_issuer import OidcIssuer
+from local.scripted_model import ScriptedModel, Text
 from tests.agent.conftest import SESSION_A, Reply, Server, serve, settings
-from tests.doubles.identity_server import IdentityServer, running_identity
-from tests.doubles.lambda_context import LAMBDAS_DIR
-from tests.doubles.local_gateway import running_gateway
-from tests.doubles.oidc_issuer import OidcIssuer
-from tests.doubles.scripted_model import ScriptedModel, Text
 
 GATEWAY_TOKEN = "m2m-token-for-the-gateway"
 WORKLOAD_TOKEN = "workload-access-token-from-the-runtime"

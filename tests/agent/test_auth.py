@@ -8,8 +8,8 @@ import pytest
 from agentcore_agent.auth import LOCAL_ACTOR, Authenticator, AuthError
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from local.scripted_model import Text
 from tests.agent.conftest import SESSION_A, settings
-from tests.doubles.scripted_model import Text
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from agentcore_agent.gateway import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILABLE_PROMPT
 
+from local.gateway import LexicalIndex, discover_targets
+from local.lambda_context import LAMBDAS_DIR
+from local.scripted_model import Text, ToolCall
 from tests.agent.conftest import SESSION_A, SESSION_B, free_port
 from tests.agent.gateway_fixtures import (
     ACTOR,
@@ -22,9 +25,6 @@ from tests.agent.gateway_fixtures import (
     offered,
     tool_results,
 )
-from tests.doubles.lambda_context import LAMBDAS_DIR
-from tests.doubles.local_gateway import LexicalIndex, discover_targets
-from tests.doubles.scripted_model import Text, ToolCall
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
 

@@ -19,10 +19,10 @@ from agentcore_agent.gateway import (
 from bedrock_agentcore.runtime import BedrockAgentCoreContext
 from botocore.exceptions import ClientError
 
+from local.gateway import running_gateway
+from local.scripted_model import ScriptedModel, Text
 from tests.agent.conftest import free_port
 from tests.agent.gateway_fixtures import GATEWAY_TOKEN, ORDER_PROMPT, PROVIDER, WORKLOAD_TOKEN
-from tests.doubles.local_gateway import running_gateway
-from tests.doubles.scripted_model import ScriptedModel, Text
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]
 

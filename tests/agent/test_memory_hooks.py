@@ -1,6 +1,6 @@
 """AgentCore Memory hooks, end to end: a real strands.Agent, the real botocore client, over real HTTP.
 
-Wiring (see tests/doubles/memory_records_server.py): the client's endpoint is a local server
+Wiring (see local/memory_records_server.py): the client's endpoint is a local server
 (`AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`). It answers RetrieveMemoryRecords itself from seeded records and
 forwards every other call to the AWS URL, which `moto.mock_aws()` intercepts in-process: short-term events
 live in moto's bedrock-agentcore backend. Assertions on stored events read moto directly through a second
@@ -30,8 +30,8 @@ from agentcore_agent.memory_hooks import (
 from moto import mock_aws
 from strands import Agent, tool
 
-from tests.doubles.memory_records_server import MemoryRecordsServer
-from tests.doubles.scripted_model import ScriptedModel, Text, ToolCall
+from local.memory_records_server import MemoryRecordsServer
+from local.scripted_model import ScriptedModel, Text, ToolCall
 
 REGION = "us-east-1"
 AWS_URL = f"https://bedrock-agentcore.{REGION}.amazonaws.com"

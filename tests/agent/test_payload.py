@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.doubles.scripted_model import Text
+from local.scripted_model import Text
 
 BAD_PAYLOADS = [
     pytest.param(["prompt"], 400, "JSON object", id="array"),

@@ -11,7 +11,7 @@ from agentcore_agent.settings import Settings
 from bedrock_agentcore.runtime import RequestContext
 from starlette.responses import JSONResponse
 
-from tests.doubles.scripted_model import ScriptedModel, Text
+from local.scripted_model import ScriptedModel, Text
 
 SESSION = "busy-session-0123456789-0123456789-0123"
 PAYLOAD = {"prompt": "hello"}

@@ -7,8 +7,8 @@ import logging
 from botocore.exceptions import ClientError, EndpointConnectionError
 from strands import ModelRetryStrategy, tool
 
+from local.scripted_model import Fail, Text, ToolCall, throttled
 from tests.agent.conftest import SESSION_A, SESSION_B
-from tests.doubles.scripted_model import Fail, Text, ToolCall, throttled
 
 
 def test_ping_reports_healthy(start_server):

@@ -27,11 +27,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from local.memory_records_server import MemoryRecordsServer
+from local.scripted_model import Text, ToolCall
 from tests.agent import gateway_fixtures
 from tests.agent.conftest import SESSION_A, SESSION_B, serve
 from tests.agent.gateway_fixtures import ACTOR, ORDER_PROMPT, StartWired, WiredServer
-from tests.doubles.memory_records_server import MemoryRecordsServer
-from tests.doubles.scripted_model import Text, ToolCall
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
 

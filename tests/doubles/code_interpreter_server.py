@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.doubles.http_server import JsonHandler, LocalServer
+from local.http_server import JsonHandler, LocalServer
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SESSION_HEADER = "x-amzn-code-interpreter-session-id"

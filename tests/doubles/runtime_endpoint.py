@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.doubles.http_server import JsonHandler, LocalServer
+from local.http_server import JsonHandler, LocalServer
 
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/dev_agent-AbCdEf1234"
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.doubles.http_server import JsonHandler, LocalServer
+from local.http_server import JsonHandler, LocalServer
 
 TOKEN_PATH = "/oauth2/token"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR, load_handler
+from local.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR, load_handler
 
 # Set before any handler import: Tracer/Metrics read these when the module-level router is built.
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.lambda_context import LAMBDAS_DIR, REPO_ROOT, SHARED_LAYER_DIR
+from local.lambda_context import LAMBDAS_DIR, REPO_ROOT, SHARED_LAYER_DIR
 
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 REPORT_IMPORTS = """
 import json, sys
-from tests.doubles.lambda_context import load_handler, LAMBDAS_DIR
+from local.lambda_context import load_handler, LAMBDAS_DIR
 module = load_handler(LAMBDAS_DIR / {function!r})
 prefixes = ("aws_xray_sdk", "boto3", "s3transfer", "botocore.session", "botocore.client", "pydantic",
             "aws_lambda_powertools.utilities.validation", "wrapt")
@@ -32,7 +32,7 @@ print(json.dumps({{"traced": module.router.tracer is not None, "loaded": sorted(
 INVOKE_TRACED = """
 import json, sys
 from moto import mock_aws
-from tests.doubles.lambda_context import gateway_context, load_handler, LAMBDAS_DIR
+from local.lambda_context import gateway_context, load_handler, LAMBDAS_DIR
 
 with mock_aws():
     module = load_handler(LAMBDAS_DIR / "inventory")

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from gateway_tool import load_tools
 
-from tests.doubles.lambda_context import ClientContext, gateway_context, load_handler
+from local.lambda_context import ClientContext, gateway_context, load_handler
 from tests.lambdas.conftest import function_dirs
 
 pytestmark = pytest.mark.usefixtures("tables")

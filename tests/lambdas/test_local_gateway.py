@@ -12,7 +12,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
-from tests.doubles.local_gateway import SEARCH_TOOL_NAME, running_gateway
+from local.gateway import SEARCH_TOOL_NAME, running_gateway
 
 TOKEN = "test-token"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.lambda_context import gateway_context
+from local.lambda_context import gateway_context
 
 pytestmark = pytest.mark.usefixtures("tables")
 

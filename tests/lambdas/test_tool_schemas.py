@@ -18,7 +18,7 @@ from gateway_tool.router import ToolRouter
 from gateway_tool.schema import GATEWAY_KEYWORDS, MAX_SCHEMA_BYTES, TOOL_NAME_PATTERN
 from jsonschema import Draft202012Validator
 
-from tests.doubles.lambda_context import LAMBDAS_DIR, load_handler
+from local.lambda_context import LAMBDAS_DIR, load_handler
 from tests.lambdas.conftest import function_dirs
 
 FUNCTIONS = function_dirs()

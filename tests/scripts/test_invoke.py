@@ -16,8 +16,8 @@ import jwt
 import pytest
 from moto import mock_aws
 
+from local.http_server import JsonHandler, LocalServer
 from tests.doubles.cloudformation import stubbed_cloudformation
-from tests.doubles.http_server import JsonHandler, LocalServer
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -17,9 +17,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from local.gateway import running_gateway
+from local.lambda_context import LAMBDAS_DIR
 from tests.doubles.cloudformation import stubbed_cloudformation
-from tests.doubles.lambda_context import LAMBDAS_DIR
-from tests.doubles.local_gateway import running_gateway
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
 from tests.doubles.token_endpoint import TokenEndpoint, running_token_endpoint
 

@@ -1,4 +1,4 @@
-"""Test double for the AgentCore Gateway: a real streamable-HTTP MCP server in front of the real handlers.
+"""Local AgentCore Gateway (emulator + test double): a streamable-HTTP MCP server before the real handlers.
 
 What it reproduces (see /work/shared/AGENTCORE_FACTS.md, Gateway section):
 - inbound auth: every request needs `Authorization: Bearer <token>`, otherwise HTTP 401;
@@ -44,7 +44,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tests.doubles.lambda_context import (
+from local.lambda_context import (
     LAMBDAS_DIR,
     SEPARATOR,
     SHARED_LAYER_DIR,

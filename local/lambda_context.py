@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 SHARED_LAYER_DIR = LAMBDAS_DIR / "shared" / "python"
 SEPARATOR = "___"

@@ -1,4 +1,4 @@
-"""Plumbing shared by the local HTTP test doubles: a quiet JSON-speaking handler and a server on a free port.
+"""Plumbing shared by the local HTTP emulators: a quiet JSON-speaking handler and a server on a free port.
 
 `JsonHandler` is a `BaseHTTPRequestHandler` with helpers to read the request body and to write a complete
 response (status, headers in the order given, then `Content-Length`, then the body); it does not log requests.

@@ -1,4 +1,4 @@
-"""Test double for AgentCore Memory long-term retrieval: a real HTTP server speaking RetrieveMemoryRecords.
+"""Local AgentCore Memory retrieval (emulator + test double): an HTTP server speaking RetrieveMemoryRecords.
 
 moto (5.2.5) emulates the Memory data plane's events (CreateEvent/ListEvents/...) but not
 RetrieveMemoryRecords, and one `bedrock-agentcore` client talks to one endpoint. So this server sits at that
@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from tests.doubles.http_server import JsonHandler, LocalServer, json_or_raw
+from local.http_server import JsonHandler, LocalServer, json_or_raw
 
 _RETRIEVE = re.compile(r"^/memories/(?P<memory_id>[^/]+)/retrieve$")
 _HOP_BY_HOP = {"host", "content-length", "connection", "accept-encoding", "transfer-encoding"}

@@ -1,4 +1,4 @@
-"""Test double for the AgentCore Identity data plane: a real HTTP server speaking botocore's REST-JSON shapes.
+"""Local AgentCore Identity data plane (emulator + test double): an HTTP server in botocore's REST-JSON.
 
 The real SDK (`@requires_access_token` → `IdentityClient` → boto3 `bedrock-agentcore`) reaches it through
 `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`, so the whole client path runs: request serialisation, SigV4 signing,
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.doubles.http_server import JsonHandler, LocalServer, json_or_raw
+from local.http_server import JsonHandler, LocalServer, json_or_raw
 
 OAUTH2_TOKEN_PATH = "/identities/oauth2/token"
 WORKLOAD_TOKEN_PATHS = (

@@ -1,4 +1,4 @@
-"""Test double for the LLM: a Strands model that replays a script in the Bedrock Converse-stream format.
+"""The LLM double (local stage + tests): a Strands model replaying a script in Converse-stream format.
 
 It stands in for Bedrock (which cannot exist offline). Each turn of the script is either text or a tool
 call; the double streams exactly the events `BedrockModel.stream()` would (messageStart, contentBlock*,
@@ -73,7 +73,7 @@ class ScriptedModel(Model):
 
     def structured_output(
         self, output_model: Any, prompt: Any, system_prompt: str | None = None, **kwargs: Any
-    ):
+    ) -> Any:
         raise NotImplementedError("the scripted model does not produce structured output")
 
     def _next_turn(self) -> Turn:

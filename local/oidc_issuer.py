@@ -1,4 +1,4 @@
-"""Test double for Cognito's OIDC issuer: a real local HTTP server plus a minter of Cognito-shaped tokens.
+"""Local Cognito OIDC issuer (emulator + test double): an HTTP server plus a minter of Cognito-shaped tokens.
 
 It serves `/<pool>/.well-known/openid-configuration` and `/<pool>/.well-known/jwks.json` for a freshly
 generated RSA key, the way `https://cognito-idp.<region>.amazonaws.com/<poolId>` does, so the agent's real
@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.doubles.http_server import JsonHandler, LocalServer
+from local.http_server import JsonHandler, LocalServer
 
 POOL_ID = "us-east-1_TestPool1"
 
