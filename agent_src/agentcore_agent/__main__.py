@@ -46,7 +46,8 @@ def wire_app(
     configured incompletely (so `main` exits with status 2).
     """
     from .app import create_app
-    from .gateway import Gateway
+    from .gateway_client import Gateway
+    from .gateway_tools import GatewayToolSearch
     from .memory_hooks import memory_hooks_factory
 
     gateway: Gateway | None = None
@@ -60,7 +61,7 @@ def wire_app(
         """Per (actor, session): memory first (restores history), then the per-turn tool search."""
         hooks: list[Any] = list(memory_hooks_factory(settings, session_id, actor_id))
         if gateway is not None:
-            hooks.append(gateway.hooks(session_id))
+            hooks.append(GatewayToolSearch(gateway, session_id=session_id))
         return hooks
 
     interpreter = None

@@ -1,7 +1,7 @@
 """Builds the Strands agent for one (actor, session); tools and hooks are injected by the caller.
 
-Gateway MCP tools and the memory `HookProvider` are written elsewhere and passed in through `tools`/`hooks`,
-so this module stays the one place that decides how an agent is put together.
+Gateway tool search and memory (Strands `Plugin`s) and the tools are written elsewhere and passed in
+through `tools`/`hooks`, so this module stays the one place that decides how an agent is put together.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from strands import Agent, ModelRetryStrategy
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.hooks import HookProvider
 from strands.models.model import Model
+from strands.plugins import Plugin
 
 from .settings import Settings
 
@@ -38,7 +39,7 @@ def build_agent(
     session_id: str,
     actor_id: str,
     tools: Sequence[Any] = (),
-    hooks: Sequence[HookProvider] = (),
+    hooks: Sequence[HookProvider | Plugin] = (),
     retry_strategy: ModelRetryStrategy | None = None,
 ) -> Agent:
     """Return a fresh agent; `actor_id`/`session_id` go into its state and traces for hooks and tracing.
@@ -49,7 +50,8 @@ def build_agent(
         model=model if model is not None else default_model(settings),
         system_prompt=settings.system_prompt,
         tools=list(tools),
-        hooks=list(hooks),
+        hooks=[hook for hook in hooks if not isinstance(hook, Plugin)],
+        plugins=[hook for hook in hooks if isinstance(hook, Plugin)],
         callback_handler=None,  # the entrypoint streams events itself; the default handler prints to stdout
         conversation_manager=SlidingWindowConversationManager(window_size=CONVERSATION_WINDOW),
         retry_strategy=retry_strategy if retry_strategy is not None else default_retry_strategy(),

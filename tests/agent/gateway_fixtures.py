@@ -184,4 +184,8 @@ def tool_results(model: ScriptedModel, call: int) -> list[dict[str, Any]]:
 
 def gateway_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """WARNING records of the gateway module."""
-    return [r for r in caplog.records if r.name == "agentcore_agent.gateway" and r.levelno == logging.WARNING]
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith("agentcore_agent.gateway") and r.levelno == logging.WARNING
+    ]

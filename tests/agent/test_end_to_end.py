@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from agentcore_agent.gateway import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILABLE_PROMPT
+from agentcore_agent.gateway_tools import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILABLE_PROMPT
 
 from local.gateway import LexicalIndex, discover_targets
 from local.lambda_context import LAMBDAS_DIR

@@ -9,15 +9,12 @@ import time
 import jwt
 import pytest
 from agentcore_agent.__main__ import main
-from agentcore_agent.gateway import (
-    Gateway,
-    GatewayUnavailableError,
-    NoteFirstModel,
-    TokenCache,
-    m2m_token_fetcher,
-)
+from agentcore_agent.gateway_client import Gateway, GatewayUnavailableError
+from agentcore_agent.gateway_token import TokenCache, m2m_token_fetcher
+from agentcore_agent.gateway_tools import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILABLE_PROMPT, GatewayToolSearch
 from bedrock_agentcore.runtime import BedrockAgentCoreContext
 from botocore.exceptions import ClientError
+from strands import Agent
 
 from local.gateway import running_gateway
 from local.scripted_model import ScriptedModel, Text
@@ -170,17 +167,23 @@ def test_a_session_that_dies_is_replaced_and_a_gone_gateway_is_reported(lambdas_
         gateway.close()
 
 
-def test_note_first_model_puts_the_note_before_the_models_own_text():
-    sent = []
-    model = NoteFirstModel(ScriptedModel([Text("answer", chunks=1)]), "NOTE. ", lambda: sent.append(True))
+def test_a_failed_turn_streams_the_note_before_the_models_text_and_stores_it(caplog):
+    """The note middleware: first streamed text, first block of the stored reply, once per turn."""
+    gateway = Gateway(f"http://127.0.0.1:{free_port()}/mcp", lambda: "t", cool_down_seconds=60)
+    model = ScriptedModel([Text("answer", chunks=1), Text("second", chunks=1)])
+    agent = Agent(model=model, plugins=[GatewayToolSearch(gateway, session_id="s")], callback_handler=None)
 
-    async def collect():
-        return [event async for event in model.stream([], None, None)]
+    async def collect(prompt: str) -> list[str]:
+        return [event["data"] async for event in agent.stream_async(prompt) if event.get("data")]
 
-    events = asyncio.run(collect())
-    assert "messageStart" in events[0]
-    texts = [e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e]
-    assert texts == ["NOTE. ", "answer"] and sent == [True]
+    try:
+        assert asyncio.run(collect("where is my order?")) == [TOOLS_UNAVAILABLE_NOTE, "answer"]
+        assert agent.messages[-1]["content"] == [{"text": TOOLS_UNAVAILABLE_NOTE}, {"text": "answer"}]
+        assert TOOLS_UNAVAILABLE_PROMPT in str(model.requests[0].system_prompt)
+        # The next failed turn (cooling down) gets its own note, once.
+        assert asyncio.run(collect("and now?")) == [TOOLS_UNAVAILABLE_NOTE, "second"]
+    finally:
+        gateway.close()
 
 
 def test_gateway_url_without_credential_provider_exits_with_status_2(monkeypatch, capsys):

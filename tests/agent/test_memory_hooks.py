@@ -115,7 +115,7 @@ def make_agent(
         **options,
     )
     agent = Agent(
-        model=model, hooks=[hooks], tools=tools or [], system_prompt=BASE_PROMPT, callback_handler=None
+        model=model, plugins=[hooks], tools=tools or [], system_prompt=BASE_PROMPT, callback_handler=None
     )
     return agent, model
 

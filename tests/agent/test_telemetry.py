@@ -93,7 +93,7 @@ def memory(tables: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryReco
             endpoint_url=server.url,
             config=Config(retries={"total_max_attempts": 1}),
         )
-        monkeypatch.setattr(memory_hooks, "_shared_client", lambda region, timeout: client)
+        monkeypatch.setattr(memory_hooks, "_shared_client", lambda region: client)
         yield server
 
 

@@ -1,0 +1,129 @@
+"""Per-turn gateway tools: a Strands `Plugin` that offers each turn only the tools its prompt needs.
+
+Before every turn the plugin searches the gateway (gateway_client.py) with the user's prompt and registers
+only the results on the agent; after the turn it removes them, so every model call sees exactly this turn's
+relevant tools. A static tool of the same name always wins.
+
+Why not the SDK's `AgentCoreToolSearchPlugin`: it swallows search failures (and `call_tool_sync` returns an
+error result instead of raising, so a 401 or a dead gateway looks like "no tools matched"), so the user could
+not be told; it blocks the SDK's single shared worker loop with `call_tool_sync`; its default intent provider
+costs an extra LLM call per turn; and it has no token handling.
+
+Failures (token fetch, connect, 401, search error or timeout): the turn goes on without gateway tools, a
+WARNING names the session id and the stage, and the user is told in two ways: the model's system prompt for
+this turn says tools are unavailable (so it does not pretend to look things up), and the first streamed text
+of the answer is `TOOLS_UNAVAILABLE_NOTE`, put before the model's first reply by an `InvokeModelStage`
+middleware (streamed as text and stored as the first block of the assistant message, so it is
+deterministic and needs no change to the SSE contract).
+
+The plugin is per agent (one session) and holds no connection, so evicting a session needs no cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from strands.hooks import AfterInvocationEvent, BeforeInvocationEvent
+from strands.middleware import InvokeModelStage
+from strands.middleware.stages import InvokeModelContext
+from strands.plugins import Plugin, hook
+from strands.types.events import ModelStopReason, TypedEvent
+
+from .gateway_client import Gateway, GatewayUnavailableError
+from .messages import last_user_text
+from .system_prompt import with_block
+
+logger = logging.getLogger(__name__)
+
+TOOLS_UNAVAILABLE_NOTE = (
+    "(Note: my tools are unavailable right now, so I could not look anything up; "
+    "this answer is based on general knowledge only.)\n\n"
+)
+TOOLS_UNAVAILABLE_PROMPT = (
+    "IMPORTANT: your tools are unavailable for this turn (the tool gateway could not be reached). "
+    "The user has already been told so. Do not claim to have looked anything up; answer from what you "
+    "know, or say what you would need a tool for."
+)
+
+
+class GatewayToolSearch(Plugin):
+    """Loads this turn's tools from the gateway, or tells model and user they are missing."""
+
+    name = "agentcore:gateway-tool-search"
+
+    def __init__(self, gateway: Gateway, *, session_id: str) -> None:
+        super().__init__()
+        self.gateway = gateway
+        self.session_id = session_id
+        self.loaded: list[str] = []
+        self.unavailable = False  # for the running turn only
+        self._note_pending = False
+
+    def init_agent(self, agent: Any) -> None:
+        """The middleware tells the model of a failed turn, and puts the note before its first reply."""
+        agent.add_middleware(InvokeModelStage.Input, self._tell_model)
+        agent.add_middleware(InvokeModelStage, self._note_first)
+
+    @hook
+    async def on_before_invocation(self, event: BeforeInvocationEvent) -> None:
+        """Search with the user's prompt and register only the results; on failure, degrade and warn."""
+        agent = event.agent
+        self._unload(agent)
+        self.unavailable = self._note_pending = False
+        query = last_user_text(event.messages or agent.messages)
+        if not query:
+            return
+        try:
+            tools = await self.gateway.search(query, session_id=self.session_id)
+        except GatewayUnavailableError as error:
+            logger.warning(
+                "gateway tools unavailable in session %s (%s failed): %s",
+                self.session_id,
+                error.stage,
+                error.detail,
+                extra={"session_id": self.session_id, "gateway_stage": error.stage},
+            )
+            self.unavailable = self._note_pending = True
+            return
+        registry = agent.tool_registry
+        for tool in tools:
+            if tool.tool_name in registry.registry:
+                continue  # a static tool of the same name wins; never replace it
+            registry.register_tool(tool)
+            self.loaded.append(tool.tool_name)
+        logger.info("session %s: gateway tools for this turn: %s", self.session_id, self.loaded)
+
+    @hook
+    def on_after_invocation(self, event: AfterInvocationEvent) -> None:
+        """Unload this turn's tools: the next turn searches again with its own prompt."""
+        self._unload(event.agent)
+        self.unavailable = self._note_pending = False
+
+    def _unload(self, agent: Any) -> None:
+        for name in self.loaded:
+            agent.tool_registry.registry.pop(name, None)
+            agent.tool_registry.dynamic_tools.pop(name, None)
+        self.loaded = []
+
+    def _tell_model(self, context: InvokeModelContext) -> InvokeModelContext:
+        """During a failed turn every model call's system prompt says the tools are unavailable."""
+        return with_block(context, TOOLS_UNAVAILABLE_PROMPT) if self.unavailable else context
+
+    async def _note_first(
+        self, context: InvokeModelContext, next_fn: Any
+    ) -> AsyncGenerator[TypedEvent, None]:
+        """On the first model call of a failed turn: stream the note first and store it in the reply."""
+        if not self._note_pending:
+            async for event in next_fn(context):
+                yield event
+            return
+        self._note_pending = False
+        note = TOOLS_UNAVAILABLE_NOTE
+        yield TypedEvent({"data": note, "delta": {"text": note}})
+        async for event in next_fn(context):
+            if isinstance(event, ModelStopReason):
+                message = {**event.message, "content": [{"text": note}, *event.message["content"]]}
+                event = ModelStopReason(event.stop_reason, message, event.usage, event.metrics)
+            yield event
