@@ -16,6 +16,7 @@ from strands.models.model import Model
 from strands.plugins import Plugin
 
 from .settings import Settings
+from .system_prompt import compose
 
 CONVERSATION_WINDOW = 40  # messages kept in the model's context per session
 
@@ -48,7 +49,7 @@ def build_agent(
     """
     return Agent(
         model=model if model is not None else default_model(settings),
-        system_prompt=settings.system_prompt,
+        system_prompt=compose(settings.system_prompt),  # always ends with the data-not-instructions rule
         tools=list(tools),
         hooks=[hook for hook in hooks if not isinstance(hook, Plugin)],
         plugins=[hook for hook in hooks if isinstance(hook, Plugin)],

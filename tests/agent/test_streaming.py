@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from agentcore_agent.system_prompt import compose
 from botocore.exceptions import ClientError, EndpointConnectionError
 from strands import ModelRetryStrategy, tool
 
@@ -28,7 +29,7 @@ def test_answer_streams_as_sse_chunks_that_join_to_the_scripted_text(start_serve
     assert "".join(texts) == "The quick brown fox jumps."
     assert reply.events[-1] == {"type": "end", "stop_reason": "end_turn"}
     # The model got the prompt and the configured system prompt.
-    assert server.model.requests[0].system_prompt == "You are a test agent."
+    assert server.model.requests[0].system_prompt == compose("You are a test agent.")
     assert server.model.requests[0].messages[-1]["content"][0]["text"] == "Tell me about foxes"
 
 
