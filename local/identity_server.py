@@ -7,6 +7,10 @@ error parsing. Shapes follow `botocore/data/bedrock-agentcore/2024-02-28/service
 - `GetResourceOauth2Token`: `POST /identities/oauth2/token`, JSON body with the required members
   `workloadIdentityToken`, `resourceCredentialProviderName`, `scopes`, `oauth2Flow`; response
   `{"accessToken": ...}`.
+- `GetResourceApiKey`: `POST /identities/api-key`, JSON body with the required members
+  `workloadIdentityToken`, `resourceCredentialProviderName`; response `{"apiKey": ...}`: the key stored under
+  that provider name in `api_keys`, only for the expected workload token (403 AccessDeniedException
+  otherwise, 404 ResourceNotFoundException for an unknown provider).
 - `GetWorkloadAccessToken[ForJWT|ForUserId]`: `POST /identities/GetWorkloadAccessToken...`; response
   `{"workloadAccessToken": ...}` (only the SDK's local-dev path calls these).
 - Errors: the modelled HTTP status, an `x-amzn-ErrorType` header and `{"message": ...}`, which botocore turns
@@ -27,11 +31,13 @@ from typing import Any
 from local.http_server import JsonHandler, LocalServer, json_or_raw
 
 OAUTH2_TOKEN_PATH = "/identities/oauth2/token"
+API_KEY_PATH = "/identities/api-key"
 WORKLOAD_TOKEN_PATHS = (
     "/identities/GetWorkloadAccessToken",
     "/identities/GetWorkloadAccessTokenForJWT",
     "/identities/GetWorkloadAccessTokenForUserId",
 )
+_REQUIRED_API_KEY = ("workloadIdentityToken", "resourceCredentialProviderName")
 _REQUIRED_OAUTH2 = ("workloadIdentityToken", "resourceCredentialProviderName", "scopes", "oauth2Flow")
 _STATUS = {
     "UnauthorizedException": 401,
@@ -53,13 +59,20 @@ class Recorded:
 
 
 class IdentityServer:
-    """Serves the Identity data plane on 127.0.0.1; `access_token` is what GetResourceOauth2Token returns."""
+    """Serves the Identity data plane on 127.0.0.1; `access_token` is what GetResourceOauth2Token returns.
+
+    `api_keys` maps API-key provider names to their keys (tests may rotate one by assigning a new value).
+    """
 
     def __init__(
-        self, access_token: str = "gateway-m2m-token", workload_token: str = "local-workload"
+        self,
+        access_token: str = "gateway-m2m-token",
+        workload_token: str = "local-workload",
+        api_keys: dict[str, str] | None = None,
     ) -> None:
         self.access_token = access_token
         self.workload_token = workload_token
+        self.api_keys = dict(api_keys or {})
         self.requests: list[Recorded] = []
         self._failure: tuple[str, str] | None = None
         self._lock = threading.Lock()
@@ -75,10 +88,15 @@ class IdentityServer:
         """Only the GetResourceOauth2Token calls."""
         return [r for r in self.requests if r.path == OAUTH2_TOKEN_PATH]
 
+    @property
+    def api_key_requests(self) -> list[Recorded]:
+        """Only the GetResourceApiKey calls."""
+        return [r for r in self.requests if r.path == API_KEY_PATH]
+
     def fail_with(self, code: str = "AccessDeniedException", message: str = "not allowed") -> None:
         """Answer every following call with this modelled error until `recover()`."""
         if code not in _STATUS:
-            raise ValueError(f"{code} is not an error of GetResourceOauth2Token")
+            raise ValueError(f"{code} is not an error of the Identity data plane")
         self._failure = (code, message)
 
     def recover(self) -> None:
@@ -106,9 +124,22 @@ class IdentityServer:
             if missing:
                 return _error("ValidationException", f"missing {missing}")
             return 200, {"accessToken": self.access_token}
+        if path == API_KEY_PATH:
+            return self._api_key(body)
         if path in WORKLOAD_TOKEN_PATHS:
             return 200, {"workloadAccessToken": self.workload_token}
         return _error("ResourceNotFoundException", f"no operation at {path}")
+
+    def _api_key(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        missing = [name for name in _REQUIRED_API_KEY if name not in body]
+        if missing:
+            return _error("ValidationException", f"missing {missing}")
+        if body["workloadIdentityToken"] != self.workload_token:
+            return _error("AccessDeniedException", "the workload identity token is not valid")
+        key = self.api_keys.get(body["resourceCredentialProviderName"])
+        if key is None:
+            return _error("ResourceNotFoundException", "no such API key credential provider")
+        return 200, {"apiKey": key}
 
     def _handler_class(self) -> type[JsonHandler]:
         double = self

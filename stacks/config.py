@@ -42,6 +42,12 @@ STAGE_NAME = re.compile(r"[a-z][a-z0-9]{1,11}")
 ACCOUNT_ID = re.compile(r"\d{12}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MODEL_ID = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?")
+OPENAI_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+SECRET_ARN = re.compile(r"arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+")
+DOMAIN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+# Ids of one provider given to the other: a Bedrock id names its vendor (`us.anthropic.…`, `openai.gpt-oss…`).
+BEDROCK_VENDOR_ID = re.compile(r"([a-z]{2,4}\.)?[a-z0-9]+\.[a-z0-9-]+.*")
+OPENAI_STYLE_ID = re.compile(r"(gpt-|chatgpt-|o\d).*")
 ENDPOINT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")
@@ -79,6 +85,13 @@ def _matches(pattern: re.Pattern[str], what: str) -> Callable[[Any], str | None]
     return lambda v: None if pattern.fullmatch(v) else f"must be {what} (pattern {pattern.pattern})"
 
 
+def _each(values: Any, pattern: re.Pattern[str], what: str) -> str | None:
+    for value in values:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            return f"{json.dumps(value)} must be {what}"
+    return None
+
+
 def _region(value: str) -> str | None:
     if value in agentcore_regions():
         return None
@@ -111,6 +124,21 @@ class StageConfig:
     # Tools and gateway
     gateway_debug_errors: bool = _setting(bool, default=False)
     seed_sample_data: bool = _setting(bool, default=True)
+    # Model: Bedrock (`model_id`) or OpenAI (`openai_model_id`, key from the operator's secret, see README)
+    model_provider: str = _setting(str, _one_of("bedrock", "openai"), default="bedrock")
+    openai_model_id: str | None = _setting(
+        str, _matches(OPENAI_MODEL_ID, "an OpenAI model id such as gpt-4o-mini"), default=None
+    )
+    openai_api_key_secret_arn: str | None = _setting(
+        str, _matches(SECRET_ARN, "the full ARN of a Secrets Manager secret"), default=None
+    )
+    # Browser tool: the sites the agent may open (none: no browser tool); recordings to an S3 bucket
+    browser_allowed_domains: tuple[str, ...] = _setting(
+        (list, tuple),
+        lambda v: _each(v, DOMAIN, "a domain such as docs.aws.amazon.com or *.example.com"),
+        default=(),
+    )
+    browser_recording: bool = _setting(bool, default=False)
     # Runtime
     image_build: str = _setting(str, _one_of("codebuild", "docker"), default="codebuild")
     ecr_keep_images: int = _setting(int, _between(1, 1000), default=10)
@@ -141,11 +169,42 @@ class StageConfig:
                 f"stage '{self.name}', key 'model_id': '{self.model_id}' is a '{geography}' inference "
                 f"profile, callable only from {', '.join(regions)} (region is {self.region})"
             )
+        self._check_model_provider()
+        object.__setattr__(self, "browser_allowed_domains", tuple(self.browser_allowed_domains))
         if self.idle_timeout_seconds > self.max_lifetime_seconds:
             raise ConfigError(
                 f"stage '{self.name}', key 'idle_timeout_seconds': must not exceed max_lifetime_seconds "
                 f"({self.idle_timeout_seconds} > {self.max_lifetime_seconds})"
             )
+
+    def _check_model_provider(self) -> None:
+        """The OpenAI settings come together, and only with the OpenAI provider."""
+        openai = self.model_provider == "openai"
+        for key in ("openai_model_id", "openai_api_key_secret_arn"):
+            if openai and getattr(self, key) is None:
+                raise ConfigError(
+                    f"stage '{self.name}', key '{key}': required when model_provider is 'openai'"
+                )
+            if not openai and getattr(self, key) is not None:
+                raise ConfigError(
+                    f"stage '{self.name}', key '{key}': only used when model_provider is 'openai' "
+                    f"(it is '{self.model_provider}')"
+                )
+        if openai and BEDROCK_VENDOR_ID.fullmatch(self.openai_model_id or ""):
+            raise ConfigError(
+                f"stage '{self.name}', key 'openai_model_id': '{self.openai_model_id}' is a Bedrock model id "
+                "(set it as model_id with model_provider 'bedrock')"
+            )
+        if not openai and OPENAI_STYLE_ID.fullmatch(self.model_id):
+            raise ConfigError(
+                f"stage '{self.name}', key 'model_id': '{self.model_id}' is an OpenAI model id "
+                "(set model_provider 'openai' and openai_model_id)"
+            )
+
+    @property
+    def uses_openai(self) -> bool:
+        """The agent calls OpenAI with a key from AgentCore Identity instead of Bedrock."""
+        return self.model_provider == "openai"
 
     @property
     def is_retained(self) -> bool:

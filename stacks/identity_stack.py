@@ -14,6 +14,7 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.encryption import removal_policy
+from stacks.model_access import api_key_provider
 from stacks.outputs import publish
 
 GATEWAY_SCOPE = "invoke"
@@ -110,6 +111,8 @@ class IdentityStack(cdk.Stack):
         )
         self.gateway_credentials = provider
         self.gateway_credentials_name = provider.o_auth2_credential_provider_name
+        # The OpenAI key's Token Vault entry, only for a stage that uses OpenAI (see model_access.py).
+        self.model_api_key = api_key_provider(self, config)
 
         self.outputs = publish(
             self,

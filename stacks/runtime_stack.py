@@ -20,11 +20,11 @@ from aws_cdk import aws_iam as iam
 from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
-from stacks.bedrock_models import INVOKE_ACTIONS, model_arns
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
+from stacks.model_access import grant_model, model_environment
 from stacks.outputs import publish
 from stacks.vended_logs import vended_log_group_name
 
@@ -140,11 +140,7 @@ class RuntimeStack(cdk.Stack):
             # X-Ray policy for traces is created once per account (account_stack.py).
             manage_delivery_resource_policy=False,
         )
-        self.runtime.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=list(INVOKE_ACTIONS), resources=model_arns(config.model_id, config.region)
-            )
-        )
+        grant_model(self.runtime, config, identity.model_api_key)
         for capability in capabilities:
             capability.grant_to_agent(self.runtime)
         self.browser.grant_use(self.runtime)
@@ -200,7 +196,7 @@ class RuntimeStack(cdk.Stack):
         """The agent's settings (see agent_src/agentcore_agent/settings.py for their meaning)."""
         environment = {
             "AWS_DEFAULT_REGION": self.region,
-            "MODEL_ID": self.config.model_id,
+            **model_environment(self.config, identity.model_api_key),
             "OIDC_DISCOVERY_URL": identity.discovery_url,
             "ALLOWED_CLIENTS": identity.user_client.user_pool_client_id,
             "MAX_PROMPT_CHARS": str(self.config.max_prompt_chars),

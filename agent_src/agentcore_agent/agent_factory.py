@@ -22,7 +22,11 @@ CONVERSATION_WINDOW = 40  # messages kept in the model's context per session
 
 
 def default_model(settings: Settings) -> Model:
-    """The production model: Bedrock Converse in the runtime's region."""
+    """The production model: Bedrock Converse in the runtime's region, or OpenAI (MODEL_PROVIDER=openai)."""
+    if settings.model_provider == "openai":
+        from .openai_model import openai_model  # keyed through AgentCore Identity, see openai_model.py
+
+        return openai_model(settings)
     from strands.models.bedrock import BedrockModel  # imported lazily: boto3 client set-up is slow
 
     return BedrockModel(model_id=settings.model_id, region_name=settings.region)

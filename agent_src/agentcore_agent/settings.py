@@ -21,6 +21,9 @@ _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_+-]{1,128}$")
 # The data plane's identifier patterns: a custom resource id (`<name>-<10 chars>`) or the AWS-managed one.
 _CODE_INTERPRETER_ID = re.compile(r"^(aws\.codeinterpreter\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
+_PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")  # AgentCore Identity credential provider names
+_DOMAIN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MODEL_PROVIDERS = ("bedrock", "openai")
 _BROWSER_ID = re.compile(r"^(aws\.browser\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
 
 
@@ -34,6 +37,10 @@ class Settings:
 
     region: str
     model_id: str
+    # MODEL_PROVIDER=openai calls OpenAI's chat completions with MODEL_ID as the OpenAI model; its key comes
+    # from the AgentCore Identity API-key provider OPENAI_API_KEY_PROVIDER (see openai_model.py).
+    model_provider: str = "bedrock"
+    openai_api_key_provider: str | None = None
     oidc_discovery_url: str | None = None
     allowed_clients: frozenset[str] = frozenset()
     max_prompt_chars: int = 8000
@@ -51,8 +58,16 @@ class Settings:
     # CODE_INTERPRETER_TIMEOUT_SECONDS bounds each call to it (see code_interpreter.py).
     code_interpreter_id: str | None = None
     code_interpreter_timeout_seconds: int = 60
-    # BROWSER_ID is parsed (so a bad value fails fast) but no browser tool exists yet.
+    # BROWSER_ID (the stage's custom Browser) with at least one BROWSER_ALLOWED_DOMAINS entry turns on the
+    # `browse_web` tool (see browser.py); BROWSER_TIMEOUT_SECONDS bounds each step of it.
     browser_id: str | None = None
+    browser_allowed_domains: tuple[str, ...] = ()
+    browser_timeout_seconds: int = 20
+
+    @property
+    def browser_enabled(self) -> bool:
+        """The browser tool is offered only with a browser and at least one site it may open."""
+        return self.browser_id is not None and bool(self.browser_allowed_domains)
 
     @property
     def code_interpreter_enabled(self) -> bool:
@@ -80,7 +95,31 @@ class Settings:
 
         model_id = optional("MODEL_ID")
         if model_id is None:
-            raise SettingsError("MODEL_ID must be set to a Bedrock model or inference profile id")
+            raise SettingsError(
+                "MODEL_ID must be set to a Bedrock (or, with MODEL_PROVIDER=openai, an OpenAI) model id"
+            )
+
+        model_provider = optional("MODEL_PROVIDER") or "bedrock"
+        if model_provider not in MODEL_PROVIDERS:
+            raise SettingsError(
+                f"MODEL_PROVIDER={model_provider!r} must be one of {', '.join(MODEL_PROVIDERS)}"
+            )
+        api_key_provider = optional("OPENAI_API_KEY_PROVIDER")
+        if model_provider == "openai" and api_key_provider is None:
+            raise SettingsError(
+                "OPENAI_API_KEY_PROVIDER must name the API-key provider when MODEL_PROVIDER=openai"
+            )
+        if api_key_provider is not None and not _PROVIDER_NAME.fullmatch(api_key_provider):
+            raise SettingsError(
+                f"OPENAI_API_KEY_PROVIDER={api_key_provider!r} is not a credential provider name"
+            )
+
+        domains = _split(env.get("BROWSER_ALLOWED_DOMAINS", ""), ",")
+        for domain in domains:
+            if not _DOMAIN.fullmatch(domain):
+                raise SettingsError(
+                    f"BROWSER_ALLOWED_DOMAINS contains {domain!r}, which is not a domain name"
+                )
 
         discovery_url = optional("OIDC_DISCOVERY_URL")
         allowed = _split(env.get("ALLOWED_CLIENTS", ""), ",")
@@ -95,6 +134,8 @@ class Settings:
         return cls(
             region=region,
             model_id=model_id,
+            model_provider=model_provider,
+            openai_api_key_provider=api_key_provider,
             oidc_discovery_url=discovery_url,
             allowed_clients=frozenset(allowed),
             max_prompt_chars=_int(env, "MAX_PROMPT_CHARS", 8000, minimum=1),
@@ -112,6 +153,8 @@ class Settings:
                 env, "CODE_INTERPRETER_TIMEOUT_SECONDS", 60, minimum=1, maximum=900
             ),
             browser_id=_optional_id(env, "BROWSER_ID", _BROWSER_ID),
+            browser_allowed_domains=tuple(domains),
+            browser_timeout_seconds=_int(env, "BROWSER_TIMEOUT_SECONDS", 20, minimum=1, maximum=300),
         )
 
 

@@ -149,3 +149,40 @@ def test_bad_environment_exits_2_with_one_line_and_no_traceback(env, variable):
     assert lines[0].startswith("agentcore_agent: configuration error: ")
     assert variable in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_model_provider_openai_and_browser_domains_are_parsed():
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "MODEL_ID": "gpt-4o-mini",
+            "MODEL_PROVIDER": "openai",
+            "OPENAI_API_KEY_PROVIDER": "agentcore-dev-openai",
+            "BROWSER_ID": "agentcore_dev_browser-AbCdEf1234",
+            "BROWSER_ALLOWED_DOMAINS": "docs.aws.amazon.com, *.example.com,",
+            "BROWSER_TIMEOUT_SECONDS": "9",
+        }
+    )
+    assert settings.model_provider == "openai" and settings.openai_api_key_provider == "agentcore-dev-openai"
+    assert settings.browser_allowed_domains == ("docs.aws.amazon.com", "*.example.com")
+    assert settings.browser_enabled and settings.browser_timeout_seconds == 9
+    defaults = Settings.from_env(BASE)
+    assert defaults.model_provider == "bedrock" and not defaults.browser_enabled
+    assert not Settings.from_env({**BASE, "BROWSER_ID": "agentcore_dev_browser-AbCdEf1234"}).browser_enabled
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"MODEL_PROVIDER": "anthropic"}, "MODEL_PROVIDER"),
+        ({"MODEL_PROVIDER": "openai"}, "OPENAI_API_KEY_PROVIDER"),
+        ({"MODEL_PROVIDER": "openai", "OPENAI_API_KEY_PROVIDER": "has spaces"}, "OPENAI_API_KEY_PROVIDER"),
+        ({"BROWSER_ALLOWED_DOMAINS": "https://example.com"}, "BROWSER_ALLOWED_DOMAINS"),
+        ({"BROWSER_ALLOWED_DOMAINS": "localhost"}, "BROWSER_ALLOWED_DOMAINS"),
+        ({"BROWSER_TIMEOUT_SECONDS": "0"}, "BROWSER_TIMEOUT_SECONDS"),
+    ],
+)
+def test_bad_model_and_browser_values_name_the_variable(overrides, variable):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({**BASE, **overrides})
+    assert str(error.value).startswith(variable) and "\n" not in str(error.value)

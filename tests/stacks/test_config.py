@@ -155,3 +155,67 @@ def test_cdk_app_prints_one_clear_line_for_bad_config():
     assert (
         "config error: stage 'dev', key 'region': 'mars-1' does not offer Bedrock AgentCore" in result.stderr
     )
+
+
+OPENAI_SECRET = "arn:aws:secretsmanager:us-east-1:111122223333:secret:openai-AbCdEf"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model_provider": "anthropic"}, "stage 'dev', key 'model_provider': must be one of bedrock, openai"),
+        (
+            {"model_provider": "openai", "openai_api_key_secret_arn": OPENAI_SECRET},
+            "stage 'dev', key 'openai_model_id': required when model_provider is 'openai'",
+        ),
+        (
+            {"model_provider": "openai", "openai_model_id": "gpt-4o-mini"},
+            "stage 'dev', key 'openai_api_key_secret_arn': required when model_provider is 'openai'",
+        ),
+        (
+            {"openai_model_id": "gpt-4o-mini"},
+            "stage 'dev', key 'openai_model_id': only used when model_provider is 'openai' (it is 'bedrock')",
+        ),
+        (
+            {"openai_api_key_secret_arn": OPENAI_SECRET},
+            "stage 'dev', key 'openai_api_key_secret_arn': only used when model_provider is 'openai'",
+        ),
+        (
+            {
+                "model_provider": "openai",
+                "openai_model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                "openai_api_key_secret_arn": OPENAI_SECRET,
+            },
+            "stage 'dev', key 'openai_model_id': 'us.anthropic.claude-sonnet-4-20250514-v1:0' is a Bedrock",
+        ),
+        ({"model_id": "gpt-4.1"}, "stage 'dev', key 'model_id': 'gpt-4.1' is an OpenAI model id"),
+        (
+            {"model_provider": "openai", "openai_model_id": "gpt-4o", "openai_api_key_secret_arn": "sk-abc"},
+            "stage 'dev', key 'openai_api_key_secret_arn': must be the full ARN of a Secrets Manager secret",
+        ),
+        ({"browser_allowed_domains": "example.com"}, "key 'browser_allowed_domains': expected list or tuple"),
+        (
+            {"browser_allowed_domains": ["docs.aws.amazon.com", "https://example.com"]},
+            "key 'browser_allowed_domains': \"https://example.com\" must be a domain",
+        ),
+        ({"browser_recording": "yes"}, "stage 'dev', key 'browser_recording': expected bool"),
+    ],
+)
+def test_bad_agent_options_name_the_stage_and_key(overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_stages(_context(**overrides))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_an_openai_stage_and_browser_domains_load():
+    (dev, *_) = load_stages(
+        _context(
+            model_provider="openai",
+            openai_model_id="gpt-4o-mini",
+            openai_api_key_secret_arn=OPENAI_SECRET,
+            browser_allowed_domains=["docs.aws.amazon.com", "*.example.com"],
+        )
+    )
+    assert dev.uses_openai and dev.openai_model_id == "gpt-4o-mini"
+    assert dev.browser_allowed_domains == ("docs.aws.amazon.com", "*.example.com")

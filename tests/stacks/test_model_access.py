@@ -1,0 +1,146 @@
+"""The model option in the templates: Bedrock by default; OpenAI with an AgentCore Identity API-key provider
+whose key only a deploy-time dynamic reference names, and a runtime role that may read exactly that key."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from agentcore_agent.settings import Settings
+from cfnlint.api import lint
+
+from stacks.bedrock_models import INVOKE_ACTIONS
+from tests.conftest import cdk_context
+from tests.stacks.test_agent_contract import DEPLOY_TIME
+from tests.stacks.test_compliance import CFN_LINT_IGNORED
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
+OPENAI = {
+    "model_provider": "openai",
+    "openai_model_id": "gpt-4o-mini",
+    "openai_api_key_secret_arn": SECRET_ARN,
+}
+DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[^}]+\}\}")
+
+
+@pytest.fixture(scope="module")
+def openai_stage(tmp_path_factory):
+    """The dev stage alone, switched to OpenAI, synthesized under the compliance packs."""
+    from app import build_app
+
+    context = copy.deepcopy(cdk_context())
+    context["agentcore:stages"] = {"dev": {**context["agentcore:stages"]["dev"], **OPENAI}}
+    outdir = tmp_path_factory.mktemp("openai.out")
+    app = cdk.App(context=context, outdir=str(outdir))
+    (stage,) = build_app(app)
+    app.synth()
+    return stage, outdir
+
+
+def _template(stage, name):
+    artifact = stage.synth().get_stack_by_name(f"dev-{name}")
+    return json.loads(Path(artifact.template_full_path).read_text())
+
+
+def _resources(template, kind):
+    return [r for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def _runtime_statements(template):
+    (policy,) = [
+        r
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and name.startswith("RuntimeExecutionRole")
+    ]
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _environment(template):
+    (runtime,) = _resources(template, "AWS::BedrockAgentCore::Runtime")
+    return runtime["Properties"]["EnvironmentVariables"]
+
+
+def test_a_bedrock_stage_has_no_api_key_provider_and_invokes_only_its_model(synthesized):
+    for stage, _, path in synthesized.all_templates():
+        template = json.loads(path.read_text())
+        assert _resources(template, "AWS::BedrockAgentCore::ApiKeyCredentialProvider") == [], stage
+    runtime = synthesized.template("dev", "Runtime").to_json()
+    environment = _environment(runtime)
+    assert environment["MODEL_PROVIDER"] == "bedrock" and "OPENAI_API_KEY_PROVIDER" not in environment
+    actions = json.dumps(_runtime_statements(runtime))
+    assert "GetResourceApiKey" not in actions and INVOKE_ACTIONS[0] in actions
+
+
+def test_the_openai_provider_holds_only_a_dynamic_reference_to_the_operators_secret(openai_stage):
+    stage, _ = openai_stage
+    (provider,) = _resources(_template(stage, "Identity"), "AWS::BedrockAgentCore::ApiKeyCredentialProvider")
+    assert provider["Properties"] == {
+        "Name": "agentcore-dev-openai",
+        "ApiKey": f"{{{{resolve:secretsmanager:{SECRET_ARN}:SecretString:::}}}}",
+    }
+
+
+def test_no_template_carries_key_material(openai_stage, synthesized):
+    stage, _ = openai_stage
+    templates = [
+        _template(stage, artifact.stack_name.removeprefix("dev-")) for artifact in stage.synth().stacks
+    ]
+    templates += [json.loads(path.read_text()) for _, _, path in synthesized.all_templates()]
+    for template in templates:
+        for provider in _resources(template, "AWS::BedrockAgentCore::ApiKeyCredentialProvider"):
+            assert DYNAMIC_REFERENCE.fullmatch(provider["Properties"]["ApiKey"])
+        text = json.dumps(template)
+        assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text)
+        assert "unsafePlainText" not in text
+
+
+def test_the_runtime_may_read_exactly_that_providers_key_and_call_no_bedrock_model(openai_stage):
+    stage, _ = openai_stage
+    statements = _runtime_statements(_template(stage, "Runtime"))
+    by_sid = {s.get("Sid"): s for s in statements}
+    key = by_sid["ReadTheModelApiKey"]
+    assert key["Action"] == "bedrock-agentcore:GetResourceApiKey"
+    provider_arn, *directories = key["Resource"]
+    assert "CredentialProviderArn" in json.dumps(provider_arn)
+    assert [json.dumps(d).split(":")[-1].rstrip('"]}') for d in directories] == [
+        "token-vault/default",
+        "workload-identity-directory/default",
+        "workload-identity-directory/default/workload-identity/*",
+    ]
+    secret = by_sid["ReadTheModelApiKeySecret"]
+    assert secret["Action"] == "secretsmanager:GetSecretValue"
+    # the provider's own managed secret (any random suffix), no other
+    assert json.dumps(secret["Resource"]).endswith(
+        ':secret:bedrock-agentcore-identity!default/apikey/agentcore-dev-openai-??????"]]}'
+    )
+    assert "*" not in json.dumps(secret["Resource"])
+    everything = json.dumps(statements)
+    assert "bedrock:InvokeModel" not in everything
+    assert sum("GetResourceApiKey" in json.dumps(s) for s in statements) == 1
+
+
+def test_the_agent_accepts_the_openai_environment_and_no_key_is_in_it(openai_stage):
+    stage, _ = openai_stage
+    environment = _environment(_template(stage, "Runtime"))
+    assert environment["MODEL_PROVIDER"] == "openai"
+    assert environment["MODEL_ID"] == "gpt-4o-mini"
+    assert environment["OPENAI_API_KEY_PROVIDER"] == "agentcore-dev-openai"
+    assert not any("secretsmanager" in json.dumps(value) for value in environment.values())
+    resolved = {k: v if isinstance(v, str) else DEPLOY_TIME[k] for k, v in environment.items()}
+    settings = Settings.from_env(resolved)
+    assert settings.model_provider == "openai" and settings.openai_api_key_provider == "agentcore-dev-openai"
+
+
+def test_the_openai_stage_passes_cfn_lint_and_the_nag_packs(openai_stage):
+    stage, outdir = openai_stage
+    problems = []
+    for artifact in stage.synth().stacks:
+        matches = lint(Path(artifact.template_full_path).read_text(), regions=["us-east-1"])
+        problems += [m for m in matches if m.rule.id[0] in "EW" and m.rule.id not in CFN_LINT_IGNORED]
+    assert problems == []
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []
