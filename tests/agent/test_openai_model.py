@@ -22,9 +22,9 @@ from agentcore_agent.__main__ import wire_app
 from agentcore_agent.openai_model import ApiKeyCache, IdentityKeyedOpenAIModel
 from strands import ModelRetryStrategy
 
+from local.identity_server import IdentityServer
 from tests.agent.conftest import SESSION_A, Reply, request, serve, settings
 from tests.agent.gateway_fixtures import WORKLOAD_HEADER, WORKLOAD_TOKEN
-from tests.doubles.identity_server import IdentityServer
 from tests.doubles.openai_server import OpenAIServer
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixture: aws_env

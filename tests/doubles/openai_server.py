@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tests.doubles.http_server import JsonHandler, LocalServer, json_or_raw
+from local.http_server import JsonHandler, LocalServer, json_or_raw
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 

@@ -163,7 +163,7 @@ OPENAI_SECRET = "arn:aws:secretsmanager:us-east-1:111122223333:secret:openai-AbC
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"model_provider": "anthropic"}, "stage 'dev', key 'model_provider': must be one of bedrock, openai"),
+        ({"model_provider": "anthropic"}, "key 'model_provider': must be one of bedrock, openai"),
         (
             {"model_provider": "openai", "openai_api_key_secret_arn": OPENAI_SECRET},
             "stage 'dev', key 'openai_model_id': required when model_provider is 'openai'",
