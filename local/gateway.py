@@ -155,8 +155,11 @@ SEARCH_TOOL = types.Tool(
 )
 
 
-def build_server(lambdas_dir: Path) -> Server:
-    """The MCP server: tools/list, tools/call (to the real handlers) and the search tool."""
+def build_server(lambdas_dir: Path, *, search_delay_seconds: float = 0.0) -> Server:
+    """The MCP server: tools/list, tools/call (to the real handlers) and the search tool.
+
+    `search_delay_seconds` is added to every search answer (a slow semantic search, for benchmarks).
+    """
     handlers, tools = discover_targets(lambdas_dir)
     by_name = {tool.name: tool for tool in tools}
     index = LexicalIndex(tools)
@@ -173,6 +176,8 @@ def build_server(lambdas_dir: Path) -> Server:
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> Any:
         arguments = arguments or {}
         if name == SEARCH_TOOL_NAME:
+            if search_delay_seconds:
+                await anyio.sleep(search_delay_seconds)
             found = {"tools": [tool.as_dict() for tool in index.search(str(arguments.get("query", "")))]}
             return [types.TextContent(type="text", text=json.dumps(found))], found
         if name not in by_name:
@@ -204,9 +209,10 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def build_app(*, bearer_token: str, lambdas_dir: Path) -> ASGIApp:
+def build_app(*, bearer_token: str, lambdas_dir: Path, search_delay_seconds: float = 0.0) -> ASGIApp:
     """Starlette app serving MCP streamable HTTP at /mcp, behind bearer auth."""
-    manager = StreamableHTTPSessionManager(app=build_server(lambdas_dir), stateless=True)
+    server = build_server(lambdas_dir, search_delay_seconds=search_delay_seconds)
+    manager = StreamableHTTPSessionManager(app=server, stateless=True)
 
     class MCPEndpoint:
         """An ASGI class (not a function) so Starlette passes scope/receive/send through untouched."""
@@ -225,9 +231,13 @@ def build_app(*, bearer_token: str, lambdas_dir: Path) -> ASGIApp:
 
 
 @contextmanager
-def running_gateway(*, bearer_token: str, lambdas_dir: Path = LAMBDAS_DIR) -> Iterator[str]:
+def running_gateway(
+    *, bearer_token: str, lambdas_dir: Path = LAMBDAS_DIR, search_delay_seconds: float = 0.0
+) -> Iterator[str]:
     """Yields the MCP endpoint URL, e.g. http://127.0.0.1:54321/mcp"""
-    app = build_app(bearer_token=bearer_token, lambdas_dir=lambdas_dir)
+    app = build_app(
+        bearer_token=bearer_token, lambdas_dir=lambdas_dir, search_delay_seconds=search_delay_seconds
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ next calls fail until `recover()`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class IdentityServer:
         self.workload_token = workload_token
         self.api_keys = dict(api_keys or {})
         self.requests: list[Recorded] = []
+        self.delay_seconds = 0.0  # added before every answer: a slow identity service (benchmarks)
         self._failure: tuple[str, str] | None = None
         self._lock = threading.Lock()
         self._server = LocalServer(self._handler_class(), name="identity-double")
@@ -147,6 +149,8 @@ class IdentityServer:
         class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = json_or_raw(self.read_body())
+                if double.delay_seconds:
+                    time.sleep(double.delay_seconds)  # this request's own thread: others are not held up
                 with double._lock:
                     status, payload = double._respond(self.path, self.lowered_headers(), body)
                 error_type = {"x-amzn-ErrorType": payload["__type"]} if status != 200 else {}

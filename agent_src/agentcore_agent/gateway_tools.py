@@ -1,8 +1,10 @@
 """Per-turn gateway tools: a Strands `Plugin` that offers each turn only the tools its prompt needs.
 
-Before every turn the plugin searches the gateway (gateway_client.py) with the user's prompt and registers
-only the results on the agent; after the turn it removes them, so every model call sees exactly this turn's
-relevant tools. A static tool of the same name always wins.
+Before every turn the plugin starts a search of the gateway (gateway_client.py) with the user's prompt; the
+turn's first model call (an `InvokeModelStage` input middleware) waits for it and registers only the results
+on the agent. The search therefore runs concurrently with the other per-turn fetches (memory records and
+history), and the wait before the model is the slowest of them, not their sum. After the turn the tools are
+removed, so every model call sees exactly this turn's relevant tools. A static tool of the same name wins.
 
 Why not the SDK's `AgentCoreToolSearchPlugin`: it swallows search failures (and `call_tool_sync` returns an
 error result instead of raising, so a 401 or a dead gateway looks like "no tools matched"), so the user could
@@ -21,6 +23,7 @@ The plugin is per agent (one session) and holds no connection, so evicting a ses
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -60,56 +63,74 @@ class GatewayToolSearch(Plugin):
         self.loaded: list[str] = []
         self.unavailable = False  # for the running turn only
         self._note_pending = False
+        self._search: asyncio.Future[list[Any]] | None = (
+            None  # started before the turn, awaited at its first model call
+        )
 
     def init_agent(self, agent: Any) -> None:
         """The middleware tells the model of a failed turn, and puts the note before its first reply."""
-        agent.add_middleware(InvokeModelStage.Input, self._tell_model)
+        agent.add_middleware(InvokeModelStage.Input, self._load_tools)
         agent.add_middleware(InvokeModelStage, self._note_first)
 
     @hook
     async def on_before_invocation(self, event: BeforeInvocationEvent) -> None:
-        """Search with the user's prompt and register only the results; on failure, degrade and warn."""
-        agent = event.agent
-        self._unload(agent)
-        self.unavailable = self._note_pending = False
-        query = last_user_text(event.messages or agent.messages)
-        if not query:
-            return
-        try:
-            tools = await self.gateway.search(query, session_id=self.session_id)
-        except GatewayUnavailableError as error:
-            logger.warning(
-                "gateway tools unavailable in session %s (%s failed): %s",
-                self.session_id,
-                error.stage,
-                error.detail,
-                extra={"session_id": self.session_id, "gateway_stage": error.stage},
-            )
-            self.unavailable = self._note_pending = True
-            return
-        registry = agent.tool_registry
-        for tool in tools:
-            if tool.tool_name in registry.registry:
-                continue  # a static tool of the same name wins; never replace it
-            registry.register_tool(tool)
-            self.loaded.append(tool.tool_name)
-        logger.info("session %s: gateway tools for this turn: %s", self.session_id, self.loaded)
+        """Start the search with the user's prompt; the first model call waits for it (`_load_tools`).
+
+        Not awaited here, so the search runs while the other plugins fetch their context for the turn.
+        """
+        self._unload(event.agent)
+        query = last_user_text(event.messages or event.agent.messages)
+        if query:
+            self._search = asyncio.ensure_future(self.gateway.search(query, session_id=self.session_id))
 
     @hook
     def on_after_invocation(self, event: AfterInvocationEvent) -> None:
         """Unload this turn's tools: the next turn searches again with its own prompt."""
         self._unload(event.agent)
-        self.unavailable = self._note_pending = False
 
     def _unload(self, agent: Any) -> None:
+        """Forget everything of the previous turn: its tools, its failure, an unfinished search."""
+        if self._search is not None:
+            self._search.cancel()
+            self._search = None
         for name in self.loaded:
             agent.tool_registry.registry.pop(name, None)
             agent.tool_registry.dynamic_tools.pop(name, None)
         self.loaded = []
+        self.unavailable = self._note_pending = False
 
-    def _tell_model(self, context: InvokeModelContext) -> InvokeModelContext:
-        """During a failed turn every model call's system prompt says the tools are unavailable."""
+    async def _load_tools(self, context: InvokeModelContext) -> InvokeModelContext:
+        """First model call of a turn: register the search results (or degrade); every call of a failed
+        turn is told in its system prompt that the tools are unavailable."""
+        if self._search is not None:
+            search, self._search = self._search, None
+            try:
+                tools = await search
+            except GatewayUnavailableError as error:
+                logger.warning(
+                    "gateway tools unavailable in session %s (%s failed): %s",
+                    self.session_id,
+                    error.stage,
+                    error.detail,
+                    extra={"session_id": self.session_id, "gateway_stage": error.stage},
+                )
+                self.unavailable = self._note_pending = True
+            else:
+                context = context.replace(tool_specs=[*context.tool_specs, *self._register(context, tools)])
         return with_block(context, TOOLS_UNAVAILABLE_PROMPT) if self.unavailable else context
+
+    def _register(self, context: InvokeModelContext, tools: list[Any]) -> list[Any]:
+        """Register the found tools on the agent (later calls of the turn see them); their specs."""
+        registry = context.agent.tool_registry
+        specs = []
+        for tool in tools:
+            if tool.tool_name in registry.registry:
+                continue  # a static tool of the same name wins; never replace it
+            registry.register_tool(tool)
+            self.loaded.append(tool.tool_name)
+            specs.append(tool.tool_spec)
+        logger.info("session %s: gateway tools for this turn: %s", self.session_id, self.loaded)
+        return specs
 
     async def _note_first(
         self, context: InvokeModelContext, next_fn: Any

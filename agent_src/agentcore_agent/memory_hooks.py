@@ -2,14 +2,19 @@
 
 `MemoryHooks` is a Strands `Plugin` bound to ONE (actor, session):
 
-* agent initialised: loads the last K turns of (actor, session) from short-term memory (ListEvents) into
-  `agent.messages`, so a restarted process (or an evicted cached agent) continues the conversation.
-* before each invocation: searches each configured long-term namespace of THIS actor (RetrieveMemoryRecords,
-  the new prompt as query, top-k) and keeps the hits for this invocation only. A model-call middleware
-  appends them to the system prompt as one delimited block (system_prompt.py), so they are never stored as
-  a user turn (not in `agent.messages`, not in short-term memory) and do not accumulate.
-* message added: writes the message's text as a conversational event (CreateEvent, awaited) with role USER
-  or ASSISTANT (memory_records.py says why tool blocks are skipped).
+* history: the last K turns of (actor, session) in short-term memory (ListEvents) go before the
+  conversation of a new agent, so a restarted process (or an evicted cached agent) continues it. The load
+  starts in the background when the agent is built, off the request's path.
+* records: before each invocation, a search starts in each configured long-term namespace of THIS actor
+  (RetrieveMemoryRecords, the new prompt as query, top-k). The hits are for this invocation only: a
+  model-call middleware appends them to the system prompt as one delimited block (system_prompt.py), so
+  they are never stored as a user turn (not in `agent.messages`, not in short-term memory) and do not
+  accumulate.
+* The turn's first model call waits for both (and, in the gateway plugin, for the tool search), so the
+  wait before the model is the slowest of these fetches, not their sum.
+* writes: each message's text becomes a conversational event (CreateEvent) with role USER or ASSISTANT
+  (memory_records.py says why tool blocks are skipped). Writes are queued in order and run in the
+  background; the end of the turn waits for them, the model call does not.
 
 Isolation: the actor id is supplied by the caller (the verified JWT `sub`, never a payload field). Every read
 and write is keyed by it (events also by session id), every namespace template must contain `{actorId}`, and
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import logging
 import re
 import threading
@@ -54,7 +60,6 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 from strands.hooks import (
     AfterInvocationEvent,
-    AgentInitializedEvent,
     BeforeInvocationEvent,
     MessageAddedEvent,
 )
@@ -161,32 +166,102 @@ class MemoryHooks(Plugin):
         self.timeout_seconds = timeout_seconds
         self.cool_down = CoolDown(COOL_DOWN_SECONDS)
         self._context: str | None = None  # retrieved records for the running invocation only
+        self._history_load: concurrent.futures.Future[list[dict[str, Any]]] | None = None
+        self._restored: list[dict[str, Any]] | None = None  # the loaded history, kept for a rolled-back turn
+        self._prefetch: asyncio.Future[tuple[list[dict[str, Any]], str | None]] | None = None
+        self._writes: asyncio.Future[None] | None = None  # the newest queued event write
         self._last_timestamp = datetime.fromtimestamp(0, UTC)
         self._lock = threading.Lock()
 
     def init_agent(self, agent: Any) -> None:
-        """The middleware adds this invocation's records to every model call's system prompt."""
-        agent.add_middleware(InvokeModelStage.Input, self._add_context_to_model_call)
+        """Install the model-call middleware, and start loading the history right away (in the background).
+
+        The agent is built inside the request; the history load runs while the request goes on to the turn,
+        which waits for it only at its first model call, together with the records and the gateway search.
+        """
+        agent.add_middleware(InvokeModelStage.Input, self._prepare_model_call)
+        if self.last_k_turns and not agent.messages:
+            self._history_load = telemetry.submit_in_context(
+                _EXECUTOR, self._traced("list_events", self._list_events, None)
+            )
+
+    # -- per turn: fetch context concurrently, hand it to the first model call ----------------------------
+
+    @hook
+    async def on_before_invocation(self, event: BeforeInvocationEvent) -> None:
+        """Start fetching this turn's context (history if the agent has none, records for the prompt).
+
+        Not awaited here: the first model call waits for it (`_prepare_model_call`).
+        """
+        self._forget_turn()
+        restore = self.last_k_turns > 0 and not event.agent.messages
+        query = last_user_text(event.messages or [])[:MAX_QUERY_TEXT]
+        self._prefetch = asyncio.ensure_future(self._turn_context(restore, query))
+
+    async def _turn_context(self, restore: bool, query: str) -> tuple[list[dict[str, Any]], str | None]:
+        """(history to put before the turn, the records block); never raises (failures are warnings)."""
+        history, records = await asyncio.gather(
+            self._history(restore), self._records(query), return_exceptions=True
+        )
+        if isinstance(history, BaseException):
+            self._warn("list_events", history)
+            history = []
+        if isinstance(records, BaseException):
+            self._warn("retrieve_memory_records", records)
+            records = None
+        return history, records
+
+    async def _prepare_model_call(self, context: InvokeModelContext) -> InvokeModelContext:
+        """Every model call: add this turn's records to the system prompt. The first call of a turn waits
+        for the fetch, and puts a restored history before the conversation (agent and this call)."""
+        if self._prefetch is not None:
+            prefetch, self._prefetch = self._prefetch, None
+            history, self._context = await prefetch
+            if history:
+                context.agent.messages[:0] = copy.deepcopy(history)
+                context = context.replace(messages=[*history, *context.messages])
+        return with_block(context, self._context) if self._context else context
+
+    @hook
+    async def on_after_invocation(self, event: AfterInvocationEvent) -> None:
+        """Forget this turn's records; wait for its event writes so nothing is lost or reordered."""
+        self._forget_turn()
+        writes, self._writes = self._writes, None
+        if writes is not None and writes.get_loop() is asyncio.get_running_loop():
+            await writes
+
+    def _forget_turn(self) -> None:
+        """Records never carry over into the next turn; an unfinished fetch of a failed turn is dropped."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            self._prefetch = None
+        self._context = None
 
     # -- short-term: load ---------------------------------------------------------------------------------
 
-    @hook
-    def on_agent_initialized(self, event: AgentInitializedEvent) -> None:
-        """Restore the last K turns (sync: Strands requires it here)."""
-        if self.last_k_turns == 0:
-            return
-        if event.agent.messages:
-            logger.debug("session %s: agent already has messages; not loading memory", self.session_id)
-            return
-        try:
-            events = self._call_sync("list_events", self._list_events)
-        except Exception as error:
-            self._warn("list_events", error)
-            return
-        messages, newest = events_to_messages(events, actor_id=self.actor_id, last_k_turns=self.last_k_turns)
-        self._last_timestamp = max(self._last_timestamp, newest)
-        event.agent.messages.extend(messages)
-        logger.info("session %s: restored %d message(s) from memory", self.session_id, len(messages))
+    async def _history(self, restore: bool) -> list[dict[str, Any]]:
+        """The last K turns of (actor, session); fetched once (the load started with the agent), then kept
+        so a first turn that failed and was rolled back by the app gets the same history again."""
+        if not restore:
+            return []
+        if self._restored is None:
+            self._restored = []  # one attempt per agent, as a failed load must not slow every turn
+            load = self._history_load or telemetry.submit_in_context(
+                _EXECUTOR, self._traced("list_events", self._list_events, None)
+            )
+            try:
+                events = await asyncio.wait_for(asyncio.wrap_future(load), self.timeout_seconds)
+            except TimeoutError:
+                self.cool_down.trip()
+                raise TimeoutError(f"list_events: no answer within {self.timeout_seconds:g}s") from None
+            messages, newest = events_to_messages(
+                events, actor_id=self.actor_id, last_k_turns=self.last_k_turns
+            )
+            with self._lock:
+                self._last_timestamp = max(self._last_timestamp, newest)
+            self._restored = messages
+            logger.info("session %s: restored %d message(s) from memory", self.session_id, len(messages))
+        return copy.deepcopy(self._restored)
 
     def _list_events(self) -> list[dict[str, Any]]:
         """One page of the newest events of this (actor, session); the newest 100 cover any sane K."""
@@ -199,15 +274,12 @@ class MemoryHooks(Plugin):
         )
         return list(response.get("events", []))
 
-    # -- long-term: retrieve and inject -------------------------------------------------------------------
+    # -- long-term: retrieve ------------------------------------------------------------------------------
 
-    @hook
-    async def on_before_invocation(self, event: BeforeInvocationEvent) -> None:
-        """Search each namespace of this actor with the new prompt; on failure the turn has no context."""
-        self._context = None
-        query = last_user_text(event.messages or [])[:MAX_QUERY_TEXT]
+    async def _records(self, query: str) -> str | None:
+        """Search each namespace of this actor with the prompt: the records block, or None."""
         if not query.strip() or not self.namespaces:
-            return
+            return None
         keys = list(self.namespaces)
         results = await asyncio.gather(
             *(
@@ -229,7 +301,7 @@ class MemoryHooks(Plugin):
             texts = record_texts(result, self.namespaces[key], self.top_k)
             if texts:
                 sections.append((key, texts))
-        self._context = context_block(sections) if sections else None
+        return context_block(sections) if sections else None
 
     def _retrieve_fn(self, namespace: str, query: str) -> Callable[[], dict[str, Any]]:
         """Bind one RetrieveMemoryRecords call (exact namespace, top-k) for the executor."""
@@ -245,29 +317,33 @@ class MemoryHooks(Plugin):
 
         return call
 
-    def _add_context_to_model_call(self, context: InvokeModelContext) -> InvokeModelContext:
-        """Append this invocation's records to the system prompt of each model call (never to the history)."""
-        return with_block(context, self._context) if self._context else context
-
-    @hook
-    def on_after_invocation(self, event: AfterInvocationEvent) -> None:
-        """Forget this invocation's records so they never carry over into the next one."""
-        self._context = None
-
     # -- short-term: save ---------------------------------------------------------------------------------
 
     @hook
     async def on_message_added(self, event: MessageAddedEvent) -> None:
-        """Write a user/assistant message as one conversational event before the agent goes on."""
+        """Queue the message's text as one conversational event; the turn does not wait for the write.
+
+        Writes run one after the other in the background (their timestamps are taken now, so the stored
+        order is the conversation's order) and the end of the turn waits for them.
+        """
         stored = message_text(event.message)
         if stored is None:
             return
         role, text = stored
         timestamp = self._next_timestamp()
-        try:
-            await self._call("create_event", lambda: self._create_event(role, text, timestamp))
-        except Exception as error:
-            self._warn("create_event", error)
+        previous = self._writes
+        if previous is not None and previous.get_loop() is not asyncio.get_running_loop():
+            previous = None  # left over from a loop that is gone (a sync call of an earlier turn)
+
+        async def write() -> None:
+            if previous is not None:
+                await previous  # never raises
+            try:
+                await self._call("create_event", lambda: self._create_event(role, text, timestamp))
+            except Exception as error:
+                self._warn("create_event", error)
+
+        self._writes = asyncio.ensure_future(write())
 
     def _create_event(self, role: str, text: str, timestamp: datetime) -> None:
         """One CreateEvent carrying one conversational payload for this (actor, session)."""
@@ -308,15 +384,6 @@ class MemoryHooks(Plugin):
                 raise
 
         return telemetry.traced(f"agentcore.memory.{operation}", self.session_id, guarded, attributes)
-
-    def _call_sync(self, operation: str, call: Callable[[], T]) -> T:
-        """Like `_call` for the one place Strands requires synchronous code (agent initialisation)."""
-        future = telemetry.submit_in_context(_EXECUTOR, self._traced(operation, call, None))
-        try:
-            return future.result(timeout=self.timeout_seconds)
-        except concurrent.futures.TimeoutError:
-            self.cool_down.trip()
-            raise TimeoutError(f"{operation}: no answer within {self.timeout_seconds:g}s") from None
 
     async def _call(
         self,

@@ -377,12 +377,14 @@ def test_slow_endpoint_is_abandoned_at_the_timeout(
     started = time.monotonic()
     agent, model = make_agent(patient, ALICE, S1, "still here", timeout_seconds=0.3)
     assert str(agent("are you there?")).strip() == "still here"
-    assert time.monotonic() - started < 2.0  # one timeout, then the cool-down skips the rest
+    assert time.monotonic() - started < 2.0  # one (concurrent) timeout, then the cool-down skips the rest
     messages = warnings_for(caplog)
     assert any("list_events" in m and S1 in m and "TimeoutError" in m for m in messages)
     assert any("retrieve_memory_records" in m and S1 in m for m in messages)
     assert "ALICE-FACT" not in everything_sent(model)
-    assert len(env.server.requests) == 1  # after the first timeout the cool-down skipped every other call
+    # History, records (3 namespaces) and the prompt's write go out together, concurrently; after the first
+    # timeout the cool-down skips every later call (here: the answer's write).
+    assert len(env.server.requests) <= 5
     assert any("create_event" in m and "MemoryUnavailableError" in m for m in messages)
 
 
