@@ -10,7 +10,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: help install synth test lint review bench clean
+.PHONY: help install synth test lint review bench clean local local-reset
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -50,3 +50,10 @@ bench: install ## Benchmarks (timings are measured here, never asserted in tests
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache
+
+local: install ## Run the dev stage on this machine, offline (MODEL=bedrock|openai|scripted); Ctrl-C stops
+	@test -f cdk.out/assembly-dev/manifest.json || $(MAKE) --no-print-directory synth STAGE=dev
+	@$(PY) -m local
+
+local-reset: ## Forget the local stage's state (.local/: tables, memory, users, traces)
+	@$(PY) -m local reset

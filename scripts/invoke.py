@@ -4,10 +4,14 @@
     python scripts/invoke.py --stage dev "What can you do?"
     python scripts/invoke.py --stage dev --session-id <id from a previous call> "And then?"
     python scripts/invoke.py --stage dev --no-auth "hi"      # shows the AccessDenied path
+    python scripts/invoke.py --local [--user alice] "Where is my order ORD-1001?"   # the `make local` stage
 
 Stack outputs are read from `<stage>-Runtime` (RuntimeArn, RuntimeEndpointName, InvocationUrl, Region) and
 `<stage>-Identity` (UserPoolId, UserClientId, Region); `--url` and `--client-id` skip CloudFormation.
 Credentials: AGENT_USERNAME / AGENT_PASSWORD, else prompted. Only the standard library and boto3 are used.
+`--local` reads the running local stage's `$LOCAL_STATE_DIR/stage.json` (default `.local/`) instead of
+CloudFormation and logs in with the same Cognito call at the local issuer, as `--user` (default alice) with
+its password from the stage's `users.json`.
 
 Exit codes: 0 answered, 1 the agent reported an error, 2 bad arguments or stack outputs, 3 login failed,
 4 access denied (401/403), 5 network or other HTTP error, 130 interrupted.
@@ -26,11 +30,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 MIN_SESSION_ID = 33  # AgentCore rejects shorter runtime session ids
 DEFAULT_ENDPOINT = "DEFAULT"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class Failure(Exception):
@@ -48,6 +54,7 @@ class Target:
     url: str
     region: str | None
     client_id: str | None
+    cognito_endpoint: str | None = None  # the local stage's issuer; None: the region's Cognito
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -70,7 +77,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-auth", action="store_true", help="send no token (the runtime must refuse the call)"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for data (default 300)")
+    parser.add_argument(
+        "--local", action="store_true", help="talk to the local stage started by `make local`"
+    )
+    parser.add_argument("--user", help="with --local: the local user to log in as (default alice)")
     args = parser.parse_args(argv)
+    if args.user is not None and not args.local:
+        parser.error("--user needs --local (deployed stages log in with AGENT_USERNAME)")
     if not args.prompt.strip():
         parser.error("the prompt is empty")
     if args.session_id is not None and len(args.session_id) < MIN_SESSION_ID:
@@ -124,6 +137,24 @@ def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[s
     if not url.startswith(("https://", "http://")):
         raise Failure(f"the invocation URL {url!r} is not an http(s) URL", 2)
     return Target(url=url, region=region, client_id=client_id)
+
+
+def local_target(stage_file: Path, user: str | None) -> tuple[Target, tuple[str, str]]:
+    """The local stage's URL and login, and the user's credentials, from the files `make local` writes."""
+    try:
+        stage = json.loads(stage_file.read_text())
+        passwords = json.loads(Path(stage["users_file"]).read_text())
+    except (OSError, ValueError, KeyError):
+        raise Failure(
+            f"no local stage is running ({stage_file} missing or unreadable): start `make local`", 2
+        ) from None
+    name = user or "alice"
+    if name not in passwords:
+        raise Failure(f"--user {name!r} is not a local user (choose from {', '.join(sorted(passwords))})", 2)
+    target = Target(
+        stage["invocation_url"], stage["region"], stage["user_client_id"], stage["cognito_endpoint"]
+    )
+    return target, (name, passwords[name])
 
 
 def credentials(
@@ -271,6 +302,14 @@ def aws_message(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
+def _unsigned() -> dict[str, Any]:
+    """InitiateAuth is an unsigned call; the local issuer needs no AWS credentials either."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    return {"config": Config(signature_version=UNSIGNED)}
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -283,15 +322,25 @@ def main(
     try:
         import boto3
 
-        target = resolve_target(args, lambda region: boto3.client("cloudformation", region_name=region))
+        login_as = None
+        if args.local:
+            state_dir = REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")  # as `python -m local`
+            target, login_as = local_target(state_dir / "stage.json", args.user)
+        else:
+            target = resolve_target(args, lambda region: boto3.client("cloudformation", region_name=region))
         token = None
         if not args.no_auth:
             if target.client_id is None or target.region is None:
                 raise Failure("set --region (or AWS_REGION) to log in", 2)
-            username, password = credentials(environ, input, getpass.getpass)
-            cognito = boto3.client("cognito-idp", region_name=target.region)
+            username, password = login_as or credentials(environ, input, getpass.getpass)
+            cognito = boto3.client(
+                "cognito-idp",
+                region_name=target.region,
+                endpoint_url=target.cognito_endpoint,
+                **(_unsigned() if target.cognito_endpoint else {}),
+            )
             token = login(cognito, target.client_id, username, password, input)
-        session_id = args.session_id or f"{args.stage}-{uuid.uuid4()}"
+        session_id = args.session_id or f"{'local' if args.local else args.stage}-{uuid.uuid4()}"
         err.write(f"session: {session_id}\n")
         with invoke(target.url, args.prompt, session_id, token, args.timeout) as response:
             return stream_answer(response, out, err)

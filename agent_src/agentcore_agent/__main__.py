@@ -91,8 +91,8 @@ def wire_app(
     return app, close
 
 
-def main() -> int:
-    """Parse the environment, build the app and serve until stopped."""
+def main(*, host: str = HOST, port: int = PORT) -> int:
+    """Parse the environment, build the app and serve until stopped (`make local` binds 127.0.0.1)."""
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as error:
@@ -105,7 +105,7 @@ def main() -> int:
         print(f"agentcore_agent: configuration error: {error}", file=sys.stderr)
         return 2
     try:
-        app.run(port=PORT, host=HOST)
+        app.run(port=port, host=host)
     finally:
         close()
     return 0

@@ -1,0 +1,98 @@
+"""`python -m local`: run the local stage in the foreground (`make local`), reset it, or print a turn's spans.
+
+    python -m local                 # start; Ctrl-C stops everything
+    python -m local reset           # forget the state under .local/ (make local-reset)
+    python -m local spans [--session ID]
+
+Environment: MODEL=bedrock|openai|scripted (default: bedrock when AWS credentials are found, else scripted),
+LOCAL_STATE_DIR (default .local), LOCAL_AGENT_PORT (default 8080), CDK_OUT (default cdk.out).
+Every failure is one line on stderr and exit status 2; Ctrl-C exits with 130 after stopping every component.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from local.lambda_context import REPO_ROOT
+
+
+def _path(name: str, default: str) -> Path:
+    value = Path(os.environ.get(name) or default)
+    return value if value.is_absolute() else REPO_ROOT / value
+
+
+def _run() -> int:
+    from local.dev_stage import DevStageError
+    from local.stage import LocalStage, LocalStageError, Options
+
+    started = time.monotonic()
+    raw_port = os.environ.get("LOCAL_AGENT_PORT") or "8080"
+    if not raw_port.isdigit():
+        print(f"local: LOCAL_AGENT_PORT={raw_port!r} is not a port number", file=sys.stderr)
+        return 2
+    options = Options(
+        state_dir=_path("LOCAL_STATE_DIR", ".local"),
+        cdk_out=_path("CDK_OUT", "cdk.out"),
+        model=os.environ.get("MODEL") or None,
+        agent_port=int(raw_port),
+    )
+    # SIGTERM (e.g. from a supervisor) stops the stage like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stage = None
+    try:
+        stage = LocalStage(options)
+        url = stage.start(lambda line: print(line, flush=True))
+        print(
+            f"ready in {time.monotonic() - started:.1f}s: agent at {url} (model: {stage.model}); try "
+            'scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
+            flush=True,
+        )
+        status = stage.wait()
+        print(f"local: the agent exited with status {status}; stopping", file=sys.stderr)
+        return 1
+    except (LocalStageError, DevStageError) as error:
+        print(f"local: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopping", flush=True)
+        return 130
+    finally:
+        if stage is not None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the clean-up
+            stage.stop()
+            print("stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description="The local stage (make local).")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="start the local stage in the foreground (default)")
+    commands.add_parser("reset", help="forget the local state (.local/)")
+    spans = commands.add_parser("spans", help="print the spans of the last turn")
+    spans.add_argument("--session", help="the last turn of this runtime session id")
+    args = parser.parse_args(argv)
+    if args.command == "reset":
+        from local.stage import LocalStageError, reset
+
+        state = _path("LOCAL_STATE_DIR", ".local")
+        try:
+            reset(state)
+        except LocalStageError as error:
+            print(f"local: {error}", file=sys.stderr)
+            return 2
+        print(f"removed {state}")
+        return 0
+    if args.command == "spans":
+        from local.traces import TRACES_FILE, print_turn
+
+        return print_turn(_path("LOCAL_STATE_DIR", ".local") / TRACES_FILE, sys.stdout, args.session)
+    return _run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

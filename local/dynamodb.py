@@ -1,0 +1,94 @@
+"""Local DynamoDB: moto in server mode, tables created as the dev stage declares them, state kept on disk.
+
+The tool handlers reach it through `AWS_ENDPOINT_URL_DYNAMODB`, with their real boto3 code. moto keeps data
+in memory, so the tables are written to `<state>/dynamodb/<table>.json` when the stage stops and loaded from
+there when it starts again; a table with no saved state is seeded from `lambdas/<target>/seed.json`, as the
+deployed stage seeds it when the table is created.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+with warnings.catch_warnings():  # "install moto[server]": only Flask is needed for DynamoDB, and it is pinned
+    warnings.simplefilter("ignore", UserWarning)
+    from moto.server import ThreadedMotoServer
+
+from local.dev_stage import Table
+from local.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR
+
+if str(SHARED_LAYER_DIR) not in sys.path:
+    sys.path.insert(0, str(SHARED_LAYER_DIR))
+
+from gateway_tool.dynamodb import batch_write_request, load_seed, unmarshal_item
+
+BATCH = 25  # BatchWriteItem's limit
+
+
+class LocalDynamoDB:
+    """A moto server on 127.0.0.1 (free port) holding the stage's tool tables."""
+
+    def __init__(self, state_dir: Path, tables: list[Table], region: str) -> None:
+        self.state_dir = state_dir / "dynamodb"
+        self.tables = tables
+        self.region = region
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The value for AWS_ENDPOINT_URL_DYNAMODB."""
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def client(self) -> Any:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def start(self) -> LocalDynamoDB:
+        """Start moto, create every table and fill it from saved state or its seed file."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the foreground
+        self._server.start()
+        client = self.client()
+        for table in self.tables:
+            client.create_table(BillingMode="PAY_PER_REQUEST", **table.definition)
+            items = self._saved(table) if self._state_file(table).exists() else self._seed(table)
+            for start in range(0, len(items), BATCH):
+                client.batch_write_item(**batch_write_request(table.name, items[start : start + BATCH]))
+        return self
+
+    def save(self) -> None:
+        """Write every table's items (DynamoDB JSON) under the state directory."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        paginator = self.client().get_paginator("scan")
+        for table in self.tables:
+            items = [item for page in paginator.paginate(TableName=table.name) for item in page["Items"]]
+            target = self._state_file(table)
+            target.with_suffix(".tmp").write_text(json.dumps(items))
+            target.with_suffix(".tmp").replace(target)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _state_file(self, table: Table) -> Path:
+        return self.state_dir / f"{table.name}.json"
+
+    def _saved(self, table: Table) -> list[dict[str, Any]]:
+        return [unmarshal_item(item) for item in json.loads(self._state_file(table).read_text())]
+
+    @staticmethod
+    def _seed(table: Table) -> list[dict[str, Any]]:
+        target = table.name.split("-", 1)[1]
+        seed = LAMBDAS_DIR / target / "seed.json"
+        return load_seed(seed) if seed.exists() else []

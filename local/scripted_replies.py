@@ -1,0 +1,120 @@
+"""The scripted model's rules (`MODEL=scripted`): deterministic replies to a Converse request, no LLM.
+
+It lets the whole local stage run offline and makes its behaviour testable. Given the request the agent sends
+Bedrock (messages, offered tools), it answers in one of three ways:
+
+1. the last message carries tool results → a text answer quoting them (`<tool> returned: {...}`);
+2. the prompt names ids that fill every required argument of an offered tool (an argument's description
+   gives its shape as `e.g. "ORD-1001"`, so `ORD-1002` in the prompt fills `order_id`) → a call of the tool
+   whose name shares most words with the prompt;
+3. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
+   (so a restored conversation is visible) and what the first of them was.
+
+It never calls a tool whose required arguments it cannot fill from the prompt (e.g. `cancel_order` needs a
+reason), so it never writes data on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+MAX_QUOTE_CHARS = 1500
+_EXAMPLE = re.compile(r'e\.g\. "([A-Z]+-)[A-Za-z0-9]+"')
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class TextReply:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    name: str
+    arguments: dict[str, Any]
+    tool_use_id: str
+
+
+Reply = TextReply | ToolReply
+
+
+def reply_to(request: dict[str, Any]) -> Reply:
+    """The scripted answer to one Converse request body."""
+    messages = request.get("messages") or []
+    last = messages[-1] if messages else {"role": "user", "content": []}
+    results = [block["toolResult"] for block in last.get("content", []) if "toolResult" in block]
+    if results:
+        return TextReply(_quote_results(messages, results))
+    prompt = _text(last)
+    tools = [t["toolSpec"] for t in (request.get("toolConfig") or {}).get("tools", []) if "toolSpec" in t]
+    call = _tool_call(prompt, tools, turn=len(messages))
+    if call is not None:
+        return call
+    earlier = [_text(m) for m in messages[:-1] if m.get("role") == "user" and _text(m)]
+    first = f' The first was: "{earlier[0][:200]}".' if earlier else ""
+    return TextReply(
+        f'(scripted model, no LLM) You said: "{prompt[:500]}". This conversation has {len(earlier)} '
+        f"earlier user message(s).{first} Ask about an order (e.g. ORD-1001) or a product (e.g. SKU-1001) "
+        "and I will look it up with my tools."
+    )
+
+
+def _text(message: dict[str, Any]) -> str:
+    return " ".join(block["text"] for block in message.get("content", []) if "text" in block).strip()
+
+
+def _quote_results(messages: list[dict[str, Any]], results: list[dict[str, Any]]) -> str:
+    """`<tool> returned: <result>` for each result, naming the tool from the matching toolUse."""
+    names = {
+        block["toolUse"]["toolUseId"]: block["toolUse"]["name"]
+        for message in messages
+        for block in message.get("content", [])
+        if "toolUse" in block
+    }
+    parts = []
+    for result in results:
+        content = " ".join(
+            block["text"] if "text" in block else json.dumps(block.get("json"), separators=(",", ":"))
+            for block in result.get("content", [])
+        )
+        name = names.get(result.get("toolUseId"), "the tool")
+        parts.append(f"{name} returned: {content[:MAX_QUOTE_CHARS]}")
+    return "(scripted model, no LLM) " + "\n".join(parts)
+
+
+def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolReply | None:
+    """The best offered tool whose every required argument is an id found in the prompt."""
+    words = set(_WORD.findall(prompt.lower()))
+    best: tuple[int, str, dict[str, Any]] | None = None
+    for spec in tools:
+        schema = (spec.get("inputSchema") or {}).get("json") or {}
+        required = schema.get("required") or []
+        if not required:
+            continue
+        arguments = {}
+        for name in required:
+            value = _id_for(schema.get("properties", {}).get(name, {}), prompt)
+            if value is None:
+                break
+            arguments[name] = value
+        else:
+            overlap = len(words & set(_WORD.findall(spec["name"].lower().replace("_", " "))))
+            if best is None or overlap > best[0]:
+                best = (overlap, spec["name"], arguments)
+    if best is None:
+        return None
+    return ToolReply(best[1], best[2], f"tooluse-scripted-{turn}")
+
+
+def _id_for(prop: dict[str, Any], prompt: str) -> str | None:
+    """The first token of the prompt shaped like the argument's example id (e.g. `ORD-` + word chars)."""
+    if prop.get("type", "string") != "string":
+        return None
+    example = _EXAMPLE.search(str(prop.get("description", "")))
+    if example is None:
+        return None
+    found = re.search(rf"\b{re.escape(example.group(1))}[A-Za-z0-9]+\b", prompt, flags=re.IGNORECASE)
+    return found.group(0).upper() if found else None

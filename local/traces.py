@@ -1,0 +1,127 @@
+"""Traces of the local run: an OTLP/HTTP receiver writing OTLP JSON lines, and a printer for one turn.
+
+The agent runs under `opentelemetry-instrument` as in the image, exporting spans with the standard OTLP
+exporter (`http/protobuf`) to `POST /v1/traces` here; each export request is appended to
+`<state>/traces.jsonl` as one line of OTLP JSON (`{"resourceSpans": [...]}`, the protobuf's JSON mapping).
+`python -m local spans` prints the spans of the last turn (or of `--session <id>`) as an indented tree.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from local.http_server import JsonHandler, LocalServer
+
+TRACES_FILE = "traces.jsonl"
+
+
+class TraceReceiver:
+    """OTLP/HTTP traces endpoint on 127.0.0.1 (free port) appending to `<state>/traces.jsonl`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / TRACES_FILE
+        self._lock = threading.Lock()
+        self._server = LocalServer(self._handler_class(), name="local-traces")
+
+    @property
+    def endpoint_url(self) -> str:
+        """The value for OTEL_EXPORTER_OTLP_TRACES_ENDPOINT."""
+        return f"{self._server.url}/v1/traces"
+
+    def start(self) -> TraceReceiver:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _write(self, body: bytes) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        line = json.dumps(MessageToDict(request), separators=(",", ":"))
+        with self._lock, self.path.open("a") as out:
+            out.write(line + "\n")
+
+    def _handler_class(self) -> type[JsonHandler]:
+        receiver = self
+
+        class Handler(JsonHandler):
+            def do_POST(self) -> None:
+                if self.path.split("?", 1)[0] != "/v1/traces":
+                    self.send_error(404)
+                    return
+                try:
+                    receiver._write(self.read_body())
+                except Exception as error:  # a malformed export is refused, never crashes the stage
+                    self.send_json(400, {"message": f"not an OTLP trace export: {error}"})
+                    return
+                payload = ExportTraceServiceResponse().SerializeToString()
+                self.send_bytes(200, payload, {"Content-Type": "application/x-protobuf"})
+
+        return Handler
+
+
+def spans(path: Path) -> Iterator[dict[str, Any]]:
+    """Every span in an OTLP JSON lines file, with its service name added as `service`."""
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        for resource_spans in json.loads(line).get("resourceSpans", []):
+            attributes = _attributes(resource_spans.get("resource", {}))
+            for scope_spans in resource_spans.get("scopeSpans", []):
+                for span in scope_spans.get("spans", []):
+                    yield {**span, "service": attributes.get("service.name", "")}
+
+
+def print_turn(path: Path, out: TextIO, session_id: str | None = None) -> int:
+    """Print the spans of the last trace (or the last trace of `session_id`); 1 when there is none."""
+    every = list(spans(path))
+    traces: dict[str, list[dict[str, Any]]] = {}
+    order: list[str] = []
+    for span in every:
+        if span["traceId"] not in traces:
+            order.append(span["traceId"])
+        traces.setdefault(span["traceId"], []).append(span)
+    if session_id is not None:
+        order = [t for t in order if any(_attributes(s).get("session.id") == session_id for s in traces[t])]
+    turns = [t for t in order if any(s["name"].startswith("invoke_agent") for s in traces[t])] or order
+    if not turns:
+        out.write(f"no traces in {path}" + (f" for session {session_id}" if session_id else "") + "\n")
+        return 1
+    chosen = traces[turns[-1]]
+    out.write(f"trace {turns[-1]} ({len(chosen)} spans)\n")
+    children: dict[str, list[dict[str, Any]]] = {}
+    ids = {span["spanId"] for span in chosen}
+    for span in sorted(chosen, key=lambda s: int(s.get("startTimeUnixNano", 0))):
+        parent = span.get("parentSpanId", "")
+        children.setdefault(parent if parent in ids else "", []).append(span)
+
+    def show(span: dict[str, Any], depth: int) -> None:
+        duration = (int(span.get("endTimeUnixNano", 0)) - int(span.get("startTimeUnixNano", 0))) / 1e6
+        status = span.get("status", {}).get("code", "")
+        error = "  ERROR" if status == "STATUS_CODE_ERROR" else ""
+        out.write(f"{'  ' * depth}{span['name']}  {duration:.1f} ms{error}\n")
+        for child in children.get(span["spanId"], []):
+            show(child, depth + 1)
+
+    for root in children.get("", []):
+        show(root, 0)
+    return 0
+
+
+def _attributes(item: dict[str, Any]) -> dict[str, Any]:
+    """An OTLP JSON attribute list as a dict of plain values."""
+    return {
+        attribute["key"]: next(iter(attribute.get("value", {}).values()), None)
+        for attribute in item.get("attributes", [])
+    }

@@ -1,0 +1,39 @@
+"""The local stage's users, mirroring the deployed stage's roles: two customers and an operator.
+
+A customer's access token carries the customer it is bound to (`customer_id`) and the `customers` group; the
+operator's carries the `operators` group, as the deployed user pool's pre-token trigger adds them. `sub` is
+derived from the username, so memory (keyed by `sub`) survives restarts. Passwords are generated on first
+start and kept in `<state>/users.json` (mode 0600), which `scripts/invoke.py --local` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+from local.oidc_issuer import User
+
+ROLES = {
+    "alice": {"customer_id": "CUST-001", "cognito:groups": ["customers"]},
+    "bob": {"customer_id": "CUST-002", "cognito:groups": ["customers"]},
+    "olivia": {"cognito:groups": ["operators"]},
+}
+USERS_FILE = "users.json"
+
+
+def local_users(state_dir: Path) -> dict[str, User]:
+    """The users, with the passwords stored under `state_dir` (generated the first time)."""
+    path = state_dir / USERS_FILE
+    passwords = json.loads(path.read_text()) if path.exists() else {}
+    if set(passwords) != set(ROLES):
+        passwords = {name: passwords.get(name) or secrets.token_urlsafe(12) for name in ROLES}
+        path.touch(mode=0o600)
+        os.chmod(path, 0o600)
+        path.write_text(json.dumps(passwords, indent=2))
+    return {
+        name: User(name, passwords[name], str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-user:{name}")), claims)
+        for name, claims in ROLES.items()
+    }

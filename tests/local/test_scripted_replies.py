@@ -1,0 +1,74 @@
+"""The scripted model's rules: a tool call when the prompt fills its required ids, quotes of tool results."""
+
+from __future__ import annotations
+
+from local.scripted_replies import TextReply, ToolReply, reply_to
+
+TOOLS = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": name,
+                "inputSchema": {"json": {"type": "object", "properties": properties, "required": required}},
+            }
+        }
+        for name, properties, required in [
+            (
+                "orders___get_order",
+                {"order_id": {"type": "string", "description": 'e.g. "ORD-1001".'}},
+                ["order_id"],
+            ),
+            (
+                "orders___cancel_order",
+                {
+                    "order_id": {"type": "string", "description": 'The order id, e.g. "ORD-1001".'},
+                    "reason": {"type": "string", "description": "Why."},
+                },
+                ["order_id", "reason"],
+            ),
+            (
+                "inventory___check_stock",
+                {"sku": {"type": "string", "description": 'e.g. "SKU-1001".'}},
+                ["sku"],
+            ),
+        ]
+    ]
+}
+
+
+def user(text: str) -> dict:
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def test_an_id_in_the_prompt_calls_the_tool_it_fills():
+    reply = reply_to({"messages": [user("Where is my order ord-1002?")], "toolConfig": TOOLS})
+    assert reply == ToolReply("orders___get_order", {"order_id": "ORD-1002"}, "tooluse-scripted-1")
+    stock = reply_to({"messages": [user("Is SKU-1003 in stock?")], "toolConfig": TOOLS})
+    assert isinstance(stock, ToolReply) and stock.name == "inventory___check_stock"
+
+
+def test_a_tool_whose_required_arguments_are_not_in_the_prompt_is_never_called():
+    reply = reply_to({"messages": [user("cancel ORD-1001 please")], "toolConfig": TOOLS})
+    assert isinstance(reply, ToolReply) and reply.name == "orders___get_order"  # never cancel_order
+    assert isinstance(reply_to({"messages": [user("hello")], "toolConfig": TOOLS}), TextReply)
+
+
+def test_tool_results_are_quoted_with_the_tool_name():
+    messages = [
+        user("Where is ORD-1001?"),
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "orders___get_order"}}]},
+        {
+            "role": "user",
+            "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": '{"s": "OK"}'}]}}],
+        },
+    ]
+    reply = reply_to({"messages": messages, "toolConfig": TOOLS})
+    assert isinstance(reply, TextReply)
+    assert 'orders___get_order returned: {"s": "OK"}' in reply.text
+
+
+def test_the_text_reply_counts_and_quotes_earlier_user_messages():
+    messages = [user("first question"), {"role": "assistant", "content": [{"text": "answer"}]}, user("again")]
+    reply = reply_to({"messages": messages})
+    assert isinstance(reply, TextReply)
+    assert "1 earlier user message(s)" in reply.text and '"first question"' in reply.text
