@@ -47,6 +47,7 @@ review: synth ## Report of what will be deployed (BASE=<git ref>: and what chang
 bench: install ## Benchmarks (timings are measured here, never asserted in tests)
 	$(PY) bench/bench_agent.py
 	$(PY) bench/bench_lambdas.py
+	$(PY) bench/bench_local.py
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache
