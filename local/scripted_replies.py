@@ -7,7 +7,9 @@ Bedrock (messages, offered tools), it answers in one of three ways:
 2. the prompt names ids that fill every required argument of an offered tool (an argument's description
    gives its shape as `e.g. "ORD-1001"`, so `ORD-1002` in the prompt fills `order_id`) → a call of the tool
    whose name shares most words with the prompt;
-3. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
+3. the prompt asks to run code or browse and the system prompt carries a `Local stage:` note (tools that are
+   off locally) → that note;
+4. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
    (so a restored conversation is visible) and what the first of them was.
 
 It never calls a tool whose required arguments it cannot fill from the prompt (e.g. `cancel_order` needs a
@@ -24,6 +26,10 @@ from typing import Any
 MAX_QUOTE_CHARS = 1500
 _EXAMPLE = re.compile(r'e\.g\. "([A-Z]+-)[A-Za-z0-9]+"')
 _WORD = re.compile(r"[a-z0-9]+")
+_OFF_TOOL_REQUEST = re.compile(
+    r"\b(run|execute|python|code|browse|browser|website|web page)\b", re.IGNORECASE
+)
+LOCAL_NOTE_PREFIX = "Local stage:"
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ def reply_to(request: dict[str, Any]) -> Reply:
     call = _tool_call(prompt, tools, turn=len(messages))
     if call is not None:
         return call
+    note = _local_note(request)
+    if note and _OFF_TOOL_REQUEST.search(prompt):
+        return TextReply(f"(scripted model, no LLM) {note}")
     earlier = [_text(m) for m in messages[:-1] if m.get("role") == "user" and _text(m)]
     first = f' The first was: "{earlier[0][:200]}".' if earlier else ""
     return TextReply(
@@ -60,6 +69,15 @@ def reply_to(request: dict[str, Any]) -> Reply:
         f"earlier user message(s).{first} Ask about an order (e.g. ORD-1001) or a product (e.g. SKU-1001) "
         "and I will look it up with my tools."
     )
+
+
+def _local_note(request: dict[str, Any]) -> str | None:
+    """The system prompt's paragraph about tools that are off in the local stage, if any."""
+    system = " ".join(
+        block.get("text", "") for block in request.get("system") or [] if isinstance(block, dict)
+    )
+    start = system.find(LOCAL_NOTE_PREFIX)
+    return system[start:].split("\n\n", 1)[0].strip() if start >= 0 else None
 
 
 def _text(message: dict[str, Any]) -> str:

@@ -54,6 +54,7 @@ MEMORY_ID = "local_memory-abcdefghij"
 POOL_ID = "us-east-1_LocalPool"
 STAGE_FILE = "stage.json"
 WORKLOAD_NAME = "local-agent"
+OPENAI_KEY_PROVIDER = "local-openai-key"
 LOCAL_PROMPT_NOTE = (
     "Local stage: code execution and web browsing are off (model-written code is never run unsandboxed on "
     "this machine); if asked for them, say they are unavailable locally."
@@ -178,7 +179,12 @@ class LocalStage:
         gateway_token = issuer.mint(
             sub=M2M_CLIENT_ID, client_id=M2M_CLIENT_ID, scope=scopes, expires_in=86400
         )
-        identity = IdentityServer(access_token=gateway_token, workload_token="local-workload-access-token")
+        # The OpenAI key (MODEL=openai) is served like the deployed API-key provider serves it: to the agent's
+        # workload token only. It is read from the developer's OPENAI_API_KEY, never put in the agent's env.
+        api_keys = {OPENAI_KEY_PROVIDER: self.options.environ.get("OPENAI_API_KEY") or "no-key"}
+        identity = IdentityServer(
+            access_token=gateway_token, workload_token="local-workload-access-token", api_keys=api_keys
+        )
         self._stack.callback(identity.stop)
         identity.start()
         roles = ", ".join(f"{u.username} ({_role(u.claims)})" for u in users.values())
@@ -242,7 +248,18 @@ class LocalStage:
         if self.model == "bedrock":
             say("model     bedrock  the real Bedrock with your AWS credentials (the only cloud call)")
             return {name: environ[name] for name in _CREDENTIAL_VARIABLES if name in environ}
-        raise LocalStageError("MODEL=openai needs the agent's OpenAI model option, which this version lacks")
+        model = environ.get("OPENAI_MODEL")
+        if not model:
+            raise LocalStageError("MODEL=openai needs OPENAI_MODEL (and OPENAI_BASE_URL for a local server)")
+        base_url = environ.get("OPENAI_BASE_URL")
+        say(f"model     openai  {model} at {base_url or 'api.openai.com'} (key served by local Identity)")
+        return {
+            "MODEL_PROVIDER": "openai",
+            "MODEL_ID": model,
+            "OPENAI_API_KEY_PROVIDER": OPENAI_KEY_PROVIDER,
+            **({"OPENAI_BASE_URL": base_url} if base_url else {}),
+            **_DUMMY_CREDENTIALS,
+        }
 
     def _process_environment(self, region: str, data_plane: str, traces: str) -> dict[str, str]:
         """What the Runtime's container gets besides its settings: endpoints, paths, OpenTelemetry."""

@@ -112,6 +112,8 @@ def test_a_customer_question_is_answered_from_the_local_table_and_ctrl_c_leaves_
         assert status == 0, err
         assert "[using tool orders___get_order]" in err
         assert '"order_id": "ORD-1001"' in out and '"status": "DELIVERED"' in out  # lambdas/orders/seed.json
+        status, out, _ = running.ask("Can you run some Python code for me?")
+        assert status == 0 and "code execution and web browsing are off" in out  # the agent says so
         status, _, err = running.ask("hi", "--user", "mallory")
         assert status == 2 and "not a local user" in err
     finally:
@@ -119,6 +121,15 @@ def test_a_customer_question_is_answered_from_the_local_table_and_ctrl_c_leaves_
     assert code == 130
     assert not group_alive(running.process.pid)  # the agent process went with it
     assert not (state / "stage.json").exists()
+    spans = subprocess.run(  # the turn's trace was exported (spans are flushed when the agent stops)
+        [sys.executable, "-m", "local", "spans"],
+        cwd=ROOT,
+        env={**os.environ, "LOCAL_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert spans.returncode == 0 and "invoke_agent" in spans.stdout
 
 
 def test_the_conversation_continues_after_a_restart(stage_dirs):
@@ -157,3 +168,26 @@ def test_an_unknown_model_is_a_one_line_error(tmp_path, synthesized):
     assert result.stderr.strip().splitlines() == [
         "local: MODEL='gpt' is not one of bedrock, openai, scripted"
     ]
+
+
+def test_model_openai_reaches_an_openai_compatible_server_with_the_key_from_local_identity(stage_dirs):
+    from tests.doubles.openai_server import OpenAIServer
+
+    state, cdk_out = stage_dirs
+    with OpenAIServer(api_key="sk-local-test", answers=["Hello from an OpenAI-compatible server."]) as server:
+        running = start(
+            state,
+            cdk_out,
+            MODEL="openai",
+            OPENAI_MODEL="gpt-test",
+            OPENAI_BASE_URL=server.base_url,
+            OPENAI_API_KEY="sk-local-test",
+        )
+        try:
+            status, out, err = running.ask("hello")
+        finally:
+            running.interrupt()
+    assert status == 0, err
+    assert "Hello from an OpenAI-compatible server." in out
+    assert server.requests and server.requests[-1].body["model"] == "gpt-test"
+    assert server.refused == 0  # the agent used the key local Identity served it
