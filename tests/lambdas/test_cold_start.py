@@ -42,7 +42,9 @@ with mock_aws():
     client = module.dynamodb_client()
     client.create_table(**TABLE_DEFINITIONS["inventory"])
     client.put_item(TableName="inventory-test", Item={"sku": {"S": "SKU-1001"}, "available": {"N": "3"}})
-    result = module.lambda_handler({"sku": "SKU-1001"}, gateway_context("inventory", "check_stock"))
+    caller = {"sub": "sub-operator", "role": "operator"}
+    context = gateway_context("inventory", "check_stock")
+    result = module.lambda_handler({"sku": "SKU-1001", "caller": caller}, context)
     print(json.dumps({"result": result, "patched": sorted(patcher._PATCHED_MODULES)}))
 """
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from gateway_tool import load_tools
 
 from local.lambda_context import ClientContext, gateway_context, load_handler
+from tests.doubles.callers import as_caller
 from tests.lambdas.conftest import function_dirs
 
 pytestmark = pytest.mark.usefixtures("tables")
@@ -21,7 +22,14 @@ ALL_TOOLS = [
     (directory, spec) for directory in function_dirs() for spec in load_tools(directory / "tools.json")
 ]
 IDS = [f"{d.name}___{s.name}" for d, s in ALL_TOOLS]
-WRONG_VALUE = {"string": 12, "integer": "twelve", "number": "twelve", "boolean": "yes", "array": "x"}
+WRONG_VALUE = {
+    "string": 12,
+    "integer": "twelve",
+    "number": "twelve",
+    "boolean": "yes",
+    "array": "x",
+    "object": "x",
+}
 
 
 def valid_value(prop: dict[str, Any]) -> Any:
@@ -121,7 +129,9 @@ def test_arguments_must_be_an_object(orders: ModuleType, event: Any) -> None:
 
 def test_missing_table_is_an_internal_error(orders: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_TABLE_NAME", "no-such-table")
-    error = orders.lambda_handler({"order_id": "ORD-1001"}, gateway_context("orders", "get_order"))["error"]
+    error = orders.lambda_handler(
+        as_caller({"order_id": "ORD-1001"}), gateway_context("orders", "get_order")
+    )["error"]
     assert error["code"] == "INTERNAL"
     assert error["dependency_error"] == "ResourceNotFoundException"
     assert error["retryable"] is False
@@ -129,7 +139,9 @@ def test_missing_table_is_an_internal_error(orders: ModuleType, monkeypatch: pyt
 
 def test_unset_table_env_is_an_internal_error(orders: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ORDERS_TABLE_NAME")
-    error = orders.lambda_handler({"order_id": "ORD-1001"}, gateway_context("orders", "get_order"))["error"]
+    error = orders.lambda_handler(
+        as_caller({"order_id": "ORD-1001"}), gateway_context("orders", "get_order")
+    )["error"]
     assert error == {
         "code": "INTERNAL",
         "message": "the function is misconfigured: ORDERS_TABLE_NAME is not set",
@@ -167,7 +179,9 @@ def test_dependency_failures_become_structured_errors(
     inventory: ModuleType, monkeypatch: pytest.MonkeyPatch, error: Exception, code: str, retryable: bool
 ) -> None:
     monkeypatch.setattr(inventory, "dynamodb_client", lambda: FailingClient(error))
-    result = inventory.lambda_handler({"sku": "SKU-1001"}, gateway_context("inventory", "check_stock"))
+    result = inventory.lambda_handler(
+        as_caller({"sku": "SKU-1001"}), gateway_context("inventory", "check_stock")
+    )
     assert result["error"]["code"] == code
     assert result["error"]["retryable"] is retryable
     assert "bug" not in result["error"]["message"]  # no internals leak to the model
@@ -186,8 +200,8 @@ def test_logs_carry_gateway_ids_and_metrics_are_flushed(
     previous = logger.registered_handler.setStream(buffer)
     logger.setLevel("INFO")
     try:
-        orders.lambda_handler({"order_id": "ORD-1001"}, context)
-        orders.lambda_handler({"order_id": "ORD-0000"}, context)
+        orders.lambda_handler(as_caller({"order_id": "ORD-1001"}), context)
+        orders.lambda_handler(as_caller({"order_id": "ORD-0000"}), context)
     finally:
         logger.setLevel("WARNING")
         logger.registered_handler.setStream(previous)

@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 
 from local.lambda_context import gateway_context
+from tests.doubles.callers import OPERATOR, as_caller
 
 pytestmark = pytest.mark.usefixtures("tables")
+Caller = dict[str, Any] | None
 
 
-def call(inventory: ModuleType, tool: str, args: Any) -> dict[str, Any]:
-    return inventory.lambda_handler(args, gateway_context("inventory", tool))
+def call(
+    inventory: ModuleType, tool: str, args: Any, caller: dict[str, Any] | None = OPERATOR
+) -> dict[str, Any]:
+    return inventory.lambda_handler(as_caller(args, caller), gateway_context("inventory", tool))
 
 
 def test_search_ranks_name_matches_first_and_adds_live_stock(inventory: ModuleType) -> None:
@@ -54,7 +58,8 @@ def test_check_stock_unknown_sku_is_not_found(inventory: ModuleType) -> None:
 
 def test_reserve_stock_is_all_or_nothing(inventory: ModuleType) -> None:
     result = call(inventory, "reserve_stock", {"sku": "SKU-5001", "quantity": 3, "order_id": "ORD-1010"})
-    assert result == {"sku": "SKU-5001", "reserved_now": 3, "available": 1, "reserved": 3}
+    assert result.pop("hold_expires_at") > "2025"
+    assert result == {"sku": "SKU-5001", "reserved_now": 3, "held_by_you": 3, "available": 1, "reserved": 3}
     refused = call(inventory, "reserve_stock", {"sku": "SKU-5001", "quantity": 2})["error"]
     assert refused["code"] == "FAILED_PRECONDITION"
     assert (refused["available"], refused["requested"]) == (1, 2)

@@ -8,12 +8,16 @@ from typing import Any
 import pytest
 
 from local.lambda_context import gateway_context
+from tests.doubles.callers import OPERATOR, as_caller
 
 pytestmark = pytest.mark.usefixtures("tables")
+Caller = dict[str, Any] | None
 
 
-def call(orders: ModuleType, tool: str, args: Any) -> dict[str, Any]:
-    return orders.lambda_handler(args, gateway_context("orders", tool))
+def call(
+    orders: ModuleType, tool: str, args: Any, caller: dict[str, Any] | None = OPERATOR
+) -> dict[str, Any]:
+    return orders.lambda_handler(as_caller(args, caller), gateway_context("orders", tool))
 
 
 def test_get_order_returns_the_full_order(orders: ModuleType) -> None:
@@ -79,7 +83,7 @@ def test_order_moves_forward_through_its_lifecycle(orders: ModuleType) -> None:
     order = result["order"]
     assert order["version"] == 4
     assert [e["status"] for e in order["status_history"]] == ["PENDING", "CONFIRMED", "SHIPPED", "DELIVERED"]
-    assert order["status_history"][-1]["note"] == "ok"
+    assert order["status_history"][-1]["note"] == {"untrusted_text": "ok"}
     assert order["updated_at"].endswith("Z")
 
 
@@ -125,7 +129,7 @@ def test_cancel_order_records_the_reason(orders: ModuleType) -> None:
     result = call(orders, "cancel_order", {"order_id": "ORD-1004", "reason": "Ordered twice"})
     assert result["changed"] is True
     assert result["order"]["status"] == "CANCELLED"
-    assert result["order"]["status_history"][-1]["note"] == "Ordered twice"
+    assert result["order"]["status_history"][-1]["note"] == {"untrusted_text": "Ordered twice"}
     again = call(orders, "cancel_order", {"order_id": "ORD-1004", "reason": "Ordered twice"})
     assert again["changed"] is False
 

@@ -13,6 +13,8 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"  # the gateway context is missing or malformed (not the model's fault)
     UNKNOWN_TOOL = "UNKNOWN_TOOL"  # the tool name is not served by this function
     NOT_FOUND = "NOT_FOUND"  # the referenced record does not exist
+    PERMISSION_DENIED = "PERMISSION_DENIED"  # the verified caller may not do this (not the model's to change)
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"  # a per-caller cap (e.g. units on hold) would be exceeded
     FAILED_PRECONDITION = "FAILED_PRECONDITION"  # state forbids it (ship a cancelled order)
     CONFLICT = "CONFLICT"  # a concurrent writer won; re-read and retry
     UNAVAILABLE = "UNAVAILABLE"  # a dependency (DynamoDB) failed or throttled; retrying later may work

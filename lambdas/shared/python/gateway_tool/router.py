@@ -26,6 +26,7 @@ import fastjsonschema
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from gateway_tool.caller import CALLER_ARGUMENT, Caller
 from gateway_tool.errors import ErrorCode, ToolError, error_result
 from gateway_tool.schema import ToolSchemaError, ToolSpec, load_tools, strip_prefix
 
@@ -206,7 +207,10 @@ class ToolRouter:
         return tool
 
     def _run(self, tool: str, event: Any) -> dict[str, Any]:
-        """Validate the arguments against the tool's schema and run the implementation."""
+        """Validate the arguments, establish the verified caller (refuse without one), run the tool.
+
+        Implementations find a `Caller` (not the raw dict) under `arguments["caller"]`.
+        """
         if not isinstance(event, dict):
             raise ToolError(ErrorCode.INVALID_ARGUMENT, "arguments must be a JSON object")
         try:
@@ -214,6 +218,9 @@ class ToolRouter:
         except fastjsonschema.JsonSchemaValueException as exc:
             field, message = describe_violation(exc)
             raise ToolError(ErrorCode.INVALID_ARGUMENT, message, field=field) from exc
+        caller = Caller.of(arguments)
+        self.logger.append_keys(**caller.log_keys())
+        arguments[CALLER_ARGUMENT] = caller
         with self._subsegment(tool):
             return self._impls[tool](arguments)
 

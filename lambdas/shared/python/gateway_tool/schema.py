@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway_tool.caller import CALLER_ARGUMENT, CALLER_SCHEMA
 from gateway_tool.errors import ErrorCode, ToolError
 
 PREFIX_SEPARATOR = "___"
@@ -68,7 +69,10 @@ class ToolSpec:
 
 
 def load_tools(path: Path | str) -> tuple[ToolSpec, ...]:
-    """Read and check a tools.json file; any structural problem raises `ToolSchemaError` naming the tool."""
+    """Read and check a tools.json file; any structural problem raises `ToolSchemaError` naming the tool.
+
+    Every tool gains the reserved `caller` argument (see `gateway_tool.caller`), so no tools.json declares it.
+    """
     path = Path(path)
     raw = path.read_bytes()
     if len(raw) > MAX_SCHEMA_BYTES:
@@ -98,6 +102,11 @@ def load_tools(path: Path | str) -> tuple[ToolSpec, ...]:
         if not isinstance(schema, dict) or schema.get("type") != "object":
             raise ToolSchemaError(f"{where} ({name}): inputSchema must be an object schema")
         _check_schema(schema, f"{name}.inputSchema")
+        if CALLER_ARGUMENT in schema.get("properties", {}):
+            raise ToolSchemaError(
+                f"{where} ({name}): '{CALLER_ARGUMENT}' is reserved for the verified caller"
+            )
+        schema = {**schema, "properties": {**schema.get("properties", {}), CALLER_ARGUMENT: CALLER_SCHEMA}}
         specs.append(ToolSpec(name=name, description=description, input_schema=schema))
     return tuple(specs)
 
