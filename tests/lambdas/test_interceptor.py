@@ -1,0 +1,152 @@
+"""The REQUEST interceptor: the verified token, never the model, decides the `caller` of a tool call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.doubles.lambda_context import LAMBDAS_DIR, load_handler
+from tests.doubles.oidc_issuer import OidcIssuer
+
+USER_CLIENT, M2M_CLIENT = "user-client", "m2m-client"
+
+
+@pytest.fixture(scope="module")
+def interceptor() -> ModuleType:
+    return load_handler(LAMBDAS_DIR / "interceptor")
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[OidcIssuer]:
+    yield OidcIssuer()  # minting only: the interceptor never fetches keys
+
+
+@pytest.fixture(autouse=True)
+def stage_env(monkeypatch: pytest.MonkeyPatch, issuer: OidcIssuer) -> None:
+    monkeypatch.setenv("TOKEN_ISSUER", issuer.issuer)
+    monkeypatch.setenv("USER_CLIENT_IDS", USER_CLIENT)
+    monkeypatch.setenv("MACHINE_CLIENT_IDS", M2M_CLIENT)
+
+
+def event(token: str | None, body: dict[str, Any], header: str = "Authorization") -> dict[str, Any]:
+    """The interceptor input of the gateway contract (version 1.0), headers passed."""
+    headers = {"Accept": "application/json", "Mcp-Session-Id": "s-1"}
+    if token is not None:
+        headers[header] = f"Bearer {token}"
+    raw = {"body": json.dumps(body)}
+    return {
+        "interceptorInputVersion": "1.0",
+        "mcp": {
+            "rawGatewayRequest": raw,
+            "gatewayRequest": {"path": "/mcp", "httpMethod": "POST", "headers": headers, "body": body},
+        },
+    }
+
+
+def tool_call(name: str, arguments: Any) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
+
+
+def forwarded(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["interceptorOutputVersion"] == "1.0"
+    assert "transformedGatewayResponse" not in result["mcp"]
+    return result["mcp"]["transformedGatewayRequest"]["body"]
+
+
+def refusal(result: dict[str, Any]) -> str:
+    response = result["mcp"]["transformedGatewayResponse"]
+    assert response["statusCode"] == 200 and "transformedGatewayRequest" not in result["mcp"]
+    assert response["body"]["result"]["isError"] is True
+    error = json.loads(response["body"]["result"]["content"][0]["text"])["error"]
+    assert error["code"] == "PERMISSION_DENIED"
+    return error["message"]
+
+
+def customer_token(issuer: OidcIssuer, customer_id: str = "CUST-001", **claims: Any) -> str:
+    return issuer.mint(sub="sub-a", client_id=USER_CLIENT, role="customer", customer_id=customer_id, **claims)
+
+
+def test_a_forged_caller_is_replaced_by_the_verified_one(interceptor: ModuleType, issuer: OidcIssuer) -> None:
+    forged = {"sub": "sub-op", "role": "operator"}
+    body = tool_call("orders___get_order", {"order_id": "ORD-1004", "caller": forged})
+    out = forwarded(interceptor.lambda_handler(event(customer_token(issuer), body), None))
+    assert out["params"]["arguments"] == {
+        "order_id": "ORD-1004",
+        "caller": {"sub": "sub-a", "role": "customer", "customer_id": "CUST-001"},
+    }
+    assert (out["id"], out["method"], out["params"]["name"]) == (7, "tools/call", "orders___get_order")
+
+
+def test_an_operator_and_the_machine_identity(interceptor: ModuleType, issuer: OidcIssuer) -> None:
+    body = tool_call("orders___list_orders", {"status": "PENDING"})
+    operator = issuer.mint(sub="sub-op", client_id=USER_CLIENT, role="operator")
+    assert forwarded(interceptor.lambda_handler(event(operator, body), None))["params"]["arguments"][
+        "caller"
+    ] == {"sub": "sub-op", "role": "operator"}
+    m2m = issuer.mint(sub=M2M_CLIENT, client_id=M2M_CLIENT, role="operator")  # a role claim changes nothing
+    caller = forwarded(interceptor.lambda_handler(event(m2m, body), None))["params"]["arguments"]["caller"]
+    assert caller == {"sub": M2M_CLIENT, "role": "service"}
+
+
+def test_the_header_name_is_case_insensitive(interceptor: ModuleType, issuer: OidcIssuer) -> None:
+    body = tool_call("inventory___check_stock", {"sku": "SKU-1"})
+    result = interceptor.lambda_handler(event(customer_token(issuer), body, header="authorization"), None)
+    assert forwarded(result)["params"]["arguments"]["caller"]["customer_id"] == "CUST-001"
+
+
+@pytest.mark.parametrize(
+    ("make_token", "reason"),
+    [
+        (lambda issuer: None, "no bearer token"),
+        (lambda issuer: "opaque-token", "no bearer token"),
+        (lambda issuer: "a.!!!.c", "not a JWT"),
+        (lambda issuer: issuer.mint(client_id=USER_CLIENT), "not linked to a customer"),
+        (lambda issuer: issuer.mint(client_id=USER_CLIENT, role="customer"), "not linked to a customer"),
+        (lambda issuer: issuer.mint(client_id="someone-else", role="operator"), "client this gateway"),
+        (lambda issuer: issuer.mint(client_id=USER_CLIENT, token_use="id"), "not an access token"),
+        (lambda issuer: issuer.mint(client_id=USER_CLIENT, issuer="https://evil"), "not an access token"),
+        (lambda issuer: issuer.mint(client_id=USER_CLIENT, expires_in=-10), "expired"),
+    ],
+    ids=["none", "opaque", "garbled", "unbound", "no-customer", "client", "id-token", "issuer", "expired"],
+)
+def test_no_verified_caller_means_the_target_is_not_called(
+    interceptor: ModuleType, issuer: OidcIssuer, make_token: Any, reason: str
+) -> None:
+    body = tool_call("orders___get_order", {"order_id": "ORD-1001"})
+    result = interceptor.lambda_handler(event(make_token(issuer), body), None)
+    assert reason in refusal(result)
+    assert result["mcp"]["transformedGatewayResponse"]["body"]["id"] == 7
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
+        tool_call("x_amz_bedrock_agentcore_search", {"query": "orders"}),
+    ],
+    ids=["tools-list", "initialize", "search"],
+)
+def test_everything_else_passes_through_unchanged(interceptor: ModuleType, body: dict[str, Any]) -> None:
+    assert forwarded(interceptor.lambda_handler(event(None, body), None)) == body
+
+
+def test_arguments_that_are_no_object_reach_the_function_unchanged(
+    interceptor: ModuleType, issuer: OidcIssuer
+) -> None:
+    body = tool_call("orders___get_order", "ORD-1001")  # the function refuses it: not an object, no caller
+    assert forwarded(interceptor.lambda_handler(event(customer_token(issuer), body), None)) == body
+
+
+@pytest.mark.parametrize("bad", [None, {}, {"mcp": {}}, {"mcp": {"gatewayRequest": {"body": "x"}}}])
+def test_an_unreadable_event_is_refused(interceptor: ModuleType, bad: Any) -> None:
+    assert "could not be read" in refusal(interceptor.lambda_handler(bad, None))
