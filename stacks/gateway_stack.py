@@ -1,9 +1,16 @@
 """The AgentCore Gateway of one stage: an MCP endpoint with semantic tool search over the Lambda tools,
 and those tools (see tools_stack.py).
 
-Only machines holding an M2M token from the stage's pool (the agent, through AgentCore Identity) may call
-it. Each tool function becomes one target whose schema is read from its `tools.json`; the gateway role
-may invoke exactly those functions.
+It accepts access tokens of the stage's user client (the agent forwards the signed-in user's token) and of
+its M2M client (the agent's own identity, for what has no user). Each tool function becomes one target whose
+schema is read from its `tools.json`; the gateway role may invoke exactly those functions.
+
+Authorization, in three layers that each hold on their own:
+- AgentCore Policy in ENFORCE mode: a Cedar policy engine (default deny) with one policy per
+  `policies/*.cedar` file decides which principal may call which tool with which inputs;
+- a REQUEST interceptor (`lambdas/interceptor`, given the request headers) writes the verified caller into
+  each tool call's arguments, replacing whatever the model sent;
+- the tool functions condition every read and write on that caller (see lambdas/orders, lambdas/inventory).
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from policies.authorizer import policy_files, render
+from stacks import compliance
+from stacks.auth_function import auth_function
 from stacks.config import StageConfig
 from stacks.encryption import stage_key
 from stacks.identity_stack import IdentityStack
@@ -66,6 +76,27 @@ class GatewayStack(cdk.Stack):
                 },
             ),
         )
+        self.interceptor = auth_function(
+            self,
+            "RequestInterceptor",
+            config=config,
+            source="interceptor",
+            caller="The AgentCore Gateway",
+            description="gateway REQUEST interceptor: the verified caller of every tool call",
+            logs_key=self.tools.logs_key,
+            environment={
+                "TOKEN_ISSUER": identity.issuer,
+                "USER_CLIENT_IDS": identity.user_client.user_pool_client_id,
+                "MACHINE_CLIENT_IDS": identity.m2m_client.user_pool_client_id,
+            },
+        )
+        self.policy_engine = agentcore.PolicyEngine(
+            self,
+            "PolicyEngine",
+            policy_engine_name=config.resource_name("tools"),
+            description=f"{config.project} {config.name}: who may call which tool (policies/*.cedar)",
+            kms_key=self.key,
+        )
         self.gateway = agentcore.Gateway(
             self,
             "Gateway",
@@ -75,14 +106,28 @@ class GatewayStack(cdk.Stack):
             protocol_configuration=agentcore.McpProtocolConfiguration(
                 instructions=INSTRUCTIONS, search_type=agentcore.McpGatewaySearchType.SEMANTIC
             ),
+            # Cognito user tokens carry no gateway scope, so clients, not scopes, are allow-listed.
             authorizer_configuration=agentcore.GatewayAuthorizer.using_custom_jwt(
                 discovery_url=identity.discovery_url,
-                allowed_clients=[identity.m2m_client.user_pool_client_id],
-                allowed_scopes=identity.m2m_scopes,
+                allowed_clients=[
+                    identity.user_client.user_pool_client_id,
+                    identity.m2m_client.user_pool_client_id,
+                ],
+            ),
+            interceptor_configurations=[
+                agentcore.LambdaInterceptor.for_request(self.interceptor, pass_request_headers=True)
+            ],
+            policy_engine_configuration=agentcore.GatewayPolicyEngineConfig(
+                policy_engine=self.policy_engine, mode=agentcore.PolicyEngineMode.ENFORCE
             ),
             kms_key=self.key,
             # Verbose errors help while developing; elsewhere they could leak internals to callers.
             exception_level=agentcore.GatewayExceptionLevel.DEBUG if config.gateway_debug_errors else None,
+        )
+        interceptor_arn = f"<{self.get_logical_id(self.interceptor.node.default_child)}.Arn>:*"
+        compliance.acknowledge_iam5(
+            role.node.find_child("DefaultPolicy").node.default_child,
+            {f"Resource::{interceptor_arn}": "Invoke on the request interceptor and its versions only."},
         )
         self.targets = {
             target: self.gateway.add_lambda_target(
@@ -95,6 +140,19 @@ class GatewayStack(cdk.Stack):
             )
             for target, function in self.tools.functions.items()
         }
+        # One AgentCore policy per file; created after the targets, whose tools make up its Cedar schema.
+        self.policies = {
+            name: self.policy_engine.add_policy(
+                f"{name.title().replace('_', '')}Policy",
+                policy_name=name,
+                description=f"policies/{name}.cedar",
+                statement=agentcore.PolicyStatement.from_cedar(render(text, self.gateway.gateway_arn)),
+            )
+            for name, text in policy_files().items()
+        }
+        for policy in self.policies.values():
+            for target in self.targets.values():
+                policy.node.add_dependency(target)
         self.log_group = deliver_logs_and_traces(
             Construct(self, "Observability"),
             config,

@@ -3,6 +3,11 @@
 Users log in with the user client (no secret; USER_PASSWORD_AUTH/SRP for the CLI invoke flow) and call the
 Runtime. The agent reaches the Gateway as a machine with the M2M client (client_credentials + scopes).
 Cognito access tokens carry no `aud`, so consumers authorize by client id (`allowed_clients`).
+
+Binding users to data: an administrator links a user to a customer through the `custom:customer_id`
+attribute (the user client can read it but not write it) or makes them an operator (group `operators`).
+A pre-token-generation trigger (event V2, needs the PLUS feature plan) turns that into the access-token
+claims `role` and `customer_id`, which the gateway's Cedar policies and its interceptor act on.
 """
 
 from __future__ import annotations
@@ -12,12 +17,16 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+from stacks.auth_function import auth_function
 from stacks.config import StageConfig
+from stacks.encrypted_logs import logs_key
 from stacks.encryption import removal_policy
 from stacks.model_access import api_key_provider
 from stacks.outputs import publish
 
 GATEWAY_SCOPE = "invoke"
+CUSTOMER_ATTRIBUTE = "customer_id"  # custom:customer_id
+OPERATOR_GROUP = "operators"
 
 
 class IdentityStack(cdk.Stack):
@@ -44,6 +53,9 @@ class IdentityStack(cdk.Stack):
             mfa=cognito.Mfa.REQUIRED if config.mfa == "required" else cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             feature_plan=cognito.FeaturePlan.PLUS,
+            custom_attributes={
+                CUSTOMER_ATTRIBUTE: cognito.StringAttribute(min_len=1, max_len=64, mutable=True),
+            },
             standard_threat_protection_mode=(
                 cognito.StandardThreatProtectionMode.FULL_FUNCTION
                 if config.threat_protection == "enforced"
@@ -67,6 +79,29 @@ class IdentityStack(cdk.Stack):
             identifier=config.dns_name("gateway"),
             scopes=[self.gateway_scope],
         )
+        self.operator_group = cognito.CfnUserPoolGroup(
+            self,
+            "OperatorsGroup",
+            user_pool_id=self.user_pool.user_pool_id,
+            group_name=OPERATOR_GROUP,
+            description="Support operators: may act on every customer's orders (see policies/operators.cedar)",
+        )
+        self.logs_key = logs_key(self, "LogsKey", config, "identity trigger logs")
+        self.pre_token_trigger = auth_function(
+            self,
+            "PreTokenTrigger",
+            config=config,
+            source="pre_token",
+            caller="Cognito",
+            description="pre-token-generation trigger: role and customer_id claims",
+            logs_key=self.logs_key,
+            environment={"OPERATOR_GROUP": OPERATOR_GROUP},
+        )
+        self.user_pool.add_trigger(
+            cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+            self.pre_token_trigger,
+            cognito.LambdaVersion.V2_0,
+        )
         token_validity = cdk.Duration.minutes(config.access_token_minutes)
         self.user_client = self.user_pool.add_client(
             "UserClient",
@@ -78,6 +113,11 @@ class IdentityStack(cdk.Stack):
             access_token_validity=token_validity,
             id_token_validity=token_validity,
             enable_token_revocation=True,
+            # Users may read their customer binding but never write it (only admin APIs can).
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True, preferred_username=True)
+            .with_custom_attributes(CUSTOMER_ATTRIBUTE),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(preferred_username=True),
         )
         self.m2m_client = self.user_pool.add_client(
             "MachineClient",
@@ -92,10 +132,8 @@ class IdentityStack(cdk.Stack):
             prevent_user_existence_errors=True,
         )
         self.m2m_scopes = [f"{config.dns_name('gateway')}/{GATEWAY_SCOPE}"]
-        self.discovery_url = (
-            f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
-            "/.well-known/openid-configuration"
-        )
+        self.issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
+        self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
         self.token_endpoint = f"{self.domain.base_url()}/oauth2/token"
         # AgentCore Identity keeps the M2M client secret in its Token Vault; the agent asks it for tokens,
         # so the secret is never in the container, its environment or this template.
@@ -105,7 +143,7 @@ class IdentityStack(cdk.Stack):
             o_auth2_credential_provider_name=config.dns_name("gateway-m2m"),
             client_id=self.m2m_client.user_pool_client_id,
             client_secret=self.m2m_client.user_pool_client_secret,
-            issuer=f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}",
+            issuer=self.issuer,
             token_endpoint=self.token_endpoint,
             authorization_endpoint=f"{self.domain.base_url()}/oauth2/authorize",
         )
@@ -128,6 +166,7 @@ class IdentityStack(cdk.Stack):
                 ),
                 "MachineClientId": (self.m2m_client.user_pool_client_id, "App client for the agent (M2M)"),
                 "TokenEndpoint": (self.token_endpoint, "OAuth2 token endpoint (client_credentials)"),
+                "OperatorGroup": (OPERATOR_GROUP, "Cognito group whose members act as operators"),
                 "Region": (self.region, "Region of this stage"),
             },
         )

@@ -1,4 +1,4 @@
-"""The gateway stack: MCP gateway with semantic search and M2M JWT, one Lambda target per tools.json."""
+"""The gateway stack: MCP gateway, semantic search, user + M2M JWT, one Lambda target per tools.json."""
 
 from __future__ import annotations
 
@@ -26,16 +26,17 @@ def test_every_tool_directory_has_a_table_spec_and_a_target():
     assert sorted(TARGETS) == TOOL_TARGETS
 
 
-def test_gateway_is_mcp_with_semantic_search_kms_and_m2m_jwt(dev):
+def test_gateway_is_mcp_with_semantic_search_kms_and_user_and_m2m_jwt(dev):
     (gateway,) = _props(dev, "AWS::BedrockAgentCore::Gateway").values()
     assert gateway["ProtocolType"] == "MCP"
     assert gateway["ProtocolConfiguration"]["Mcp"]["SearchType"] == "SEMANTIC"
     assert gateway["ProtocolConfiguration"]["Mcp"]["Instructions"]
     assert gateway["AuthorizerType"] == "CUSTOM_JWT"
     jwt = gateway["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
-    assert "MachineClient" in json.dumps(jwt["AllowedClients"]) and len(jwt["AllowedClients"]) == 1
+    clients = json.dumps(jwt["AllowedClients"])
+    assert "MachineClient" in clients and "UserClient" in clients and len(jwt["AllowedClients"]) == 2
     assert "AllowedAudience" not in jwt
-    assert jwt["AllowedScopes"] == ["agentcore-dev-gateway/invoke"]
+    assert "AllowedScopes" not in jwt  # user tokens carry no gateway scope; Cedar decides per principal
     assert "/.well-known/openid-configuration" in json.dumps(jwt["DiscoveryUrl"])
     (key,) = dev.find_resources(
         "AWS::KMS::Key", {"Properties": {"Description": Match.string_like_regexp("gateway configuration")}}
@@ -72,13 +73,15 @@ def test_one_target_per_function_with_gateway_iam_role_and_the_tools_json_schema
         assert len(json.dumps(inline)) < 1_000_000
 
 
-def test_gateway_role_invokes_exactly_the_tool_functions(dev):
+def test_gateway_role_invokes_exactly_the_tool_functions_and_the_interceptor(dev):
     policies = {n: p for n, p in _props(dev, "AWS::IAM::Policy").items() if n.startswith("GatewayRole")}
     (policy,) = policies.values()
     invoke = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"]
     (statement,) = invoke
     functions = sorted(
-        n for n, r in dev.find_resources("AWS::Lambda::Function").items() if n.startswith("Tools")
+        n
+        for n, r in dev.find_resources("AWS::Lambda::Function").items()
+        if n.startswith(("Tools", "RequestInterceptor"))
     )
     referenced = sorted(
         {json.dumps(r).split('"Fn::GetAtt": ["')[1].split('"')[0] for r in statement["Resource"]}
