@@ -1,7 +1,14 @@
 """Local AgentCore Gateway (emulator + test double): a streamable-HTTP MCP server before the real handlers.
 
 What it reproduces (see /work/shared/AGENTCORE_FACTS.md, Gateway section):
-- inbound auth: every request needs `Authorization: Bearer <token>`, otherwise HTTP 401;
+- inbound auth: every request needs `Authorization: Bearer <token>`, otherwise HTTP 401. With a
+  `JwtAuthorizer` the token is verified like the CUSTOM_JWT authorizer (RS256 against the issuer's JWKS,
+  issuer, expiry, access token, `client_id` in the allowed clients); with a static `bearer_token` (tests
+  that are not about authorization) the token stands for an operator (`STATIC_CLAIMS`);
+- authorization, in the gateway's order: every tools/call goes through the REAL request interceptor
+  (`lambdas/interceptor`, given the request headers; a `transformedGatewayResponse` answers directly), then
+  the REAL Cedar policies (`policies/*.cedar`, evaluated by `policies.authorizer` from the token's claims and
+  the interceptor's arguments, default deny), then the target;
 - one target per `lambdas/<target>/tools.json` (target name = directory name); tools are listed as
   `<target>___<tool>` with the input schema the gateway would serve, i.e. tools.json projected onto the
   gateway's SchemaDefinition subset by `gateway_tool.gateway_tool_definitions` (the same projection the CDK
@@ -13,11 +20,13 @@ What it reproduces (see /work/shared/AGENTCORE_FACTS.md, Gateway section):
 - tools/call invokes the real `handler.lambda_handler` in-process (in a worker thread, as Lambda would run it
   concurrently) with the arguments as `event` and a context whose `client_context.custom` carries the
   prefixed tool name and the gateway ids; the handler's dict comes back as one JSON text content block.
-Not reproduced: the gateway's own input validation (the handlers validate), Lambda timeouts, IAM.
+Not reproduced: the gateway's own input validation (the handlers validate), Lambda timeouts, IAM, the exact
+wording of AgentCore's policy refusal (here a tool error with code PERMISSION_DENIED).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hmac
 import json
@@ -36,6 +45,7 @@ from types import ModuleType
 from typing import Any
 
 import anyio
+import jwt
 import uvicorn
 from mcp import types
 from mcp.server.lowlevel import Server
@@ -51,10 +61,87 @@ from local.lambda_context import (
     gateway_context,
     load_handler,
 )
+from policies.authorizer import authorize
 
 SEARCH_TOOL_NAME = "x_amz_bedrock_agentcore_search"
 SEARCH_RESULT_LIMIT = 10
 MCP_PATH = "/mcp"
+LOCAL_GATEWAY_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/local-gateway-abcdefghij"
+STATIC_ISSUER = "https://local-gateway.invalid/static"
+STATIC_CLIENT = "local-static-client"
+STATIC_CLAIMS: dict[str, Any] = {
+    "sub": "local-static-operator",
+    "client_id": STATIC_CLIENT,
+    "token_use": "access",
+    "iss": STATIC_ISSUER,
+    "exp": 4_102_444_800,  # 2100-01-01
+    "role": "operator",
+}
+"""Who a static `bearer_token` stands for: an operator, so tests not about authorization reach every tool."""
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """The gateway's CUSTOM_JWT authorizer for one user pool: user clients and machine (M2M) clients."""
+
+    issuer: str
+    user_clients: frozenset[str]
+    machine_clients: frozenset[str] = frozenset()
+
+    @functools.cached_property
+    def _keys(self) -> jwt.PyJWKClient:
+        return jwt.PyJWKClient(f"{self.issuer}/.well-known/jwks.json")
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        """The token's claims if the gateway would accept it, else None (HTTP 401)."""
+        try:
+            key = self._keys.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(
+                token, key, algorithms=["RS256"], issuer=self.issuer, options={"verify_aud": False}
+            )
+        except jwt.PyJWTError:
+            return None
+        allowed = claims.get("client_id") in self.user_clients | self.machine_clients
+        return claims if allowed and claims.get("token_use") == "access" else None
+
+    def interceptor_settings(self) -> Any:
+        return _interceptor().Settings(self.issuer, self.user_clients, self.machine_clients)
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """One opaque token accepted as STATIC_CLAIMS (constant-time compare)."""
+
+    token: str
+
+    def verify(self, token: str) -> dict[str, Any] | None:
+        return dict(STATIC_CLAIMS) if hmac.compare_digest(token.encode(), self.token.encode()) else None
+
+    def interceptor_settings(self) -> Any:
+        return _interceptor().Settings(STATIC_ISSUER, frozenset({STATIC_CLIENT}), frozenset())
+
+
+Authorizer = JwtAuthorizer | StaticToken
+
+
+def _interceptor() -> ModuleType:
+    return load_handler(LAMBDAS_DIR / "interceptor")
+
+
+def _unsigned_jwt(claims: dict[str, Any]) -> str:
+    """What the interceptor reads for a static token: the claims as a JWT (it reads, never verifies)."""
+    part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{part({'alg': 'none'})}.{part(claims)}."
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One authorization outcome the double saw (for tests to tell Cedar's refusals from the handlers')."""
+
+    tool: str
+    sub: str
+    stage: str  # "interceptor" | "policy" | "target"
+    allowed: bool
 
 
 @dataclass(frozen=True)
@@ -155,8 +242,22 @@ SEARCH_TOOL = types.Tool(
 )
 
 
-def build_server(lambdas_dir: Path, *, search_delay_seconds: float = 0.0) -> Server:
-    """The MCP server: tools/list, tools/call (to the real handlers) and the search tool.
+def _refused(message: str) -> types.CallToolResult:
+    error = {"error": {"code": "PERMISSION_DENIED", "message": message, "retryable": False}}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(error))], isError=True
+    )
+
+
+def build_server(
+    lambdas_dir: Path,
+    authorizer: Authorizer,
+    gateway_arn: str,
+    audit: list[Decision] | None,
+    *,
+    search_delay_seconds: float = 0.0,
+) -> Server:
+    """The MCP server: tools/list, tools/call (interceptor, Cedar, real handlers) and the search tool.
 
     `search_delay_seconds` is added to every search answer (a slow semantic search, for benchmarks).
     """
@@ -164,6 +265,8 @@ def build_server(lambdas_dir: Path, *, search_delay_seconds: float = 0.0) -> Ser
     by_name = {tool.name: tool for tool in tools}
     index = LexicalIndex(tools)
     server: Server = Server("local-agentcore-gateway")
+    interceptor, settings = _interceptor(), authorizer.interceptor_settings()
+    record = audit.append if audit is not None else lambda decision: None
 
     @server.list_tools()
     async def list_tools() -> list[types.Tool]:
@@ -174,7 +277,23 @@ def build_server(lambdas_dir: Path, *, search_delay_seconds: float = 0.0) -> Ser
 
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> Any:
-        arguments = arguments or {}
+        token = server.request_context.request.headers.get("authorization", "").partition(" ")[2]
+        claims = authorizer.verify(token) or {}
+        header = f"Bearer {_unsigned_jwt(claims) if isinstance(authorizer, StaticToken) else token}"
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}}
+        body["params"]["arguments"] = arguments or {}
+        request = {"path": MCP_PATH, "httpMethod": "POST", "headers": {"Authorization": header}, "body": body}
+        event = {
+            "interceptorInputVersion": "1.0",
+            "mcp": {"rawGatewayRequest": {"body": json.dumps(body)}, "gatewayRequest": request},
+        }
+        output = (await anyio.to_thread.run_sync(interceptor.intercept, event, settings))["mcp"]
+        sub = str(claims.get("sub", ""))
+        if "transformedGatewayResponse" in output:
+            record(Decision(name, sub, "interceptor", False))
+            result = output["transformedGatewayResponse"]["body"]["result"]
+            return types.CallToolResult.model_validate(result)
+        arguments = output["transformedGatewayRequest"]["body"]["params"].get("arguments", {})
         if name == SEARCH_TOOL_NAME:
             if search_delay_seconds:
                 await anyio.sleep(search_delay_seconds)
@@ -182,25 +301,33 @@ def build_server(lambdas_dir: Path, *, search_delay_seconds: float = 0.0) -> Ser
             return [types.TextContent(type="text", text=json.dumps(found))], found
         if name not in by_name:
             raise ValueError(f"Unknown tool: {name}")
+        decision = authorize(claims, name, arguments, gateway_arn)
+        record(Decision(name, sub, "policy", decision.allowed))
+        if not decision.allowed:
+            return _refused(f"the gateway's policy does not allow {name} for this caller with these inputs")
         tool = by_name[name]
         context = gateway_context(tool.target, tool.tool)
         invoke = functools.partial(handlers[tool.target].lambda_handler, dict(arguments), context)
         result = await anyio.to_thread.run_sync(invoke)
+        record(Decision(name, sub, "target", "error" not in result))
         return [types.TextContent(type="text", text=json.dumps(result, default=str))]
 
     return server
 
 
 class BearerAuth:
-    """ASGI middleware: 401 unless `Authorization: Bearer <token>` matches (constant-time compare)."""
+    """ASGI middleware: 401 unless `Authorization: Bearer <token>` is accepted by the authorizer."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.expected = app, f"Bearer {token}".encode()
+    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+        self.app, self.authorizer = app, authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            supplied = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
+            scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").decode().partition(" ")
+            accepted = scheme == "Bearer" and bool(token)
+            if accepted:
+                accepted = await anyio.to_thread.run_sync(self.authorizer.verify, token) is not None
+            if not accepted:
                 response = JSONResponse(
                     {"message": "Unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
                 )
@@ -209,9 +336,18 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-def build_app(*, bearer_token: str, lambdas_dir: Path, search_delay_seconds: float = 0.0) -> ASGIApp:
-    """Starlette app serving MCP streamable HTTP at /mcp, behind bearer auth."""
-    server = build_server(lambdas_dir, search_delay_seconds=search_delay_seconds)
+def build_app(
+    *,
+    authorizer: Authorizer,
+    lambdas_dir: Path,
+    gateway_arn: str = LOCAL_GATEWAY_ARN,
+    audit: list[Decision] | None = None,
+    search_delay_seconds: float = 0.0,
+) -> ASGIApp:
+    """Starlette app serving MCP streamable HTTP at /mcp, behind the authorizer."""
+    server = build_server(
+        lambdas_dir, authorizer, gateway_arn, audit, search_delay_seconds=search_delay_seconds
+    )
     manager = StreamableHTTPSessionManager(app=server, stateless=True)
 
     class MCPEndpoint:
@@ -227,16 +363,24 @@ def build_app(*, bearer_token: str, lambdas_dir: Path, search_delay_seconds: flo
 
     app = Starlette(lifespan=lifespan)
     app.router.add_route(MCP_PATH, MCPEndpoint(), methods=["GET", "POST", "DELETE"])
-    return BearerAuth(app, bearer_token)
+    return BearerAuth(app, authorizer)
 
 
 @contextmanager
 def running_gateway(
-    *, bearer_token: str, lambdas_dir: Path = LAMBDAS_DIR, search_delay_seconds: float = 0.0
+    *,
+    bearer_token: str | None = None,
+    authorizer: JwtAuthorizer | None = None,
+    lambdas_dir: Path = LAMBDAS_DIR,
+    audit: list[Decision] | None = None,
+    search_delay_seconds: float = 0.0,
 ) -> Iterator[str]:
-    """Yields the MCP endpoint URL, e.g. http://127.0.0.1:54321/mcp"""
+    """Yields the MCP endpoint URL, e.g. http://127.0.0.1:54321/mcp (give `authorizer` or `bearer_token`)."""
+    if (authorizer is None) == (bearer_token is None):
+        raise ValueError("give exactly one of authorizer= (real tokens) or bearer_token= (static operator)")
+    chosen: Authorizer = authorizer or StaticToken(str(bearer_token))
     app = build_app(
-        bearer_token=bearer_token, lambdas_dir=lambdas_dir, search_delay_seconds=search_delay_seconds
+        authorizer=chosen, lambdas_dir=lambdas_dir, audit=audit, search_delay_seconds=search_delay_seconds
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

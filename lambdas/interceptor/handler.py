@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 SEPARATOR = "___"
@@ -35,8 +36,20 @@ class Refusal(Exception):
     """The call may not proceed; the message is safe to show the model (no token, no claim values)."""
 
 
-def _client_ids(name: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+@dataclass(frozen=True)
+class Settings:
+    """Whose tokens this stage's gateway serves."""
+
+    issuer: str
+    user_clients: frozenset[str]
+    machine_clients: frozenset[str]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        def ids(name: str) -> frozenset[str]:
+            return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+        return cls(os.environ.get("TOKEN_ISSUER", ""), ids("USER_CLIENT_IDS"), ids("MACHINE_CLIENT_IDS"))
 
 
 def _header(headers: Any, name: str) -> str:
@@ -46,7 +59,7 @@ def _header(headers: Any, name: str) -> str:
     return next((str(value) for key, value in headers.items() if str(key).lower() == name.lower()), "")
 
 
-def token_claims(headers: Any) -> dict[str, Any]:
+def token_claims(headers: Any, settings: Settings) -> dict[str, Any]:
     """The claims of the already verified bearer token, after checking they are this stage's."""
     scheme, _, token = _header(headers, "Authorization").partition(" ")
     parts = token.split(".")
@@ -59,21 +72,21 @@ def token_claims(headers: Any) -> dict[str, Any]:
         raise Refusal("the bearer token is not a JWT") from exc
     if not isinstance(claims, dict):
         raise Refusal("the bearer token is not a JWT")
-    if claims.get("iss") != os.environ.get("TOKEN_ISSUER") or claims.get("token_use") != "access":
+    if not settings.issuer or claims.get("iss") != settings.issuer or claims.get("token_use") != "access":
         raise Refusal("the token is not an access token of this stage's user pool")
     if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= time.time():
         raise Refusal("the token has expired")
     return claims
 
 
-def caller_from(claims: dict[str, Any]) -> dict[str, str]:
+def caller_from(claims: dict[str, Any], settings: Settings) -> dict[str, str]:
     """The verified caller: the agent's machine client, an operator, or a customer bound to a customer id."""
     client_id, sub = claims.get("client_id"), str(claims.get("sub", ""))
     if not sub:
         raise Refusal("the token has no subject")
-    if client_id in _client_ids("MACHINE_CLIENT_IDS"):
+    if client_id in settings.machine_clients:
         return {"sub": sub, "role": "service"}
-    if client_id not in _client_ids("USER_CLIENT_IDS"):
+    if client_id not in settings.user_clients:
         raise Refusal("the token was issued to a client this gateway does not serve")
     if claims.get("role") == "operator":
         return {"sub": sub, "role": "operator"}
@@ -99,6 +112,11 @@ def _refuse(request_id: Any, message: str) -> dict[str, Any]:
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    """The Lambda entry point: `intercept` with this stage's settings from the environment."""
+    return intercept(event, Settings.from_env())
+
+
+def intercept(event: Any, settings: Settings) -> dict[str, Any]:
     """Rewrite a target tool call with the verified caller; refuse it when there is none."""
     request = event.get("mcp", {}).get("gatewayRequest") if isinstance(event, dict) else None
     body = request.get("body") if isinstance(request, dict) else None
@@ -110,8 +128,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if body.get("method") != "tools/call" or not isinstance(tool, str) or SEPARATOR not in tool:
         return _forward(body)
     try:
-        claims = token_claims(request.get("headers"))
-        caller = caller_from(claims)
+        caller = caller_from(token_claims(request.get("headers"), settings), settings)
     except Refusal as refusal:
         logger.warning(json.dumps({"message": "tool call refused", "tool": tool, "reason": str(refusal)}))
         return _refuse(body.get("id"), str(refusal))

@@ -57,6 +57,7 @@ def test_list_tools_shows_prefixed_names_with_gateway_schemas(gateway_url: str) 
         "inventory___search_products",
         "inventory___check_stock",
         "inventory___reserve_stock",
+        "inventory___release_stock",
         SEARCH_TOOL_NAME,
     }
     schema = tools["orders___update_order_status"].inputSchema
