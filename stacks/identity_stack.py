@@ -84,7 +84,7 @@ class IdentityStack(cdk.Stack):
             "OperatorsGroup",
             user_pool_id=self.user_pool.user_pool_id,
             group_name=OPERATOR_GROUP,
-            description="Support operators: may act on every customer's orders (see policies/operators.cedar)",
+            description="Support operators: act on every customer's orders (policies/operators.cedar)",
         )
         self.logs_key = logs_key(self, "LogsKey", config, "identity trigger logs")
         self.pre_token_trigger = auth_function(
