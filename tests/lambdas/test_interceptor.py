@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.lambda_context import LAMBDAS_DIR, load_handler
-from tests.doubles.oidc_issuer import OidcIssuer
+from local.lambda_context import LAMBDAS_DIR, load_handler
+from local.oidc_issuer import OidcIssuer
 
 USER_CLIENT, M2M_CLIENT = "user-client", "m2m-client"
 

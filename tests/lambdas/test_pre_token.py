@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.lambda_context import LAMBDAS_DIR, load_handler
+from local.lambda_context import LAMBDAS_DIR, load_handler
 
 
 @pytest.fixture(scope="module")
