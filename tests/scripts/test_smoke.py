@@ -176,8 +176,8 @@ def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, tmp_pat
     tools_line = line_of(out, "gateway-tools")
     assert tools_line.startswith("FAIL")
     assert (
-        "missing 3 tool(s): inventory___check_stock, inventory___reserve_stock, inventory___search_products"
-        in (tools_line)
+        "missing 4 tool(s): inventory___check_stock, inventory___release_stock, inventory___reserve_stock,"
+        " inventory___search_products" in (tools_line)
     )
     assert verdicts(out)["gateway-get-order"] == "PASS"  # independent checks still run
 
@@ -348,7 +348,7 @@ def test_expected_tools_come_from_every_tools_json():
         f"{target}___{tool}"
         for target, tools in {
             "orders": ["get_order", "list_orders", "update_order_status", "cancel_order"],
-            "inventory": ["search_products", "check_stock", "reserve_stock"],
+            "inventory": ["search_products", "check_stock", "reserve_stock", "release_stock"],
         }.items()
         for tool in tools
     }
