@@ -15,6 +15,7 @@ from strands.hooks import HookProvider
 from strands.models.model import Model
 from strands.plugins import Plugin
 
+from .model_retries import BOTOCORE_CONFIG, ModelRetries
 from .settings import Settings
 from .system_prompt import compose
 
@@ -22,19 +23,24 @@ CONVERSATION_WINDOW = 40  # messages kept in the model's context per session
 
 
 def default_model(settings: Settings) -> Model:
-    """The production model: Bedrock Converse in the runtime's region, or OpenAI (MODEL_PROVIDER=openai)."""
+    """The production model: Bedrock Converse in the runtime's region, or OpenAI (MODEL_PROVIDER=openai).
+
+    Bedrock runs without botocore's own retries: `model_retries` is the one retry layer.
+    """
     if settings.model_provider == "openai":
         from .openai_model import openai_model  # keyed through AgentCore Identity, see openai_model.py
 
         return openai_model(settings)
     from strands.models.bedrock import BedrockModel  # imported lazily: boto3 client set-up is slow
 
-    return BedrockModel(model_id=settings.model_id, region_name=settings.region)
+    return BedrockModel(
+        model_id=settings.model_id, region_name=settings.region, boto_client_config=BOTOCORE_CONFIG
+    )
 
 
 def default_retry_strategy() -> ModelRetryStrategy:
-    """Retry throttling 3 times within ~7 s: a caller waits for an answer, so fail soon with a clear error."""
-    return ModelRetryStrategy(max_attempts=4, initial_delay=1, max_delay=4)
+    """The one retry layer of model calls; its budget is documented in `model_retries`."""
+    return ModelRetries()
 
 
 def build_agent(

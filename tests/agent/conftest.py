@@ -49,7 +49,7 @@ class Server:
     """A running agent server and the model double behind it."""
 
     port: int
-    model: ScriptedModel
+    model: ScriptedModel | None = None  # None when the real BedrockModel talks to a wire double
 
     def post(
         self,

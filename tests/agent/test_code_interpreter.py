@@ -37,11 +37,11 @@ from tests.doubles.code_interpreter_server import (
     STOP,
     CodeInterpreterServer,
     Failure,
-    exception_event,
     result_event,
     run_python,
     running_code_interpreter,
 )
+from tests.doubles.eventstream import exception_message
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixture: aws_env
 
@@ -126,7 +126,7 @@ def assert_answered(reply: Reply, text: str = ANSWER.text) -> None:
 def test_event_stream_encoder_round_trips_through_botocore_and_its_crcs_are_checked():
     result = run_python("print(6 * 7)", timeout=5)
     buffer = EventStreamBuffer()
-    buffer.add_data(result_event(result) + exception_event("ThrottlingException", "slow down"))
+    buffer.add_data(result_event(result) + exception_message("ThrottlingException", "slow down"))
     first, second = list(buffer)
     assert first.headers == {
         ":message-type": "event",

@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import struct
 import subprocess
 import sys
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +38,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from local.http_server import JsonHandler, LocalServer
+from tests.doubles.eventstream import EVENTSTREAM, event_message, exception_message
 
-EVENTSTREAM = "application/vnd.amazon.eventstream"
 SESSION_HEADER = "x-amzn-code-interpreter-session-id"
 START, INVOKE, STOP = "StartCodeInterpreterSession", "InvokeCodeInterpreter", "StopCodeInterpreterSession"
 _STATUS = {
@@ -53,34 +51,11 @@ _STATUS = {
     "ThrottlingException": 429,
     "InternalServerException": 500,
 }
-_STRING = 7  # event-stream header value type: string
-
-
-def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
-    """One event-stream message: prelude (total len, headers len, CRC32), headers, payload, message CRC32."""
-    encoded = b""
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
-        encoded += struct.pack("!B", len(raw_name)) + raw_name
-        encoded += struct.pack("!BH", _STRING, len(raw_value)) + raw_value
-    total = 12 + len(encoded) + len(payload) + 4
-    prelude = struct.pack("!II", total, len(encoded))
-    prelude += struct.pack("!I", zlib.crc32(prelude))
-    body = prelude + encoded + payload
-    return body + struct.pack("!I", zlib.crc32(body))
 
 
 def result_event(result: dict[str, Any]) -> bytes:
     """A `result` event of the InvokeCodeInterpreter stream."""
-    headers = {":message-type": "event", ":event-type": "result", ":content-type": "application/json"}
-    return encode_message(headers, json.dumps(result).encode())
-
-
-def exception_event(code: str, message: str) -> bytes:
-    """A modelled exception inside the stream; `code` is the shape name, e.g. ThrottlingException."""
-    member = code[0].lower() + code[1:]
-    headers = {":message-type": "exception", ":exception-type": member, ":content-type": "application/json"}
-    return encode_message(headers, json.dumps({"message": message}).encode())
+    return event_message("result", result)
 
 
 def run_python(code: str, timeout: float) -> dict[str, Any]:
@@ -287,7 +262,7 @@ class CodeInterpreterServer:
                 if body.get("name") != "executeCode" or arguments.get("language", "python") != "python":
                     return self._error("ValidationException", "this double only runs executeCode in python")
                 if failure is not None:
-                    events = exception_event(failure.code, failure.message)
+                    events = exception_message(failure.code, failure.message)
                 else:
                     events = result_event(run_python(arguments.get("code", ""), double.exec_timeout))
                 self.send_bytes(200, events, {"Content-Type": EVENTSTREAM, SESSION_HEADER: session_id or ""})
