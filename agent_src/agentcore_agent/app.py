@@ -7,11 +7,16 @@ HTTP contract of `POST /invocations` (served by `BedrockAgentCoreApp` on port 80
   `{"type": "error", "error": <code>, "message": ..., "retryable": ..., "session_id": ..., "request_id": ...}`
   (the model failed, or the turn went stale before its stream started: `SessionBusy`; the stream ends after
   it; the conversation is left as it was before the failed turn).
-- 4xx/5xx `application/json` `{"error": <code>, "message": <one line>}` before any answer is produced:
-  401 Unauthorized (missing/invalid/expired token or an app client not allowed), 503 AuthUnavailable (keys
-  cannot be fetched), 400 InvalidPayload, 413 PromptTooLong, 409 SessionBusy (a turn is still running in this
-  session; a turn whose stream never started stops counting after UNSTARTED_TURN_SECONDS).
+- 4xx/5xx `application/json` `{"error": <code>, "message": <one line>}` before any answer is produced.
+  Checked by `http_boundary.InvocationGuard` before the body is read, in this order: 401 Unauthorized
+  (missing/invalid/expired token, a malformed claim, or an app client not allowed), 503 AuthUnavailable (keys
+  cannot be fetched), 400 InvalidSessionId (the session id header is not 33-100 characters of
+  [A-Za-z0-9_-]), 413 PayloadTooLarge (body over MAX_BODY_BYTES). Then, in the entrypoint: 400
+  InvalidPayload, 413 PromptTooLong, 409 SessionBusy (a turn is still running in this session; a turn whose
+  stream never started stops counting after UNSTARTED_TURN_SECONDS).
   A body that is not JSON is refused by the SDK itself with 400 `{"error": "Invalid JSON", ...}`.
+- Error event codes and their `retryable` flag: see `model_errors` (every Bedrock Runtime error, whether
+  it came before or inside the stream); retries already made: see `model_retries`.
 
 Sessions: one agent per (actor, `X-Amzn-Bedrock-AgentCore-Runtime-Session-Id`), kept in an LRU of
 SESSION_CACHE_SIZE. A request without a session id gets a one-off agent that is not kept (no follow-up turn
@@ -20,7 +25,6 @@ can see it); the AgentCore Runtime always sends one, so only direct local calls 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -29,11 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, BedrockAgentCoreContext, RequestContext
-from starlette.responses import JSONResponse
+from starlette.middleware import Middleware
 
 from . import model_errors
 from .agent_factory import build_agent, default_model
-from .auth import Authenticator, AuthError, Caller
+from .auth import Authenticator, AuthError
+from .http_boundary import InvocationGuard, authenticate, error_response, loggable, verified_caller
 from .payload import PayloadError, parse_payload
 from .sessions import SessionCache
 from .settings import Settings
@@ -58,11 +63,6 @@ class _Turn:
 
     def holds_session(self, now: float) -> bool:
         return self.started or now - self.created < UNSTARTED_TURN_SECONDS
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The one shape of every error this entrypoint returns before streaming starts."""
-    return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
 def shared_default_model() -> ModelFactory:
@@ -106,16 +106,18 @@ def create_app(
             retry_strategy=retry_factory() if retry_factory else None,
         )
 
-    app = BedrockAgentCoreApp()
+    guard = Middleware(InvocationGuard, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
+    app = BedrockAgentCoreApp(middleware=[guard])
 
     @app.entrypoint
     async def invoke(payload: Any, context: RequestContext) -> Any:
         """Refuse bad calls with a JSON error; otherwise return the answer stream."""
         session_id = context.session_id
         try:
-            caller = await _authenticate(authenticator, context)
+            # The guard verified the caller before the body was read; a direct call of the handler has not.
+            caller = verified_caller(context) or await authenticate(authenticator, context.request_headers)
         except AuthError as error:
-            logger.warning("refused call (%s) in session %s: %s", error.status, session_id, error)
+            logger.warning("refused call (%s) in session %s: %s", error.status, loggable(session_id), error)
             return error_response(error.status, error.code, str(error))
         try:
             invocation = parse_payload(payload, max_prompt_chars=settings.max_prompt_chars)
@@ -152,13 +154,6 @@ def create_app(
         return _answer(agent, invocation.prompt, session_id, claim=claim, release=release)
 
     return app
-
-
-async def _authenticate(authenticator: Authenticator, context: RequestContext) -> Caller:
-    """Verify the caller; key fetches block, so they run in a thread and never stall the worker loop."""
-    if not authenticator.enabled:
-        return authenticator.authenticate(None)
-    return await asyncio.to_thread(authenticator.authenticate, context.request_headers)
 
 
 async def _answer(

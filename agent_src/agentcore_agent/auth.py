@@ -79,8 +79,8 @@ class Authenticator:
         except jwt.PyJWKClientConnectionError as error:
             logger.error("cannot fetch signing keys from %s: %s", self._discovery_url, error)
             raise _unavailable() from None
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
-            raise AuthError(f"invalid access token ({error})") from None
+        except (jwt.PyJWKClientError, jwt.InvalidTokenError, TypeError, ValueError) as error:
+            raise AuthError(f"invalid access token ({_one_line(error)})") from None
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -93,17 +93,10 @@ class Authenticator:
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("the access token has expired; log in again") from None
-        except jwt.InvalidTokenError as error:
-            raise AuthError(f"invalid access token ({error})") from None
-        if claims["token_use"] != "access":
-            raise AuthError("an access token is required (got an id or other token)")
-        if claims["client_id"] not in self._allowed_clients:
-            raise AuthError("the token was issued to an app client that may not call this agent")
-        sub = claims["sub"]
-        if not isinstance(sub, str) or not sub:
-            raise AuthError("the access token has no subject")
-        scopes = tuple(str(claims.get("scope", "")).split())
-        return Caller(actor_id=sub, client_id=claims["client_id"], scopes=scopes)
+        except (jwt.InvalidTokenError, TypeError, ValueError) as error:
+            # PyJWT raises TypeError for some malformed claims (e.g. an `iss` that is not a string).
+            raise AuthError(f"invalid access token ({_one_line(error)})") from None
+        return _caller(claims, self._allowed_clients)
 
     def _issuer_and_keys(self) -> tuple[str, jwt.PyJWKClient]:
         """Fetch the discovery document once; later calls reuse it (keys are cached by PyJWKClient)."""
@@ -121,6 +114,28 @@ class Authenticator:
                 self._jwks = jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=3600, timeout=_TIMEOUT_S)
                 self._issuer = issuer
             return self._issuer, self._jwks
+
+
+def _caller(claims: dict[str, Any], allowed_clients: frozenset[str]) -> Caller:
+    """Check the claims this agent relies on: each must have the type Cognito gives it."""
+    for name in ("sub", "client_id", "token_use"):
+        value = claims[name]
+        if not isinstance(value, str) or not value:
+            raise AuthError(f"invalid access token (the {name} claim must be a non-empty string)")
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise AuthError("invalid access token (the scope claim must be a string)")
+    if claims["token_use"] != "access":
+        raise AuthError("an access token is required (got an id or other token)")
+    if claims["client_id"] not in allowed_clients:
+        raise AuthError("the token was issued to an app client that may not call this agent")
+    return Caller(actor_id=claims["sub"], client_id=claims["client_id"], scopes=tuple(scope.split()))
+
+
+def _one_line(error: BaseException) -> str:
+    """A library's error message, bounded to one short line."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _unavailable() -> AuthError:

@@ -44,6 +44,9 @@ class Settings:
     oidc_discovery_url: str | None = None
     allowed_clients: frozenset[str] = frozenset()
     max_prompt_chars: int = 8000
+    # MAX_BODY_BYTES: larger request bodies are refused (413) before they are parsed. It must admit any
+    # valid prompt: JSON may spend up to 12 bytes on one character (a \uXXXX surrogate pair).
+    max_body_bytes: int = 1_048_576
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     session_cache_size: int = 256
     # Parsed here for the memory and gateway modules (owned elsewhere); this package does not act on them.
@@ -131,6 +134,8 @@ class Settings:
             if not _CLIENT_ID.fullmatch(client):
                 raise SettingsError(f"ALLOWED_CLIENTS contains {client!r}, which is not an app client id")
 
+        max_prompt_chars = _int(env, "MAX_PROMPT_CHARS", 8000, minimum=1)
+        smallest_body = 12 * max_prompt_chars + 1024  # the longest valid prompt, fully escaped, plus framing
         return cls(
             region=region,
             model_id=model_id,
@@ -138,7 +143,8 @@ class Settings:
             openai_api_key_provider=api_key_provider,
             oidc_discovery_url=discovery_url,
             allowed_clients=frozenset(allowed),
-            max_prompt_chars=_int(env, "MAX_PROMPT_CHARS", 8000, minimum=1),
+            max_prompt_chars=max_prompt_chars,
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", max(1_048_576, smallest_body), minimum=smallest_body),
             system_prompt=optional("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
             session_cache_size=_int(env, "SESSION_CACHE_SIZE", 256, minimum=1),
             memory_id=optional("MEMORY_ID"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import jwt
 import pytest
 from agentcore_agent.auth import LOCAL_ACTOR, Authenticator, AuthError
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -69,6 +70,69 @@ def test_bad_token_is_refused_with_401_json(server, issuer, make_token, fragment
     assert body["error"] == "Unauthorized"
     assert fragment in body["message"]
     assert server.model.requests == []
+
+
+def _unsigned_with_header(header: dict) -> str:
+    """A token whose header PyJWT itself would refuse to write (e.g. a non-string kid)."""
+    import base64
+    import json
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part({'sub': 'x'})}.c2ln"
+
+
+def _signed(issuer, overrides: dict) -> str:
+    """A validly signed Cognito-shaped token with `overrides`, even those PyJWT's encoder refuses (`iss`)."""
+    import json
+
+    claims = jwt.decode(issuer.mint(), options={"verify_signature": False})
+    payload = json.dumps({**claims, **overrides}).encode()
+    return jwt.PyJWS().encode(payload, issuer._key, algorithm="RS256", headers={"kid": issuer.kid})
+
+
+MALFORMED_CLAIMS = [
+    pytest.param({"client_id": ["client-a"]}, "client_id claim", id="client_id-list"),
+    pytest.param({"client_id": {"client-a": 1}}, "client_id claim", id="client_id-object"),
+    pytest.param({"client_id": 7}, "client_id claim", id="client_id-number"),
+    pytest.param({"sub": ["alice"]}, "Subject must be a string", id="sub-list"),
+    pytest.param({"sub": 42}, "Subject must be a string", id="sub-number"),
+    pytest.param({"sub": ""}, "sub claim", id="sub-empty"),
+    pytest.param({"token_use": ["access"]}, "token_use claim", id="token_use-list"),
+    pytest.param({"token_use": None}, "token_use", id="token_use-null"),
+    pytest.param({"exp": "tomorrow"}, "(exp) must be an integer", id="exp-string"),
+    pytest.param({"iat": [1]}, "(iat) must be an integer", id="iat-list"),
+    pytest.param({"nbf": "now"}, "(nbf) must be an integer", id="nbf-string"),
+    pytest.param({"iss": ["https://issuer"]}, "Issuer (iss) must be a string", id="iss-list"),
+    pytest.param({"iss": 12}, "Issuer (iss) must be a string", id="iss-number"),
+    pytest.param({"scope": ["openid", "admin"]}, "scope claim", id="scope-list"),
+    pytest.param({"scope": 5}, "scope claim", id="scope-number"),
+]
+
+
+@pytest.mark.parametrize(("claims", "fragment"), MALFORMED_CLAIMS)
+def test_a_signed_token_with_a_malformed_claim_is_a_401_with_a_one_line_reason(
+    server, issuer, claims, fragment
+):
+    reply = server.post({"prompt": "hi"}, token=_signed(issuer, claims))
+    assert reply.status == 401, reply.body
+    body = reply.json()
+    assert body["error"] == "Unauthorized"
+    assert fragment in body["message"]
+    assert "\n" not in body["message"] and "Traceback" not in body["message"]
+    assert server.model.requests == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "RS256", "kid": ["test-key-1"]}, {"alg": "RS256", "kid": {"a": 1}}, {"alg": ["RS256"]}],
+    ids=["kid-list", "kid-object", "alg-list"],
+)
+def test_a_token_with_a_malformed_header_is_a_401(server, header):
+    reply = server.post({"prompt": "hi"}, token=_unsigned_with_header(header))
+    assert reply.status == 401
+    assert reply.json()["message"].startswith("invalid access token (")
 
 
 def test_non_bearer_scheme_is_refused(server, issuer):
