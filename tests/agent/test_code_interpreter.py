@@ -28,6 +28,7 @@ from agentcore_agent.code_interpreter import (
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from strands import ModelRetryStrategy
 
+from local.eventstream import exception_message
 from local.scripted_model import ScriptedModel, Text, ToolCall
 from tests.agent.conftest import SESSION_A, SESSION_B, Reply, Server, serve, settings
 from tests.agent.gateway_fixtures import offered, tool_results
@@ -41,7 +42,6 @@ from tests.doubles.code_interpreter_server import (
     run_python,
     running_code_interpreter,
 )
-from tests.doubles.eventstream import exception_message
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixture: aws_env
 

@@ -37,8 +37,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.eventstream import EVENTSTREAM, event_message, exception_message
 from local.http_server import JsonHandler, LocalServer
-from tests.doubles.eventstream import EVENTSTREAM, event_message, exception_message
 
 SESSION_HEADER = "x-amzn-code-interpreter-session-id"
 START, INVOKE, STOP = "StartCodeInterpreterSession", "InvokeCodeInterpreter", "StopCodeInterpreterSession"

@@ -36,8 +36,8 @@ from urllib.parse import unquote, urlsplit
 
 import botocore
 
+from local.eventstream import EVENTSTREAM, event_message, exception_message
 from local.http_server import JsonHandler, LocalServer
-from tests.doubles.eventstream import EVENTSTREAM, event_message, exception_message
 
 
 @cache
