@@ -366,6 +366,19 @@ def build_app(
     return BearerAuth(app, authorizer)
 
 
+def bound_socket() -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port: its URL is known before the gateway starts serving it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def gateway_url(sock: socket.socket) -> str:
+    """The MCP endpoint URL served on `sock`, e.g. http://127.0.0.1:54321/mcp"""
+    return f"http://127.0.0.1:{sock.getsockname()[1]}{MCP_PATH}"
+
+
 @contextmanager
 def running_gateway(
     *,
@@ -374,18 +387,17 @@ def running_gateway(
     lambdas_dir: Path = LAMBDAS_DIR,
     audit: list[Decision] | None = None,
     search_delay_seconds: float = 0.0,
+    sock: socket.socket | None = None,
 ) -> Iterator[str]:
-    """Yields the MCP endpoint URL, e.g. http://127.0.0.1:54321/mcp (give `authorizer` or `bearer_token`)."""
+    """Yields the MCP endpoint URL, e.g. http://127.0.0.1:54321/mcp (give `authorizer` or `bearer_token`;
+    served on `sock` when given)."""
     if (authorizer is None) == (bearer_token is None):
         raise ValueError("give exactly one of authorizer= (real tokens) or bearer_token= (static operator)")
     chosen: Authorizer = authorizer or StaticToken(str(bearer_token))
     app = build_app(
         authorizer=chosen, lambdas_dir=lambdas_dir, audit=audit, search_delay_seconds=search_delay_seconds
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    sock = sock or bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="local-gateway", daemon=True
@@ -398,7 +410,7 @@ def running_gateway(
             raise RuntimeError("local gateway did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}{MCP_PATH}"
+        yield gateway_url(sock)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -40,7 +40,7 @@ if str(REPO_ROOT / "agent_src") not in sys.path:  # the launcher reads the agent
 from local.bedrock_runtime import ScriptedBedrock
 from local.data_plane import DataPlane
 from local.dynamodb import LocalDynamoDB
-from local.gateway import running_gateway
+from local.gateway import bound_socket, gateway_url, running_gateway
 from local.identity_server import IdentityServer
 from local.memory_store import MemoryStore
 from local.oidc_issuer import OidcIssuer
@@ -157,6 +157,8 @@ class LocalStage:
     # -- components --------------------------------------------------------------------------------------
 
     def _start(self, say: Callable[[str], None]) -> str:
+        """The HTTP emulators first, then the agent process (it boots while the tables and the gateway's
+        handlers load in this process: the two slowest steps overlap), then wait for its /ping."""
         stage = dev_stage.load(self.options.cdk_out)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
@@ -164,20 +166,12 @@ class LocalStage:
         region = str(runtime_env.get("AWS_DEFAULT_REGION") or "us-east-1")
         namespaces = json.loads(str(runtime_env.get("MEMORY_NAMESPACES") or "{}"))
 
-        os.environ.update(_LAMBDA_AWS_ENV | {"AWS_DEFAULT_REGION": region, "AWS_REGION": region})
-        self._dynamodb = dynamodb = LocalDynamoDB(self.state_dir, stage.tables, region).start()
-        self._stack.callback(dynamodb.stop)
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint_url
-        os.environ.update(stage.function_environment)
-        counts = ", ".join(f"{t.name} ({self._count(t.name)} items)" for t in stage.tables)
-        say(f"dynamodb  {dynamodb.endpoint_url}  moto server: {counts}")
-
         issuer = self._stack.enter_context(OidcIssuer(POOL_ID))
         users = local_users(self.state_dir)
         issuer.users, issuer.client_ids = users, frozenset({USER_CLIENT_ID})
         scopes = str(runtime_env.get("GATEWAY_SCOPES") or "")
         gateway_token = issuer.mint(
-            sub=M2M_CLIENT_ID, client_id=M2M_CLIENT_ID, scope=scopes, expires_in=86400
+            sub=M2M_CLIENT_ID, client_id=M2M_CLIENT_ID, scope=scopes, expires_in=86_400
         )
         # The OpenAI key (MODEL=openai) is served like the deployed API-key provider serves it: to the agent's
         # workload token only. It is read from the developer's OPENAI_API_KEY, never put in the agent's env.
@@ -196,32 +190,44 @@ class LocalStage:
         self._stack.callback(plane.stop)
         say(f"memory    {plane.endpoint_url}  SQLite {store.path} (long-term extraction emulated)")
 
-        gateway_url = self._stack.enter_context(
-            running_gateway(bearer_token=gateway_token, lambdas_dir=LAMBDAS_DIR)
-        )
-        say(
-            f"gateway   {gateway_url}  real handlers of {_targets()}; search: lexical (BM25); authorization: "
-            f"{self._authorization()}"
-        )
-
         model_env = self._model_environment(say)
         traces = TraceReceiver(self.state_dir).start()
         self._stack.callback(traces.stop)
         say(f"traces    {traces.path}  (python -m local spans)")
         say("off       code interpreter, browser (never run model-written code unsandboxed locally)")
 
+        gateway_socket = bound_socket()
+        self._stack.callback(gateway_socket.close)
         local_values = {
             "AWS_DEFAULT_REGION": region,
             "OIDC_DISCOVERY_URL": issuer.discovery_url,
             "ALLOWED_CLIENTS": USER_CLIENT_ID,
             "MEMORY_ID": MEMORY_ID,
-            "GATEWAY_URL": gateway_url,
+            "GATEWAY_URL": gateway_url(gateway_socket),
         }
         environment = stage.agent_environment(local_values, OFF_LOCALLY)
         environment["SYSTEM_PROMPT"] = _system_prompt(environment)
         environment.update(model_env)
         environment.update(self._process_environment(region, plane.endpoint_url, traces.endpoint_url))
-        self._start_agent(environment)
+        self._launch_agent(environment)
+
+        os.environ.update(_LAMBDA_AWS_ENV | {"AWS_DEFAULT_REGION": region, "AWS_REGION": region})
+        self._dynamodb = dynamodb = LocalDynamoDB(self.state_dir, stage.tables, region).start()
+        self._stack.callback(dynamodb.stop)
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint_url
+        os.environ.update(stage.function_environment)
+        counts = ", ".join(f"{t.name} ({self._count(t.name)} items)" for t in stage.tables)
+        say(f"dynamodb  {dynamodb.endpoint_url}  moto server: {counts}")
+
+        served = self._stack.enter_context(
+            running_gateway(bearer_token=gateway_token, lambdas_dir=LAMBDAS_DIR, sock=gateway_socket)
+        )
+        say(
+            f"gateway   {served}  real handlers of {_targets()}; search: lexical (BM25); authorization: "
+            f"{self._authorization()}"
+        )
+        self._wait_for_agent()
+        assert self._agent is not None
         say(
             f"agent     {self.agent_url}  python -m agentcore_agent (pid {self._agent.pid}, log "
             f"{self.state_dir / 'agent.log'})"
@@ -288,7 +294,7 @@ class LocalStage:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def _start_agent(self, environment: dict[str, str]) -> None:
+    def _launch_agent(self, environment: dict[str, str]) -> None:
         agent_dir = self.state_dir / "agent"
         agent_dir.mkdir(exist_ok=True)
         # The SDK's outside-a-runtime path reads the workload identity from .agentcore.json in its cwd and
@@ -305,6 +311,9 @@ class LocalStage:
         self._agent = subprocess.Popen(
             command, cwd=agent_dir, env=environment, stdout=log, stderr=subprocess.STDOUT
         )
+
+    def _wait_for_agent(self) -> None:
+        assert self._agent is not None
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while not self._healthy():
             if self._agent.poll() is not None:
