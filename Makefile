@@ -52,8 +52,14 @@ bench: install ## Benchmarks (timings are measured here, never asserted in tests
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache
 
-local: install ## Run the dev stage on this machine, offline (MODEL=bedrock|openai|scripted); Ctrl-C stops
-	@test -f cdk.out/assembly-dev/manifest.json || $(MAKE) --no-print-directory synth STAGE=dev
+# The local stage reads the dev stage's templates (environment contract, tables): re-synthesize only when what
+# shapes them changed. Agent and handler code run from source, so editing them never waits for a synth.
+LOCAL_SYNTH_SOURCES := app.py cdk.json $(shell find stacks policies -type f -name '*.py' 2>/dev/null) \
+	$(wildcard lambdas/*/tools.json policies/*.cedar)
+cdk.out/assembly-dev/manifest.json: $(LOCAL_SYNTH_SOURCES)
+	$(MAKE) --no-print-directory synth STAGE=dev
+
+local: install cdk.out/assembly-dev/manifest.json ## Run the dev stage on this machine (MODEL=bedrock|openai|scripted)
 	@$(PY) -m local
 
 local-reset: ## Forget the local stage's state (.local/: tables, memory, users, traces)

@@ -97,17 +97,19 @@ def choose_model(choice: str | None, environ: Mapping[str, str]) -> str:
 
 
 def _has_aws_credentials(environ: Mapping[str, str]) -> bool:
+    """Whether botocore's credential chain finds credentials in `environ` (no instance-metadata probe)."""
     import botocore.session
 
-    session = botocore.session.Session()
-    for name in _CREDENTIAL_VARIABLES:
-        if name in environ:
-            os.environ.setdefault(name, environ[name])
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # no instance-metadata probe on a laptop
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({**environ, "AWS_EC2_METADATA_DISABLED": "true"})
     try:
-        return session.get_credentials() is not None
-    except Exception:
+        return botocore.session.Session().get_credentials() is not None
+    except Exception:  # a broken profile is "no usable credentials": the scripted model runs
         return False
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def free_port() -> int:
