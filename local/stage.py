@@ -40,7 +40,7 @@ if str(REPO_ROOT / "agent_src") not in sys.path:  # the launcher reads the agent
 from local.bedrock_runtime import ScriptedBedrock
 from local.data_plane import DataPlane
 from local.dynamodb import LocalDynamoDB
-from local.gateway import bound_socket, gateway_url, running_gateway
+from local.gateway import JwtAuthorizer, bound_socket, gateway_url, running_gateway
 from local.identity_server import IdentityServer
 from local.memory_store import MemoryStore
 from local.oidc_issuer import OidcIssuer
@@ -221,8 +221,11 @@ class LocalStage:
         counts = ", ".join(f"{t.name} ({self._count(t.name)} items)" for t in stage.tables)
         say(f"dynamodb  {dynamodb.endpoint_url}  moto server: {counts}")
 
+        # The deployed gateway's authorization: CUSTOM_JWT for the stage's user and machine clients, then
+        # the REQUEST interceptor (lambdas/interceptor), the Cedar policies (policies/*.cedar), the target.
+        authorizer = JwtAuthorizer(issuer.issuer, frozenset({USER_CLIENT_ID}), frozenset({M2M_CLIENT_ID}))
         served = self._stack.enter_context(
-            running_gateway(bearer_token=gateway_token, lambdas_dir=LAMBDAS_DIR, sock=gateway_socket)
+            running_gateway(authorizer=authorizer, lambdas_dir=LAMBDAS_DIR, sock=gateway_socket)
         )
         say(
             f"gateway   {served}  real handlers of {_targets()}; search: lexical (BM25); authorization: "
@@ -242,8 +245,8 @@ class LocalStage:
         return int(self._dynamodb.client().scan(TableName=table, Select="COUNT")["Count"])
 
     def _authorization(self) -> str:
-        """Which authorization the gateway enforces (the seam for the Cedar policies + interceptor)."""
-        return "none yet (the gateway accepts the agent's M2M token; per-user Cedar policies not wired)"
+        """What the gateway enforces, as the deployed one does."""
+        return "CUSTOM_JWT + REQUEST interceptor + Cedar policies (policies/*.cedar)"
 
     def _model_environment(self, say: Callable[[str], None]) -> dict[str, str]:
         """Endpoint configuration (and, for bedrock, credentials) for the chosen model."""

@@ -1,9 +1,9 @@
 """The local stage's users, mirroring the deployed stage's roles: two customers and an operator.
 
-A customer's access token carries the customer it is bound to (`customer_id`) and the `customers` group; the
-operator's carries the `operators` group, as the deployed user pool's pre-token trigger adds them. `sub` is
-derived from the username, so memory (keyed by `sub`) survives restarts. Passwords are generated on first
-start and kept in `<state>/users.json` (mode 0600), which `scripts/invoke.py --local` reads.
+A customer's access token carries `role: customer` and the customer it is bound to (`customer_id`), the
+operator's `role: operator`, as the deployed pool's pre-token trigger adds them. `sub` is derived from the
+username, so memory (keyed by `sub`) survives restarts. Passwords are generated on first start and kept in
+`<state>/users.json` (mode 0600), which `scripts/invoke.py --local` reads.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 from local.oidc_issuer import User
 
 ROLES = {
-    "alice": {"customer_id": "CUST-001", "cognito:groups": ["customers"]},
-    "bob": {"customer_id": "CUST-002", "cognito:groups": ["customers"]},
-    "olivia": {"cognito:groups": ["operators"]},
+    "alice": {"role": "customer", "customer_id": "CUST-001", "cognito:groups": ["customers"]},
+    "bob": {"role": "customer", "customer_id": "CUST-002", "cognito:groups": ["customers"]},
+    "olivia": {"role": "operator", "cognito:groups": ["operators"]},
 }
 USERS_FILE = "users.json"
 

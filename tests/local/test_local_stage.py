@@ -102,16 +102,20 @@ def stage_dirs(tmp_path: Path, synthesized) -> Iterator[tuple[Path, Path]]:
     yield tmp_path / "state", synthesized.outdir
 
 
-def test_a_customer_question_is_answered_from_the_local_table_and_ctrl_c_leaves_no_process(stage_dirs):
+def test_questions_are_answered_from_local_tables_refusals_hold_and_ctrl_c_leaves_no_process(stage_dirs):
     state, cdk_out = stage_dirs
     running = start(state, cdk_out)
     try:
         components = [line.split()[0] for line in running.lines if not line.startswith("{")]
         assert {"dynamodb", "identity", "memory", "gateway", "model", "agent", "ready"} <= set(components)
-        status, out, err = running.ask("Where is my order ORD-1001?", "--user", "alice")
+        status, out, err = running.ask("Is SKU-1001 in stock?", "--user", "alice")
+        assert status == 0, err
+        assert "[using tool inventory___check_stock]" in err
+        assert '"sku": "SKU-1001"' in out and '"available": 42' in out  # lambdas/inventory/seed.json
+        status, out, err = running.ask("Where is my order ORD-1001?", "--user", "bob")  # alice's order
         assert status == 0, err
         assert "[using tool orders___get_order]" in err
-        assert '"order_id": "ORD-1001"' in out and '"status": "DELIVERED"' in out  # lambdas/orders/seed.json
+        assert '"error"' in out and "CUST-001" not in out and "Bristol" not in out  # refused, nothing leaked
         status, out, _ = running.ask("Can you run some Python code for me?")
         assert status == 0 and "code execution and web browsing are off" in out  # the agent says so
         status, _, err = running.ask("hi", "--user", "mallory")
