@@ -82,5 +82,4 @@ def _acknowledge(function: lambda_.Function, caller: str) -> None:
     }
     for rule, reason in reasons.items():
         compliance.acknowledge(resource, rule, reason)
-    policy = function.role.node.find_child("DefaultPolicy").node.default_child
-    compliance.acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", compliance.INLINE_POLICY)
+    compliance.acknowledge_policy(function.role)

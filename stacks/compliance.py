@@ -1,74 +1,38 @@
-"""Compliance gates: the cdk-nag packs every stage is checked against, and every acknowledgment.
+"""Compliance gates: the cdk-nag packs every stage is checked against, and the acknowledgment helpers.
 
-An unacknowledged finding fails `cdk synth`. Each acknowledgment names one rule (or one IAM5 finding), is
-attached to the narrowest construct that causes it and says why it is acceptable; nothing is acknowledged
-for a whole stack, stage or app.
+An unacknowledged finding fails `cdk synth`. Each stack acknowledges its own findings beside the construct
+that causes them, through the helpers here; each acknowledgment names one rule (or one exact IAM5 finding),
+is attached to the narrowest construct and says why it is acceptable; nothing is acknowledged for a whole
+stack, stage or app. This module imports no stack.
+
+Wildcard grants (AwsSolutions-IAM5) are explained once, in `iam_wildcards.toml`: `acknowledge_policy`
+acknowledges the findings of the listed statements only and fails synth for any other wildcard statement
+in that policy, even one whose cdk-nag finding id (e.g. `Resource::*`) is already acknowledged.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import aws_cdk as cdk
+import jsii
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks
-from constructs import IConstruct
+from constructs import IConstruct, IValidation
 
-if TYPE_CHECKING:
-    from stacks.pipeline_stack import PipelineStack
-    from stacks.stage import AgentCoreStage
+from stacks import iam_wildcards
 
 MIN_REASON_CHARS = 40
-
-
-def add_packs(app: cdk.App) -> None:
-    """AwsSolutions, Serverless and NIST 800-53 R5 over every stack of every stage."""
-    cdk.Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app), ServerlessChecks(app), NIST80053R5Checks(app)
-    )
-
-
-def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
-    """Acknowledge one rule on one construct, refusing blanket scopes and empty reasons."""
-    if isinstance(construct, cdk.Stack | cdk.Stage | cdk.App):
-        raise ValueError(f"{rule}: acknowledge on the construct that causes it, not on {construct.node.path}")
-    if len(reason.strip()) < MIN_REASON_CHARS:
-        raise ValueError(f"{rule} on {construct.node.path}: give a reason a reviewer would accept")
-    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
-
-
-def acknowledge_iam5(construct: IConstruct, findings: dict[str, str]) -> None:
-    """AwsSolutions-IAM5 is reported per wildcard; each one gets its own reason."""
-    for finding, reason in findings.items():
-        acknowledge(construct, f"AwsSolutions-IAM5[{finding}]", reason)
-
-
-def _child(scope: IConstruct, id_prefix: str) -> IConstruct:
-    """A construct a library adds under a generated id (e.g. a singleton provider function)."""
-    matches = [c for c in scope.node.children if c.node.id.startswith(id_prefix)]
-    if len(matches) != 1:
-        raise LookupError(f"expected one child of {scope.node.path} named {id_prefix}*, found {len(matches)}")
-    return matches[0]
-
-
-def _token(stack: cdk.Stack, construct: IConstruct, attribute: str | None = None) -> str:
-    """How cdk-nag renders a reference to `construct` (or one of its attributes) inside an IAM5 finding."""
-    logical_id = stack.get_logical_id(construct.node.default_child)
-    return f"<{logical_id}.{attribute}>" if attribute else f"<{logical_id}>"
-
-
-def acknowledge_stage(stage: AgentCoreStage) -> None:
-    """Every acknowledgment of one stage, grouped by the stack that owns the construct."""
-    _identity(stage)
-    _gateway(stage)
-    _memory(stage)
-    _runtime(stage)
-
+ACKNOWLEDGED = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
 
 INLINE_POLICY = (
     "CDK grants write one policy per role, scoped to this stage's resources; a customer-managed policy "
     "would only move the same statements and could be attached to other roles by mistake."
 )
 BASIC_EXECUTION_ROLE = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# The singleton handler behind every AwsCustomResource in a stack (CDK's fixed id).
+AWS_CUSTOM_RESOURCE_PROVIDER = "AWS679f53fac002430cb0da5b7982bd2287"
 # A library's custom resource handler: child path -> {rule: reason}.
 PROVIDER_FUNCTION: dict[str, dict[str, str]] = {
     "ServiceRole": {
@@ -77,7 +41,6 @@ PROVIDER_FUNCTION: dict[str, dict[str, str]] = {
             "write its own CloudWatch logs."
         ),
     },
-    "ServiceRole/DefaultPolicy/Resource": {"NIST.800.53.R5-IAMNoInlinePolicy": INLINE_POLICY},
     "LogGroup/Resource": {
         "NIST.800.53.R5-CloudWatchLogGroupEncrypted": (
             "Holds only the deploy-time handler's own start/stop logs (no user data); CloudWatch encrypts it."
@@ -96,228 +59,104 @@ PROVIDER_FUNCTION: dict[str, dict[str, str]] = {
 }
 
 
-KMS_GRANT = (
-    "KMS grants for one stage key: GenerateDataKey*/ReEncrypt* are the action families CDK's encrypt/decrypt "
-    "grant uses, limited to that single key's ARN."
-)
-# The singleton handler behind every AwsCustomResource in a stack (CDK's fixed id).
-AWS_CUSTOM_RESOURCE_PROVIDER = "AWS679f53fac002430cb0da5b7982bd2287"
-
-
-def _provider_function(function: IConstruct) -> None:
-    """A library's deploy-time custom resource Lambda: we cannot change it, so every finding is explained."""
-    for path, rules in PROVIDER_FUNCTION.items():
-        target: IConstruct | None = function
-        for part in path.split("/"):
-            target = target.node.try_find_child(part) if target else None
-        if target is None and path.endswith("DefaultPolicy/Resource"):
-            continue  # this handler got no grants, so it has no inline policy
-        if target is None:
-            raise LookupError(f"{function.node.path}/{path} not found: did the library change its layout?")
-        for rule, reason in rules.items():
-            acknowledge(target, rule, reason)
-
-
-def _kms_grants(policy: IConstruct) -> None:
-    acknowledge_iam5(policy, {"Action::kms:GenerateDataKey*": KMS_GRANT, "Action::kms:ReEncrypt*": KMS_GRANT})
-
-
-def _default_policy(grantable: IConstruct) -> IConstruct:
-    """The L1 policy CDK grants write to on a role."""
-    return grantable.node.find_child("DefaultPolicy").node.default_child
-
-
-def _runtime(stage: AgentCoreStage) -> None:
-    stack, config = stage.runtime, stage.config
-    region = config.region
-    role_policy = stack.runtime.role.node.find_child("DefaultPolicy").node.default_child
-    acknowledge(role_policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    acknowledge_iam5(
-        role_policy,
-        {
-            "Resource::*": (
-                "AWS requires '*' for ecr:GetAuthorizationToken and the X-Ray telemetry actions; "
-                "cloudwatch:PutMetricData is limited to the bedrock-agentcore namespace by condition."
-            ),
-            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/bedrock-agentcore/runtimes/*": (
-                "The runtime id is assigned at creation, so its log groups are matched under the AgentCore "
-                "runtimes prefix (the AWS-documented execution role)."
-            ),
-            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/bedrock-agentcore/runtimes/*"
-            ":log-stream:*": "Log streams are created per session under the runtime's own log groups.",
-            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:*": (
-                "logs:DescribeLogGroups cannot be scoped to a log group; it reads names only."
-            ),
-            f"Resource::arn:aws:bedrock-agentcore:{region}:<AWS::AccountId>:workload-identity-directory/default"
-            "/workload-identity/*": (
-                "The runtime's workload identity is created by the service when the runtime is, so its name "
-                "is only known after deployment; the directory is fixed to 'default'."
-            ),
-        },
-    )
-    acknowledge_iam5(
-        role_policy,
-        {
-            f"Resource::arn:aws:secretsmanager:{region}:<AWS::AccountId>:secret:"
-            "bedrock-agentcore-identity!*": (
-                "AgentCore Identity stores the gateway client's secret under its own service prefix; the "
-                "secret's ARN is an object attribute CloudFormation cannot export across stacks, so the "
-                "grant covers that prefix only (never other secrets)."
-            )
-        },
-    )
-    if config.image_build == "codebuild":
-        _image_build(stage)
-
-
-def _image_build(stage: AgentCoreStage) -> None:
-    stack, region = stage.runtime, stage.config.region
-    _provider_function(_child(stack, "DeployTimeBuildCustomResourceHandler"))
-    project = _child(stack, "ContainerImageBuild")
-    acknowledge(
-        project.node.default_child,
-        "AwsSolutions-CB4",
-        "The build produces no artifacts (the image goes to this stage's KMS-encrypted ECR repository); "
-        "CodeBuild encrypts its logs and cache with the AWS managed key.",
-    )
-    role = project.node.find_child("Role")
-    acknowledge(
-        role,
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly]",
-        "The image build pulls public base images from ECR Public; the managed policy is read-only.",
-    )
-    policy = role.node.find_child("DefaultPolicy").node.default_child
-    acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    project_token = _token(stack, project)
-    acknowledge_iam5(
-        policy,
-        {
-            "Resource::*": "ecr:GetAuthorizationToken (to push and pull images) only accepts '*'.",
-            f"Resource::arn:aws:logs:{region}:<AWS::AccountId>:log-group:/aws/codebuild/{project_token}:*": (
-                "CodeBuild names a log stream per build under the project's own log group."
-            ),
-            f"Resource::arn:aws:codebuild:{region}:<AWS::AccountId>:report-group/{project_token}-*": (
-                "CodeBuild report groups are created per build under the project's own name."
-            ),
-            "Action::s3:GetBucket*": "Read-only access to the CDK asset bucket that holds the build context.",
-            "Action::s3:GetObject*": "Read-only access to the CDK asset bucket that holds the build context.",
-            "Action::s3:List*": "Read-only access to the CDK asset bucket that holds the build context.",
-            f"Resource::arn:aws:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-{region}/*": (
-                "The build context is a CDK file asset; asset object keys are content hashes."
-            ),
-        },
+def add_packs(app: cdk.App) -> None:
+    """AwsSolutions, Serverless and NIST 800-53 R5 over every stack of every stage."""
+    cdk.Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app), ServerlessChecks(app), NIST80053R5Checks(app)
     )
 
 
-TOOL_FUNCTION = {
-    "AwsSolutions-L1": (
-        "Pinned to python3.13, the newest runtime for which the pinned Powertools layer is published; bump "
-        "tools_stack.RUNTIME together with the layer."
-    ),
-    "Serverless-LambdaLatestVersion": (
-        "The function runs its published $LATEST code through the gateway target; versions/aliases would "
-        "add nothing here because each deploy replaces the target's function configuration."
-    ),
-    "Serverless-LambdaDLQ": (
-        "The gateway invokes tools synchronously and returns failures to the agent as tool errors; there is "
-        "no asynchronous event to dead-letter."
-    ),
-    "NIST.800.53.R5-LambdaDLQ": (
-        "The gateway invokes tools synchronously and returns failures to the agent as tool errors; there is "
-        "no asynchronous event to dead-letter."
-    ),
-    "NIST.800.53.R5-LambdaConcurrency": (
-        "Tool calls are bounded by agent sessions; reserving concurrency would take it from the account's "
-        "shared pool and fail deploys in accounts with low Lambda quotas."
-    ),
-    "NIST.800.53.R5-LambdaInsideVPC": (
-        "Tools reach only DynamoDB over AWS endpoints with IAM auth; no private network resource exists "
-        "that a VPC would protect."
-    ),
-}
+def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one rule on one construct, refusing blanket scopes and empty reasons."""
+    if isinstance(construct, cdk.Stack | cdk.Stage | cdk.App):
+        raise ValueError(f"{rule}: acknowledge on the construct that causes it, not on {construct.node.path}")
+    if len(reason.strip()) < MIN_REASON_CHARS:
+        raise ValueError(f"{rule} on {construct.node.path}: give a reason a reviewer would accept")
+    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=rule, reason=reason))
 
 
-def _gateway(stage: AgentCoreStage) -> None:
-    stack = stage.gateway
-    tools = stack.tools
-    gateway_policy = _default_policy(stack.gateway.role)
-    acknowledge(gateway_policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    _kms_grants(gateway_policy)
-    for target, function in tools.functions.items():
-        for rule, reason in TOOL_FUNCTION.items():
-            acknowledge(function.node.default_child, rule, reason)
-        policy = _default_policy(function.role)
-        acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-        _kms_grants(policy)
-        acknowledge_iam5(
-            policy, {"Resource::*": "X-Ray PutTraceSegments/PutTelemetryRecords only accept '*'."}
+def acknowledge_all(construct: IConstruct, rules: dict[str, str]) -> None:
+    """Several rules on one construct, each with its own reason."""
+    for rule, reason in rules.items():
+        acknowledge(construct, rule, reason)
+
+
+def policy_of(grantable: IConstruct) -> cdk.CfnResource:
+    """The L1 policy CDK grants write to on a role (or on a function's, project's, ... role)."""
+    role = grantable.role if hasattr(grantable, "role") and grantable.role is not None else grantable
+    return role.node.find_child("DefaultPolicy").node.default_child
+
+
+def policy_key(policy: cdk.CfnResource) -> str:
+    """How `iam_wildcards.toml` names a policy: `<stack id>/<logical id>` (the same in every stage)."""
+    stack = cdk.Stack.of(policy)
+    return f"{stack.node.id}/{stack.get_logical_id(policy)}"
+
+
+def _localize(stack: cdk.Stack, finding: str) -> str:
+    """An allow-list finding as cdk-nag reports it in `stack` (its literal region and account)."""
+    if not cdk.Token.is_unresolved(stack.region):
+        finding = finding.replace(iam_wildcards.REGION, stack.region)
+    if not cdk.Token.is_unresolved(stack.account):
+        finding = finding.replace(iam_wildcards.ACCOUNT, stack.account)
+    return finding
+
+
+@jsii.implements(IValidation)
+class _WildcardsListed:
+    """At synth, when the policy is complete: acknowledge the IAM5 findings of the wildcard statements the
+    allow-list names, and fail for any other wildcard statement (a new finding, even where cdk-nag's id,
+    e.g. `Resource::*`, is one already acknowledged for another statement)."""
+
+    def __init__(self, policy: cdk.CfnResource) -> None:
+        self._policy = policy
+        self._acknowledged = False
+
+    def validate(self) -> list[str]:
+        stack = cdk.Stack.of(self._policy)
+        document = stack.resolve(self._policy.policy_document)
+        found = iam_wildcards.statements(
+            policy_key(self._policy), document, region=stack.region, account=stack.account
         )
-        acknowledge_iam5(
-            gateway_policy,
-            {
-                f"Resource::{_token(stack, function, 'Arn')}:*": (
-                    f"Invoke on the '{target}' tool function and its versions (CDK's invoke grant); no other "
-                    "function."
+        reasons: dict[str, list[str]] = {}
+        errors = []
+        for statement in found:
+            entry = iam_wildcards.entry_for(statement)
+            if entry is None:
+                errors.append(
+                    f"AwsSolutions-IAM5: {statement.describe()} is not in {iam_wildcards.ALLOW_LIST.name}; "
+                    "scope it or add it there with a reason"
                 )
-            },
-        )
-    acknowledge_iam5(
-        _default_policy(tools.functions["orders"].role),
-        {
-            f"Resource::{_token(stack, tools.tables['orders'], 'Arn')}/index/*": (
-                "list_orders queries the orders table's own GSIs (by_customer, by_status)."
-            )
-        },
-    )
-    _aws_custom_resources(stack)
-    _kms_grants(_default_policy(_child(stack, AWS_CUSTOM_RESOURCE_PROVIDER).node.find_child("ServiceRole")))
-    for target in tools.functions:
-        seed = tools.node.try_find_child(f"{target.title()}Seed")
-        if seed is not None:
-            acknowledge(seed.node.find_child("CustomResourcePolicy").node.default_child,
-                        "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)  # fmt: skip
+                continue
+            for finding in statement.findings:
+                reasons.setdefault(_localize(stack, finding), []).append(entry.reason)
+        if not self._acknowledged:
+            self._acknowledged = True
+            for finding, why in reasons.items():
+                acknowledge(self._policy, f"AwsSolutions-IAM5[{finding}]", " / ".join(dict.fromkeys(why)))
+        return errors
 
 
-def _aws_custom_resources(stack: cdk.Stack) -> None:
-    _provider_function(_child(stack, AWS_CUSTOM_RESOURCE_PROVIDER))
+def acknowledge_policy(policy: cdk.CfnResource | IConstruct) -> None:
+    """One IAM policy: inline by design, with only the wildcard statements the allow-list names.
 
-
-def _memory(stage: AgentCoreStage) -> None:
-    policy = stage.memory.memory.execution_role.node.find_child("DefaultPolicy").node.default_child
+    Accepts the L1 policy or anything with a role (role, function, project) whose default policy it is.
+    """
+    if not isinstance(policy, cdk.CfnResource):
+        policy = policy_of(policy)
     acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    acknowledge_iam5(
-        policy,
-        {
-            "Action::kms:ReEncrypt*": (
-                "The Memory service role encrypts with this stage's memory key only; ReEncrypt* is part of "
-                "the KMS encrypt/decrypt grant on that single key."
-            )
-        },
-    )
+    policy.node.add_validation(_WildcardsListed(policy))
 
 
-def _identity(stage: AgentCoreStage) -> None:
-    identity = stage.identity
-    cdk.Annotations.of(identity.gateway_credentials).acknowledge_warning(
-        "aws-cdk-lib.aws-bedrockagentcore:wildcardSecretArnGrant",
-        "Accepted for the runtime role (see the AwsSolutions-IAM5 acknowledgment on it): the grant is "
-        "limited to AgentCore Identity's own secret prefix.",
-    )
-    _aws_custom_resources(identity)
-    describe = identity.m2m_client.node.find_child("DescribeCognitoUserPoolClient")
-    acknowledge(describe.node.find_child("CustomResourcePolicy").node.default_child,
-                "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)  # fmt: skip
-    pool = identity.user_pool.node.default_child
-    if stage.config.mfa == "optional":
-        acknowledge(
-            pool,
-            "AwsSolutions-COG2",
-            "MFA is optional only in stages configured with mfa=optional (non-production), so smoke tests "
-            "and developers can log in from the CLI; TOTP is offered, and prod is configured mfa=required.",
-        )
+def child(scope: IConstruct, id_prefix: str) -> IConstruct:
+    """A construct a library adds under a generated id (e.g. a singleton provider function)."""
+    matches = [c for c in scope.node.children if c.node.id.startswith(id_prefix)]
+    if len(matches) != 1:
+        raise LookupError(f"expected one child of {scope.node.path} named {id_prefix}*, found {len(matches)}")
+    return matches[0]
 
 
-def _at(root: IConstruct, path: str) -> IConstruct:
+def at(root: IConstruct, path: str) -> IConstruct:
     """The construct at `path` below `root` (a library's layout, named where we rely on it)."""
     node = root
     for part in path.split("/"):
@@ -325,99 +164,47 @@ def _at(root: IConstruct, path: str) -> IConstruct:
     return node
 
 
-def acknowledge_pipeline(stack: PipelineStack) -> None:
-    """CDK Pipelines' own roles and bucket: every wildcard is the library's scoping to its own artifacts."""
-    pipeline = stack.pipeline
-    code_pipeline = pipeline.pipeline
-    where = f"{stack.region}:{stack.account}"
-    bucket = _at(code_pipeline, "ArtifactsBucket")
-    for rule, reason in {
-        "AwsSolutions-S1": "Artifacts are build outputs, re-created from source; CloudTrail records access.",
-        "NIST.800.53.R5-S3BucketLoggingEnabled": "Artifacts are build outputs; CloudTrail records access.",
-        "NIST.800.53.R5-S3BucketReplicationEnabled": "Artifacts are re-created from source by the next run.",
-        "NIST.800.53.R5-S3BucketVersioningEnabled": "Each pipeline execution writes new artifact keys.",
-    }.items():
-        acknowledge(bucket.node.default_child, rule, reason)
+def acknowledge_provider_function(function: IConstruct) -> None:
+    """A library's deploy-time custom resource Lambda: we cannot change it, so every finding is explained."""
+    for path, rules in PROVIDER_FUNCTION.items():
+        target: IConstruct | None = function
+        for part in path.split("/"):
+            target = target.node.try_find_child(part) if target else None
+        if target is None:
+            raise LookupError(f"{function.node.path}/{path} not found: did the library change its layout?")
+        acknowledge_all(target, rules)
+    role = function.node.find_child("ServiceRole")
+    if role.node.try_find_child("DefaultPolicy") is not None:  # only when the handler got grants
+        acknowledge_policy(role)
 
-    artifacts = _token(stack, bucket, "Arn")
-    read = {
-        "Action::s3:GetBucket*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
-        "Action::s3:GetObject*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
-        "Action::s3:List*": "Read the pipeline's own artifact bucket (CDK Pipelines grant).",
-        f"Resource::{artifacts}/*": "Artifact keys are generated per execution in the pipeline bucket.",
-    }
-    write = {
-        **read,
-        "Action::s3:Abort*": "Write the pipeline's own artifacts (multipart uploads) in its bucket only.",
-        "Action::s3:DeleteObject*": "Replace the pipeline's own artifacts in its bucket only.",
-    }
-    kms = {"Action::kms:GenerateDataKey*": KMS_GRANT, "Action::kms:ReEncrypt*": KMS_GRANT}
 
-    def codebuild(project: IConstruct) -> dict[str, str]:
-        token = _token(stack, project)
-        return {
-            f"Resource::arn:aws:logs:{where}:log-group:/aws/codebuild/{token}:*": (
-                "CodeBuild writes one log stream per build under the project's own log group."
-            ),
-            f"Resource::arn:aws:codebuild:{where}:report-group/{token}-*": (
-                "CodeBuild creates report groups per build under the project's own name."
-            ),
-        }
+def acknowledge_aws_custom_resources(stack: cdk.Stack) -> None:
+    """The singleton Lambda behind a stack's AwsCustomResources (call once per stack, after adding them)."""
+    acknowledge_provider_function(child(stack, AWS_CUSTOM_RESOURCE_PROVIDER))
 
-    synth = _at(code_pipeline, "Build/Synth/CdkBuildProject")
-    self_mutation = _at(pipeline, "UpdatePipeline/SelfMutation")
-    roles: dict[str, dict[str, str]] = {
-        "Role": {**write, **kms},
-        f"Source/{stack.source_action_name}/CodePipelineActionRole": {**write, **kms},
-        "Build/Synth/CdkBuildProject/Role": {**write, **kms, **codebuild(synth)},
-    }
-    for name, smoke in stack.smoke_tests.items():
-        project = _at(code_pipeline, f"{name}/{smoke.id}/{smoke.id}")
-        account = stack.stage_accounts[name]
-        roles[f"{name}/{smoke.id}/{smoke.id}/Role"] = {
-            **read,
-            **kms,
-            **codebuild(project),
-            f"Resource::arn:aws:cognito-idp:{stack.stage_regions[name]}:{account}:userpool/*": (
-                "The smoke test reads the stage's M2M client secret; the pool id exists only after deploy."
-            ),
-        }
-    for path, findings in roles.items():
-        policy = _default_policy(_at(code_pipeline, path))
-        acknowledge(policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-        acknowledge_iam5(policy, findings)
 
-    mutation_policy = _default_policy(self_mutation.node.find_child("Role"))
-    acknowledge(mutation_policy, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    acknowledge_iam5(
-        mutation_policy,
-        {
-            **read,
-            **kms,
-            **codebuild(self_mutation),
-            f"Resource::arn:*:iam::{stack.account}:role/*": (
-                "Self-mutation assumes the CDK bootstrap deploy roles (cdk-*) in the target accounts."
-            ),
-            "Resource::*": "cloudformation:DescribeStacks to read the pipeline stack accepts only '*'.",
-        },
-    )
-    file_role = _default_policy(_at(pipeline, "Assets/FileRole"))
-    acknowledge(file_role, "NIST.800.53.R5-IAMNoInlinePolicy", INLINE_POLICY)
-    acknowledge_iam5(
-        file_role,
-        {
-            **read,
-            "Resource::*": "Asset publishing assumes the bootstrap publishing roles, found at deploy.",
-            f"Resource::arn:aws:logs:{where}:log-group:/aws/codebuild/*": (
-                "One shared role for the asset-publishing projects CDK Pipelines creates per asset."
-            ),
-            f"Resource::arn:aws:codebuild:{where}:report-group/*": (
-                "One shared role for the asset-publishing projects CDK Pipelines creates per asset."
-            ),
-        },
-    )
-    acknowledge(
-        _default_policy(_at(pipeline, "CodeBuildActionRole")),
-        "NIST.800.53.R5-IAMNoInlinePolicy",
-        INLINE_POLICY,
-    )
+def acknowledge_custom_resource_policy(resource: IConstruct) -> None:
+    """The inline policy an AwsCustomResource writes for its SDK calls."""
+    acknowledge_policy(resource.node.find_child("CustomResourcePolicy").node.default_child)
+
+
+def acknowledgments(scope: IConstruct) -> Iterator[tuple[str, str, str]]:
+    """Every acknowledgment under `scope` as (construct path, rule, reason), from the construct tree."""
+    for construct in scope.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == ACKNOWLEDGED:
+                for rule, reason in entry.data.items():
+                    yield construct.node.path, rule.removeprefix("Annotation::"), reason
+
+
+def assembly_acknowledgments(outdir: Path) -> Iterator[tuple[str, str, str]]:
+    """Every acknowledgment of a synthesized cloud assembly (e.g. `cdk.out`), from its metadata files.
+
+    The one list a reviewer reads: (construct path, rule, reason) for every stack of every stage.
+    """
+    for path in sorted(Path(outdir).glob("**/*.metadata.json")):
+        for construct_path, entries in json.loads(path.read_text()).items():
+            for entry in entries:
+                if entry["type"] == ACKNOWLEDGED:
+                    for rule, reason in entry["data"].items():
+                        yield construct_path, rule.removeprefix("Annotation::"), reason

@@ -124,11 +124,6 @@ class GatewayStack(cdk.Stack):
             # Verbose errors help while developing; elsewhere they could leak internals to callers.
             exception_level=agentcore.GatewayExceptionLevel.DEBUG if config.gateway_debug_errors else None,
         )
-        interceptor_arn = f"<{self.get_logical_id(self.interceptor.node.default_child)}.Arn>:*"
-        compliance.acknowledge_iam5(
-            role.node.find_child("DefaultPolicy").node.default_child,
-            {f"Resource::{interceptor_arn}": "Invoke on the request interceptor and its versions only."},
-        )
         self.targets = {
             target: self.gateway.add_lambda_target(
                 f"{target.title()}Target",
@@ -153,6 +148,7 @@ class GatewayStack(cdk.Stack):
         for policy in self.policies.values():
             for target in self.targets.values():
                 policy.node.add_dependency(target)
+        compliance.acknowledge_policy(role)
         self.log_group = deliver_logs_and_traces(
             Construct(self, "Observability"),
             config,

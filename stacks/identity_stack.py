@@ -17,6 +17,7 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
+from stacks import compliance
 from stacks.auth_function import auth_function
 from stacks.config import StageConfig
 from stacks.encrypted_logs import logs_key
@@ -148,6 +149,12 @@ class IdentityStack(cdk.Stack):
             authorization_endpoint=f"{self.domain.base_url()}/oauth2/authorize",
         )
         self.gateway_credentials = provider
+        cdk.Annotations.of(provider).acknowledge_warning(
+            "aws-cdk-lib.aws-bedrockagentcore:wildcardSecretArnGrant",
+            "Accepted for the runtime role (see its entry in stacks/iam_wildcards.toml): the grant is "
+            "limited to AgentCore Identity's own secret prefix.",
+        )
+        self._acknowledge()
         self.gateway_credentials_name = provider.o_auth2_credential_provider_name
         # The OpenAI key's Token Vault entry, only for a stage that uses OpenAI (see model_access.py).
         self.model_api_key = api_key_provider(self, config)
@@ -170,3 +177,17 @@ class IdentityStack(cdk.Stack):
                 "Region": (self.region, "Region of this stage"),
             },
         )
+
+    def _acknowledge(self) -> None:
+        """The client-secret lookup (an AwsCustomResource) and optional MFA outside production."""
+        compliance.acknowledge_aws_custom_resources(self)
+        compliance.acknowledge_custom_resource_policy(
+            self.m2m_client.node.find_child("DescribeCognitoUserPoolClient")
+        )
+        if self.config.mfa == "optional":
+            compliance.acknowledge(
+                self.user_pool.node.default_child,
+                "AwsSolutions-COG2",
+                "MFA is optional only in stages configured with mfa=optional (non-production), so smoke "
+                "tests and developers can log in from the CLI; TOTP is offered, and prod requires MFA.",
+            )

@@ -14,6 +14,7 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from stacks import compliance
 from stacks.config import StageConfig
 from stacks.encrypted_logs import logs_key
 from stacks.encryption import removal_policy, stage_key
@@ -63,6 +64,7 @@ class MemoryStack(cdk.Stack):
             ],
         )
         self.memory.node.find_child("Memory").apply_removal_policy(removal_policy(config))
+        compliance.acknowledge_policy(self.memory.execution_role)
         self.log_group = deliver_logs_and_traces(
             Construct(self, "Observability"),
             config,

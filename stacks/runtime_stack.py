@@ -20,6 +20,7 @@ from aws_cdk import aws_iam as iam
 from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
+from stacks import compliance
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
@@ -170,6 +171,9 @@ class RuntimeStack(cdk.Stack):
                 "Region": (self.region, "Region of this stage"),
             },
         )
+        compliance.acknowledge_policy(self.runtime)
+        if config.image_build == "codebuild":
+            self._acknowledge_image_build()
 
     def _artifact(self) -> agentcore.AgentRuntimeArtifact:
         """linux/arm64 image: CodeBuild at deploy time by default, local Docker when configured."""
@@ -189,6 +193,27 @@ class RuntimeStack(cdk.Stack):
             tag_prefix=f"{source_fingerprint()}-",
         )
         return agentcore.AgentRuntimeArtifact.from_ecr_repository(self.repository, self.image.image_tag)
+
+    def _acknowledge_image_build(self) -> None:
+        """The deploy-time build (cdklabs deploy-time-build): its handler, CodeBuild project and role."""
+        compliance.acknowledge_provider_function(
+            compliance.child(self, "DeployTimeBuildCustomResourceHandler")
+        )
+        project = compliance.child(self, "ContainerImageBuild")
+        compliance.acknowledge(
+            project.node.default_child,
+            "AwsSolutions-CB4",
+            "The build produces no artifacts (the image goes to this stage's KMS-encrypted ECR repository); "
+            "CodeBuild encrypts its logs and cache with the AWS managed key.",
+        )
+        role = project.node.find_child("Role")
+        compliance.acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "AmazonElasticContainerRegistryPublicReadOnly]",
+            "The image build pulls public base images from ECR Public; the managed policy is read-only.",
+        )
+        compliance.acknowledge_policy(role)
 
     def _environment(
         self, identity: IdentityStack, capabilities: Sequence[AgentCapability]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from stacks import compliance
 from stacks.account_stack import AccountStack
 from stacks.config import StageConfig
 from stacks.gateway_stack import GatewayStack
@@ -61,7 +60,6 @@ class AgentCoreStage(cdk.Stage):
             # Trace deliveries need the X-Ray policy first, or AWS creates an unmanaged one of its own.
             for stack in (self.gateway, self.memory, self.runtime):
                 stack.add_stack_dependency(self.account_resources)
-        compliance.acknowledge_stage(self)
 
     def _describe(self, what: str) -> str:
         return f"{self.config.project} {self.config.name}: {what}"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 from cfnlint.api import lint
 
-from stacks import compliance
+from stacks import compliance, iam_wildcards
+from tests.conftest import ROOT, cdk_context
 
 PACKS = {"AwsSolutions", "Serverless", "NIST.800.53.R5"}
 # W3005 (redundant DependsOn) is how CDK L2s make ordering explicit; it changes nothing at deploy time.
@@ -68,27 +70,96 @@ def test_the_packs_catch_a_violation(tmp_path):
     assert {plugin["pluginName"] for plugin in report["pluginReports"]} == PACKS
 
 
-def _acknowledgments(stage: cdk.Stage):
-    key = cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-    for construct in stage.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == key:
-                for rule, reason in entry.data.items():
-                    yield construct, rule.removeprefix("Annotation::"), reason
-
-
 def test_every_acknowledgment_is_scoped_and_explained(synthesized):
     seen = 0
     for stage in synthesized.stages.values():
-        for construct, rule, reason in _acknowledgments(stage):
+        stacks = {stack.node.path for stack in stage.node.children if isinstance(stack, cdk.Stack)}
+        for path, rule, reason in compliance.acknowledgments(stage):
             seen += 1
-            where = f"{rule} @ {construct.node.path}"
-            assert not isinstance(construct, cdk.Stack | cdk.Stage), (
-                f"{where} is acknowledged for a whole stack"
-            )
+            where = f"{rule} @ {path}"
+            assert path not in stacks | {stage.node.path}, f"{where} is acknowledged for a whole stack"
             assert len(reason.strip()) >= compliance.MIN_REASON_CHARS, where
             assert rule.split("[")[0].rsplit("-", 1)[0] in PACKS, where
     assert seen > 0
+
+
+def test_the_assembly_lists_every_acknowledgment_in_one_place(synthesized):
+    """`compliance.assembly_acknowledgments(cdk.out)` is the one list a reviewer reads."""
+    from_tree = {
+        (f"/{path}", rule, reason)
+        for stage in synthesized.stages.values()
+        for path, rule, reason in compliance.acknowledgments(stage)
+    }
+    listed = set(compliance.assembly_acknowledgments(synthesized.outdir))
+    assert listed == from_tree
+    assert any(rule.startswith("AwsSolutions-IAM5[") for _, rule, _ in listed)
+
+
+def _template_findings(template: dict, logical_id: str, region: str) -> set[str]:
+    """The IAM5 finding ids a policy resource's wildcard statements produce (unlocalized)."""
+    properties = template["Resources"][logical_id]["Properties"]
+    found = iam_wildcards.statements("", properties, region=region, account="<AWS::AccountId>")
+    return {finding for statement in found for finding in statement.findings}
+
+
+def test_iam5_acknowledgments_name_findings_of_statements_that_exist(synthesized):
+    """Exact findings: every IAM5 acknowledgment on a policy is a finding one of its statements produces."""
+    checked = 0
+    for stage in synthesized.stages.values():
+        for artifact in stage.synth().stacks:
+            template = json.loads(Path(artifact.template_full_path).read_text())
+            stack_path = f"{stage.stage_name}/{artifact.stack_name.removeprefix(stage.stage_name + '-')}"
+            for path, rule, _ in compliance.acknowledgments(stage):
+                if not rule.startswith("AwsSolutions-IAM5[") or not path.startswith(stack_path + "/"):
+                    continue
+                construct = compliance.at(stage, path.removeprefix(f"{stage.stage_name}/"))
+                logical_id = cdk.Stack.of(construct).get_logical_id(construct)
+                finding = rule.removeprefix("AwsSolutions-IAM5[").removesuffix("]")
+                region, account = stage.config.region, "<AWS::AccountId>"
+                expected = {
+                    f.replace(iam_wildcards.REGION, region).replace(iam_wildcards.ACCOUNT, account)
+                    for f in _template_findings(template, logical_id, region)
+                }
+                assert finding in expected, f"{rule} @ {path}"
+                checked += 1
+    assert checked > 20
+
+
+def test_a_new_wildcard_statement_on_an_acknowledged_role_is_a_new_finding(tmp_path):
+    """The runtime role's `Resource::*` is acknowledged for named statements; another one fails synth."""
+    from aws_cdk import aws_iam as iam
+
+    from app import build_app
+
+    app = cdk.App(context=cdk_context(), outdir=str(tmp_path))
+    stages = build_app(app)
+    stages[0].runtime.runtime.add_to_role_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])
+    )
+    new_finding = r"AwsSolutions-IAM5: Runtime/RuntimeExecutionRole.*'s3:GetObject'.* is not in iam_wildcards"
+    with pytest.raises(Exception, match=new_finding):
+        app.synth()
+
+
+def test_compliance_imports_no_stack():
+    """Stacks import compliance to acknowledge their findings; compliance never imports a stack (no cycle)."""
+    import ast
+
+    tree = ast.parse((ROOT / "stacks" / "compliance.py").read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    names = {
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "stacks"
+        for alias in node.names
+    }
+    assert names == {"stacks.iam_wildcards"}
+    assert not any(name.startswith("stacks.") and name != "stacks.iam_wildcards" for name in imported)
 
 
 @pytest.mark.parametrize("reason", ["", "needed", "   short reason with spaces    "])
