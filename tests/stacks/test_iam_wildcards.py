@@ -11,18 +11,19 @@ import pytest
 
 from stacks import iam_wildcards
 from tests.conftest import cdk_context
+from tests.stacks.test_model_access import OPENAI
 from tests.stacks.test_pipeline_stack import PIPELINE
 
 
 @pytest.fixture(scope="module")
 def wildcard_statements(tmp_path_factory) -> list[iam_wildcards.Statement]:
-    """The wildcard Allow statements of every template: every stage, and the pipeline."""
+    """The wildcard Allow statements of every template: every stage (+ one on OpenAI), and the pipeline."""
     from app import build_app
 
     outdir = tmp_path_factory.mktemp("wildcards")
-    app = cdk.App(
-        context={**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}, outdir=str(outdir)
-    )
+    context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
+    context["agentcore:stages"]["openai"] = OPENAI  # the model option's grants are listed too
+    app = cdk.App(context=context, outdir=str(outdir))
     build_app(app)
     found = []
     for artifact in app.synth().stacks_recursively:
@@ -36,6 +37,7 @@ def wildcard_statements(tmp_path_factory) -> list[iam_wildcards.Statement]:
     assert {artifact.stack_name for artifact in app.synth().stacks_recursively} >= {
         "dev-Runtime",
         "prod-Gateway",
+        "openai-Runtime",
     }
     return found
 
