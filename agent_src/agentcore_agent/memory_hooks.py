@@ -335,9 +335,14 @@ class MemoryHooks(Plugin):
         if previous is not None and previous.get_loop() is not asyncio.get_running_loop():
             previous = None  # left over from a loop that is gone (a sync call of an earlier turn)
 
+        load = self._history_load
+
         async def write() -> None:
             if previous is not None:
                 await previous  # never raises
+            elif load is not None and not load.done():
+                # The history being loaded must not include this turn's own prompt: write after it.
+                await asyncio.wait([asyncio.wrap_future(load)], timeout=self.timeout_seconds)
             try:
                 await self._call("create_event", lambda: self._create_event(role, text, timestamp))
             except Exception as error:

@@ -68,7 +68,7 @@ class Gateway:
     def __init__(self, memory: MemoryClient) -> None:
         self.memory = memory
 
-    async def search(self, query: str, *, session_id: str | None = None) -> list[Any]:
+    async def search(self, query: str, *, caller: Any = None, session_id: str | None = None) -> list[Any]:
         self.memory.search_started.set()
         seen = await asyncio.get_running_loop().run_in_executor(
             None, self.memory.history_requested.wait, WAIT_S
@@ -141,3 +141,42 @@ def test_a_first_turn_rolled_back_by_the_app_gets_the_restored_history_again():
     agent("two")
     assert request_texts(model.requests[1]) == ["earlier question", "earlier answer", "two"]
     assert memory.calls.count("list_events") == 1  # loaded once, kept
+
+
+class EventStore:
+    """A memory whose ListEvents answers late, so a write of the new prompt could overtake it."""
+
+    def __init__(self, history: list[tuple[str, str]]) -> None:
+        self.events = [
+            {"eventId": f"e{index}", "eventTimestamp": index, "payload": [payload(role, text)]}
+            for index, (role, text) in enumerate(history)
+        ]
+        self.written = threading.Event()
+
+    def list_events(self, **kwargs: Any) -> dict[str, Any]:
+        self.written.wait(0.5)  # a correct pipeline writes nothing before the history is loaded
+        return {"events": list(self.events)}
+
+    def create_event(self, **kwargs: Any) -> None:
+        self.events.append({"eventId": "new", "eventTimestamp": kwargs["eventTimestamp"], **kwargs})
+        self.written.set()
+
+
+def payload(role: str, text: str) -> dict[str, Any]:
+    return {"conversational": {"content": {"text": text}, "role": role}}
+
+
+def test_the_restored_history_never_contains_the_new_prompt():
+    history = [("USER", "q1"), ("ASSISTANT", "a1"), ("USER", "q2"), ("ASSISTANT", "a2")]
+    model = ScriptedModel([Text("a3")])
+    hooks = MemoryHooks(
+        client=EventStore(history),
+        memory_id=MEMORY_ID,
+        actor_id=ACTOR,
+        session_id=SESSION,
+        namespaces={},
+        last_k_turns=1,
+    )
+    agent = Agent(model=model, plugins=[hooks], callback_handler=None)
+    agent("q3")
+    assert request_texts(model.requests[0]) == ["q2", "a2", "q3"]
