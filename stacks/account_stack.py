@@ -24,25 +24,8 @@ class AccountStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        spans_policy = logs.CfnResourcePolicy(
-            self,
-            "TransactionSearchLogsPolicy",
-            policy_name=f"{config.project}-transaction-search",
-            policy_document=self._allow(
-                sid="TransactionSearchXRayAccess",
-                service="xray.amazonaws.com",
-                action="logs:PutLogEvents",
-                resource=[
-                    self._log_group_arn("aws/spans"),
-                    self._log_group_arn("/aws/application-signals/data"),
-                ],
-                source_arn=self._arn("xray", "*"),
-            ),
-        )
-        search = xray.CfnTransactionSearchConfig(
-            self, "TransactionSearch", indexing_percentage=config.transaction_search_percent
-        )
-        search.add_resource_dependency(spans_policy)
+        if config.transaction_search == "create":
+            self._transaction_search(config)
         xray.CfnResourcePolicy(
             self,
             "TraceDeliveryPolicy",
@@ -62,8 +45,38 @@ class AccountStack(cdk.Stack):
         )
         self.outputs = publish(
             self,
-            {"TransactionSearchPercent": (str(config.transaction_search_percent), "Share of spans indexed")},
+            {
+                "TransactionSearchPercent": (
+                    str(config.transaction_search_percent)
+                    if config.transaction_search == "create"
+                    else "existing",
+                    "Share of spans indexed ('existing': the account's own Transaction Search setting)",
+                )
+            },
         )
+
+    def _transaction_search(self, config: StageConfig) -> None:
+        """Turn Transaction Search on. An account where it is already on keeps its own configuration
+        (`transaction_search: existing`): creating it again fails with AlreadyExists."""
+        spans_policy = logs.CfnResourcePolicy(
+            self,
+            "TransactionSearchLogsPolicy",
+            policy_name=f"{config.project}-transaction-search",
+            policy_document=self._allow(
+                sid="TransactionSearchXRayAccess",
+                service="xray.amazonaws.com",
+                action="logs:PutLogEvents",
+                resource=[
+                    self._log_group_arn("aws/spans"),
+                    self._log_group_arn("/aws/application-signals/data"),
+                ],
+                source_arn=self._arn("xray", "*"),
+            ),
+        )
+        search = xray.CfnTransactionSearchConfig(
+            self, "TransactionSearch", indexing_percentage=config.transaction_search_percent
+        )
+        search.add_resource_dependency(spans_policy)
 
     def _allow(
         self,

@@ -7,6 +7,7 @@ stops synth with one line naming the stage and the key (`ConfigError`), before a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import json
 import re
@@ -154,6 +155,8 @@ class StageConfig:
     trace_content: bool = _setting(bool, default=False)
     owns_account_resources: bool = _setting(bool, default=False)
     transaction_search_percent: int = _setting(int, _between(1, 100), default=1)
+    # `existing`: the account already has Transaction Search on (CloudFormation would fail AlreadyExists).
+    transaction_search: str = _setting(str, _one_of("create", "existing"), default="create")
     alarm_email: str | None = _setting(str, _matches(EMAIL, "an e-mail address"), default=None)
     latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
     input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)
@@ -244,7 +247,9 @@ PIPELINE_SETTINGS = {f.name: f for f in dataclasses.fields(PipelineConfig)}
 def _checked(stage: str, key: str, value: Any, settings: Mapping[str, dataclasses.Field] = SETTINGS) -> Any:
     field = settings.get(key)
     if field is None:
-        raise ConfigError(f"stage '{stage}', key '{key}': unknown key (known: {', '.join(sorted(settings))})")
+        close = difflib.get_close_matches(key, settings, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(settings))}"
+        raise ConfigError(f"stage '{stage}', key '{key}': unknown key ({hint})")
     kind, check = field.metadata["kind"], field.metadata["check"]
     if value is None and field.default is None:
         return None

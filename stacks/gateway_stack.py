@@ -33,6 +33,7 @@ from stacks.tool_schema import tool_schema
 from stacks.tools_stack import ToolFunctions
 from stacks.vended_logs import deliver_logs_and_traces
 
+GATEWAY_KEY_ACTIONS = ("kms:CreateGrant", "kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey")
 INSTRUCTIONS = (
     "Tools for a retail support agent: orders (look up, list, update status, cancel) and inventory "
     "(search products, check and reserve stock). Search for the tools that fit the user's request "
@@ -148,6 +149,10 @@ class GatewayStack(cdk.Stack):
         for policy in self.policies.values():
             for target in self.targets.values():
                 policy.node.add_dependency(target)
+        # With its own role the gateway needs what AWS documents for a customer-managed gateway key (the
+        # L2 grants it only to the role it creates), and that policy must exist before the gateway does.
+        self.key.grant(role, *GATEWAY_KEY_ACTIONS)
+        self.gateway.node.add_dependency(role.node.find_child("DefaultPolicy"))
         compliance.acknowledge_policy(role)
         self.log_group = deliver_logs_and_traces(
             Construct(self, "Observability"),

@@ -72,10 +72,34 @@ class ObservabilityStack(cdk.Stack):
 
     def _topic(self) -> sns.Topic:
         key = stage_key(self, "AlarmTopicKey", self.config, "alarm notifications at rest")
-        # CloudWatch alarms publish to the encrypted topic, so they must be able to use its key.
-        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        # CloudWatch alarms of this account (and only those) publish to the encrypted topic, using its key.
+        from_our_alarms = {
+            "StringEquals": {"aws:SourceAccount": self.account},
+            "ArnLike": {
+                "aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:*"
+            },
+        }
+        cloudwatch = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountEncrypt",
+                principals=[cloudwatch],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # a key policy's resource is always the key itself
+                conditions=from_our_alarms,
+            )
+        )
         topic = sns.Topic(
             self, "AlarmTopic", topic_name=self.config.dns_name("alarms"), master_key=key, enforce_ssl=True
+        )
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AlarmsOfThisAccountPublish",
+                principals=[cloudwatch],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions=from_our_alarms,
+            )
         )
         if self.config.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(self.config.alarm_email))

@@ -27,7 +27,7 @@ from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
 from stacks.model_access import grant_model, model_environment
 from stacks.outputs import publish
-from stacks.vended_logs import vended_log_group_name
+from stacks.vended_logs import chain_deliveries, vended_log_group_name
 
 AGENT_SOURCE = Path(__file__).resolve().parent.parent / "agent_src"
 # Local state that is not part of the image (also in agent_src/.dockerignore).
@@ -171,6 +171,7 @@ class RuntimeStack(cdk.Stack):
                 "Region": (self.region, "Region of this stage"),
             },
         )
+        chain_deliveries(self.runtime)  # traces and the two log types, one after another
         compliance.acknowledge_policy(self.runtime)
         if config.image_build == "codebuild":
             self._acknowledge_image_build()

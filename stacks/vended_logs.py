@@ -7,12 +7,22 @@ X-Ray; the account stack holds the one X-Ray resource policy that lets log deliv
 
 from __future__ import annotations
 
+import itertools
+
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group
+
+
+def chain_deliveries(scope: Construct) -> None:
+    """Order every log delivery under `scope`: the Logs API rejects concurrent delivery changes for one
+    resource (ConflictException), and an L2 may create its deliveries unordered."""
+    deliveries = [c for c in scope.node.find_all() if isinstance(c, logs.CfnDelivery)]
+    for previous, delivery in itertools.pairwise(deliveries):
+        delivery.add_resource_dependency(previous)
 
 
 def vended_log_group_name(config: StageConfig, component: str) -> str:
