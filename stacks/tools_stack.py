@@ -67,6 +67,8 @@ class ToolTable:
 
     env_var: str
     partition_key: str
+    # Exactly the DynamoDB actions the handler calls (tests/stacks/test_tool_grants.py reads the handler).
+    actions: tuple[str, ...]
     indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, partition key, sort key)
 
 
@@ -75,9 +77,14 @@ TARGETS: dict[str, ToolTable] = {
     "orders": ToolTable(
         "ORDERS_TABLE_NAME",
         "order_id",
+        ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
         (("by_customer", "customer_id", "created_at"), ("by_status", "status", "created_at")),
     ),
-    "inventory": ToolTable("INVENTORY_TABLE_NAME", "sku"),
+    "inventory": ToolTable(
+        "INVENTORY_TABLE_NAME",
+        "sku",
+        ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+    ),
 }
 
 
@@ -167,6 +174,17 @@ class ToolFunctions(Construct):
         self.data_key.grant_encrypt_decrypt(seeder)
         compliance.acknowledge_custom_resource_policy(seeder)
 
+    def _grant_table(self, role: iam.IRole, target: str, spec: ToolTable) -> None:
+        """Only the actions the handler calls, on its table and its named indexes (no `index/*`)."""
+        table = self.tables[target]
+        indexes = [f"{table.table_arn}/index/{name}" for name, _, _ in spec.indexes]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(spec.actions), resources=[table.table_arn, *indexes])
+        )
+        self.data_key.grant(
+            role, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"
+        )
+
     def _function(self, target: str, table: ToolTable) -> lambda_.Function:
         name = f"{target.title()}Function"
         log_group = encrypted_log_group(self, f"{name}Logs", self.config, self.logs_key)
@@ -194,7 +212,7 @@ class ToolFunctions(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )
-        self.tables[target].grant_read_write_data(function)
+        self._grant_table(role, target, table)
         compliance.acknowledge_all(function.node.default_child, TOOL_FUNCTION_FINDINGS)
         compliance.acknowledge_policy(role)
         return function
