@@ -42,7 +42,7 @@ def test_persistent_throttling_is_attempted_exactly_max_attempts_times(bedrock, 
 
 
 def test_one_throttle_then_success_answers(bedrock, bedrock_agent):
-    bedrock.script(HttpError("ThrottlingException"), Answer("Back to normal.", chunks=3))
+    bedrock.script(HttpError("ThrottlingException"), Answer("Back to normal."))
     reply = bedrock_agent.post({"prompt": "hello"}, session=None)
     assert reply.text == "Back to normal."
     assert reply.events[-1] == {"type": "end", "stop_reason": "end_turn"}

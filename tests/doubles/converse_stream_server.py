@@ -6,9 +6,8 @@ parsing and event-stream decoding all run for real. Shapes follow
 `botocore/data/bedrock-runtime/2023-09-30/service-2.json`:
 
 - `ConverseStream`: `POST /model/{modelId}/converse-stream` (model id URL-encoded), JSON `{messages, system,
-  inferenceConfig, toolConfig, ...}` → 200 `application/vnd.amazon.eventstream`: `messageStart {role}`,
-  `contentBlockDelta {contentBlockIndex, delta: {text}}` per chunk, `contentBlockStop`, `messageStop
-  {stopReason}`, `metadata {usage, metrics}`.
+  inferenceConfig, toolConfig, ...}` → 200 `application/vnd.amazon.eventstream`: the events of a Converse
+  stream, written by the local Bedrock (`local.bedrock_runtime.converse_stream`).
 - Errors before the stream: the status the service model gives the error shape (e.g. 429 for
   `ThrottlingException`), an `x-amzn-ErrorType` header and `{"message": ...}`.
 - Errors inside the stream: after any text chunks, an `exception` message whose `:exception-type` is the
@@ -36,8 +35,10 @@ from urllib.parse import unquote, urlsplit
 
 import botocore
 
+from local.bedrock_runtime import converse_stream
 from local.eventstream import EVENTSTREAM, event_message, exception_message
 from local.http_server import JsonHandler, LocalServer
+from local.scripted_replies import TextReply
 
 
 @cache
@@ -69,11 +70,9 @@ def stream_errors() -> list[str]:
 
 @dataclass(frozen=True)
 class Answer:
-    """A successful stream: `text` split into `chunks` deltas."""
+    """A successful stream of `text` (the local Bedrock's stream: deltas of 40 characters, `end_turn`)."""
 
     text: str = "Hello from the fake Bedrock."
-    chunks: int = 1
-    stop_reason: str = "end_turn"
 
 
 @dataclass(frozen=True)
@@ -193,24 +192,13 @@ class ConverseStreamServer:
 
 def _stream(reply: Answer | StreamError) -> bytes:
     """The event-stream body of a 200 reply."""
-    text = reply.text
-    chunks = max(1, reply.chunks) if isinstance(reply, Answer) else 1
-    size = -(-len(text) // chunks) if text else 0
+    if isinstance(reply, Answer):
+        return converse_stream(TextReply(reply.text))
     events = [event_message("messageStart", {"role": "assistant"})]
-    for start in range(0, len(text), size or 1):
-        delta = {"contentBlockIndex": 0, "delta": {"text": text[start : start + size]}}
+    if reply.text:
+        delta = {"contentBlockIndex": 0, "delta": {"text": reply.text}}
         events.append(event_message("contentBlockDelta", delta))
-    if isinstance(reply, StreamError):
-        return b"".join([*events, exception_message(reply.code, reply.message)])
-    events += [
-        event_message("contentBlockStop", {"contentBlockIndex": 0}),
-        event_message("messageStop", {"stopReason": reply.stop_reason}),
-        event_message(
-            "metadata",
-            {"usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 15}, "metrics": {"latencyMs": 1}},
-        ),
-    ]
-    return b"".join(events)
+    return b"".join([*events, exception_message(reply.code, reply.message)])
 
 
 @contextmanager
