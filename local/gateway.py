@@ -140,7 +140,7 @@ class Decision:
 
     tool: str
     sub: str
-    stage: str  # "interceptor" | "policy" | "target"
+    stage: str  # "interceptor" | "search" | "policy" | "target"
     allowed: bool
 
 
@@ -295,6 +295,7 @@ def build_server(
             return types.CallToolResult.model_validate(result)
         arguments = output["transformedGatewayRequest"]["body"]["params"].get("arguments", {})
         if name == SEARCH_TOOL_NAME:
+            record(Decision(name, sub, "search", True))  # whose token the search came with
             if search_delay_seconds:
                 await anyio.sleep(search_delay_seconds)
             found = {"tools": [tool.as_dict() for tool in index.search(str(arguments.get("query", "")))]}

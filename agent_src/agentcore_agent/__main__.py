@@ -41,7 +41,7 @@ def wire_app(
 ) -> tuple[Any, Callable[[], None]]:
     """Build the app with gateway tools, memory hooks and the code interpreter as configured.
 
-    Returns `(app, close)`. `close()` releases the process-wide gateway session and stops every code
+    Returns `(app, close)`. `close()` closes the per-user gateway sessions and stops every code
     interpreter session; call it after the server stops. Raises `SettingsError` when the gateway is
     configured incompletely (so `main` exits with status 2).
     """
@@ -61,7 +61,7 @@ def wire_app(
         """Per (actor, session): memory first (restores history), then the per-turn tool search."""
         hooks: list[Any] = list(memory_hooks_factory(settings, session_id, actor_id))
         if gateway is not None:
-            hooks.append(GatewayToolSearch(gateway, session_id=session_id))
+            hooks.append(GatewayToolSearch(gateway, session_id=session_id, actor_id=actor_id))
         return hooks
 
     interpreter = None
@@ -80,7 +80,7 @@ def wire_app(
     )
 
     def close() -> None:
-        """Release what outlives a request: the gateway session, then the interpreter sessions."""
+        """Release what outlives a request: the gateway sessions, then the interpreter sessions."""
         try:
             if gateway is not None:
                 gateway.close()

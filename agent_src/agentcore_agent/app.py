@@ -37,7 +37,7 @@ from starlette.middleware import Middleware
 
 from . import model_errors
 from .agent_factory import build_agent, default_model
-from .auth import Authenticator, AuthError
+from .auth import CALLER_STATE, Authenticator, AuthError, Caller
 from .http_boundary import InvocationGuard, authenticate, error_response, loggable, verified_caller
 from .payload import PayloadError, parse_payload
 from .sessions import SessionCache
@@ -131,7 +131,7 @@ def create_app(
                 "no session id: answering in one-off session %s for actor %s", one_off, caller.actor_id
             )
             agent = new_agent(one_off, caller.actor_id)
-            return _answer(agent, invocation.prompt, None, claim=lambda: True, release=lambda: None)
+            return _answer(agent, invocation.prompt, None, caller, claim=lambda: True, release=lambda: None)
         key = (caller.actor_id, session_id)
         running = busy.get(key)
         if running is not None and running.holds_session(time.monotonic()):
@@ -151,7 +151,7 @@ def create_app(
             if busy.get(key) is turn:
                 del busy[key]
 
-        return _answer(agent, invocation.prompt, session_id, claim=claim, release=release)
+        return _answer(agent, invocation.prompt, session_id, caller, claim=claim, release=release)
 
     return app
 
@@ -160,6 +160,7 @@ async def _answer(
     agent: Any,
     prompt: str,
     session_id: str | None,
+    caller: Caller,
     *,
     claim: Callable[[], bool],
     release: Callable[[], None],
@@ -177,7 +178,7 @@ async def _answer(
     finished = False
     try:
         stop_reason = None
-        async for event in agent.stream_async(prompt):
+        async for event in agent.stream_async(prompt, invocation_state={CALLER_STATE: caller}):
             if event.get("data"):
                 yield {"type": "text", "text": event["data"]}
             elif "message" in event and event["message"].get("role") == "assistant":

@@ -12,7 +12,7 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -39,13 +39,21 @@ class AuthError(Exception):
         self.code = code
 
 
+CALLER_STATE = "agentcore_caller"
+"""The key under which the app hands the turn's verified `Caller` to plugins (Strands `invocation_state`)."""
+
+
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated caller of one invocation."""
+    """The authenticated caller of one invocation; `access_token` is the verified token (auth on only).
+
+    The token is forwarded to the gateway so tool calls carry the user's identity (gateway_client.py).
+    """
 
     actor_id: str
     client_id: str | None = None
     scopes: tuple[str, ...] = ()
+    access_token: str | None = field(default=None, repr=False, compare=False)
 
 
 class Authenticator:
@@ -96,7 +104,7 @@ class Authenticator:
         except (jwt.InvalidTokenError, TypeError, ValueError) as error:
             # PyJWT raises TypeError for some malformed claims (e.g. an `iss` that is not a string).
             raise AuthError(f"invalid access token ({_one_line(error)})") from None
-        return _caller(claims, self._allowed_clients)
+        return _caller(claims, self._allowed_clients, token)
 
     def _issuer_and_keys(self) -> tuple[str, jwt.PyJWKClient]:
         """Fetch the discovery document once; later calls reuse it (keys are cached by PyJWKClient)."""
@@ -116,7 +124,7 @@ class Authenticator:
             return self._issuer, self._jwks
 
 
-def _caller(claims: dict[str, Any], allowed_clients: frozenset[str]) -> Caller:
+def _caller(claims: dict[str, Any], allowed_clients: frozenset[str], token: str) -> Caller:
     """Check the claims this agent relies on: each must have the type Cognito gives it."""
     for name in ("sub", "client_id", "token_use"):
         value = claims[name]
@@ -129,7 +137,9 @@ def _caller(claims: dict[str, Any], allowed_clients: frozenset[str]) -> Caller:
         raise AuthError("an access token is required (got an id or other token)")
     if claims["client_id"] not in allowed_clients:
         raise AuthError("the token was issued to an app client that may not call this agent")
-    return Caller(actor_id=claims["sub"], client_id=claims["client_id"], scopes=tuple(scope.split()))
+    return Caller(
+        actor_id=claims["sub"], client_id=claims["client_id"], scopes=tuple(scope.split()), access_token=token
+    )
 
 
 def _one_line(error: BaseException) -> str:

@@ -18,7 +18,9 @@ of the answer is `TOOLS_UNAVAILABLE_NOTE`, put before the model's first reply by
 middleware (streamed as text and stored as the first block of the assistant message, so it is
 deterministic and needs no change to the SSE contract).
 
-The plugin is per agent (one session) and holds no connection, so evicting a session needs no cleanup.
+Identity: the search, and every call of the tools it returns, runs on the verified caller's own gateway
+session (the app passes the `Caller` in the turn's `invocation_state`; gateway_client.py). The plugin is per
+agent (one user's session) and holds no connection, so evicting an agent needs no cleanup.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from strands.middleware.stages import InvokeModelContext
 from strands.plugins import Plugin, hook
 from strands.types.events import ModelStopReason, TypedEvent
 
+from .auth import CALLER_STATE, Caller
 from .gateway_client import Gateway, GatewayUnavailableError
 from .messages import last_user_text
 from .system_prompt import with_block
@@ -56,10 +59,12 @@ class GatewayToolSearch(Plugin):
 
     name = "agentcore:gateway-tool-search"
 
-    def __init__(self, gateway: Gateway, *, session_id: str) -> None:
+    def __init__(self, gateway: Gateway, *, session_id: str, actor_id: str | None = None) -> None:
+        """`actor_id` is the agent's owner: a turn whose verified caller is someone else gets no tools."""
         super().__init__()
         self.gateway = gateway
         self.session_id = session_id
+        self.actor_id = actor_id
         self.loaded: list[str] = []
         self.unavailable = False  # for the running turn only
         self._note_pending = False
@@ -81,7 +86,14 @@ class GatewayToolSearch(Plugin):
         self._unload(event.agent)
         query = last_user_text(event.messages or event.agent.messages)
         if query:
-            self._search = asyncio.ensure_future(self.gateway.search(query, session_id=self.session_id))
+            caller = (event.invocation_state or {}).get(CALLER_STATE)
+            self._search = asyncio.ensure_future(self._search_as(caller, query))
+
+    async def _search_as(self, caller: Caller | None, query: str) -> list[Any]:
+        """Search on the caller's own gateway session (defence in depth: never for another user's agent)."""
+        if caller is not None and self.actor_id is not None and caller.actor_id != self.actor_id:
+            raise GatewayUnavailableError("token", "the verified caller does not own this session")
+        return await self.gateway.search(query, caller=caller, session_id=self.session_id)
 
     @hook
     def on_after_invocation(self, event: AfterInvocationEvent) -> None:

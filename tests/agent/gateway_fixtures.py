@@ -23,7 +23,7 @@ import pytest
 from agentcore_agent.__main__ import wire_app
 from strands import ModelRetryStrategy
 
-from local.gateway import running_gateway
+from local.gateway import Decision, JwtAuthorizer, running_gateway
 from local.identity_server import IdentityServer, running_identity
 from local.lambda_context import LAMBDAS_DIR
 from local.oidc_issuer import OidcIssuer
@@ -36,6 +36,7 @@ WORKLOAD_HEADER = "WorkloadAccessToken"  # the header the runtime sets; the SDK 
 PROVIDER = "gateway-m2m-provider"
 SCOPES = "agentcore-tools/invoke agentcore-tools/read"
 ACTOR = "3f1c2a9e-7d4b-4e21-9a77-1b2c3d4e5f60"  # a Cognito-style `sub`
+OTHER_ACTOR = "9b8c7d6e-5f4a-4b3c-8d2e-1f0a9b8c7d6e"
 ORDER_PROMPT = "where is my order ORD-1001?"
 
 # An extra target whose tool shares no word with the order question: without it the lexical search double
@@ -112,9 +113,32 @@ def identity(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Identit
 
 
 @pytest.fixture
+def user_tokens(issuer: OidcIssuer) -> dict[str, str]:
+    """A verified access token for each of two users (actor id → token): a customer and an operator."""
+    return {
+        ACTOR: issuer.mint(sub=ACTOR, client_id="client-a", role="customer", customer_id="CUST-001"),
+        OTHER_ACTOR: issuer.mint(sub=OTHER_ACTOR, client_id="client-a", role="operator"),
+    }
+
+
+@pytest.fixture
+def gateway_audit() -> list[Decision]:
+    """What the user gateway decided for every tools/call, with the `sub` of the token the call carried."""
+    return []
+
+
+@pytest.fixture
 def gateway_url(lambdas_dir: Path) -> Iterator[str]:
-    """The local gateway, accepting only GATEWAY_TOKEN."""
+    """The local gateway for the agent's own M2M token (auth off): accepts only GATEWAY_TOKEN."""
     with running_gateway(bearer_token=GATEWAY_TOKEN, lambdas_dir=lambdas_dir) as url:
+        yield url
+
+
+@pytest.fixture
+def user_gateway_url(issuer: OidcIssuer, lambdas_dir: Path, gateway_audit: list[Decision]) -> Iterator[str]:
+    """The local gateway verifying users' tokens as the deployed one does (app client `client-a`)."""
+    authorizer = JwtAuthorizer(issuer.issuer, frozenset({"client-a"}))
+    with running_gateway(authorizer=authorizer, lambdas_dir=lambdas_dir, audit=gateway_audit) as url:
         yield url
 
 
@@ -125,27 +149,41 @@ class WiredServer(Server):
     user_token: str = ""
 
     def ask(
-        self, prompt: str, *, session: str | None = SESSION_A, workload: str | None = WORKLOAD_TOKEN
+        self,
+        prompt: str,
+        *,
+        session: str | None = SESSION_A,
+        workload: str | None = WORKLOAD_TOKEN,
+        token: str | None = None,
     ) -> Reply:
+        """POST a prompt as the wired user (or with `token`, as another user)."""
         headers = {WORKLOAD_HEADER: workload} if workload else {}
-        return self.post({"prompt": prompt}, session=session, token=self.user_token, headers=headers)
+        return self.post({"prompt": prompt}, session=session, token=token or self.user_token, headers=headers)
 
 
 StartWired = Callable[..., WiredServer]
 
 
 @pytest.fixture
-def start_wired(issuer: OidcIssuer, aws_env: None) -> Iterator[StartWired]:
-    """`start_wired(turns, gateway_url=..., env=...)` → the app as `__main__` wires it, with auth on."""
+def start_wired(issuer: OidcIssuer, aws_env: None, user_tokens: dict[str, str]) -> Iterator[StartWired]:
+    """`start_wired(turns, gateway_url=..., env=..., auth=True)` → the app as `__main__` wires it.
+
+    With auth on (the deployed case) every turn has a verified user (`user_token`, ACTOR's by default) whose
+    token the agent forwards to the gateway; with auth off there is none and the agent uses its M2M token.
+    """
     stack: list[tuple[Any, Callable[[], None]]] = []
 
     def start(
-        turns: list[Any] | None = None, *, gateway_url: str | None, env: dict[str, str] | None = None
+        turns: list[Any] | None = None,
+        *,
+        gateway_url: str | None,
+        env: dict[str, str] | None = None,
+        auth: bool = True,
+        user_token: str | None = None,
     ) -> WiredServer:
         model = ScriptedModel(turns or [Text("Hello.")])
         values = {
-            "OIDC_DISCOVERY_URL": issuer.discovery_url,
-            "ALLOWED_CLIENTS": "client-a",
+            **({"OIDC_DISCOVERY_URL": issuer.discovery_url, "ALLOWED_CLIENTS": "client-a"} if auth else {}),
             "GATEWAY_CREDENTIAL_PROVIDER": PROVIDER,
             "GATEWAY_SCOPES": SCOPES,
             **({"GATEWAY_URL": gateway_url} if gateway_url else {}),
@@ -159,7 +197,7 @@ def start_wired(issuer: OidcIssuer, aws_env: None) -> Iterator[StartWired]:
         context = serve(app)
         port = context.__enter__()
         stack.append((context, close))
-        return WiredServer(port=port, model=model, user_token=issuer.mint(sub=ACTOR))
+        return WiredServer(port=port, model=model, user_token=user_token or user_tokens[ACTOR])
 
     yield start
     for context, close in reversed(stack):

@@ -2,8 +2,8 @@
 that imitates a prompt-injected model, against the gateway double running the REAL interceptor, the REAL
 Cedar files and the REAL handlers on moto DynamoDB, with real RS256 tokens for two customers and an operator.
 
-Until the agent forwards each user's own token on a per-user MCP session (agent side of issue 11), the
-token the agent gets for the gateway stands in for the signed-in user's: the identity double returns it.
+The agent forwards each signed-in user's own token on that user's MCP session (gateway_client.py); the
+machine identity is what the agent uses when it has no user (auth off).
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def customer(issuer: OidcIssuer, letter: str, customer_id: str) -> str:
     return issuer.mint(sub=f"sub-{letter}", client_id=USER_CLIENT, role="customer", customer_id=customer_id)
 
 
+def signed_in(token: str) -> dict[str, Any]:
+    """`start_wired` options for a user of the user client calling the agent with `token`."""
+    return {"user_token": token, "env": {"ALLOWED_CLIENTS": USER_CLIENT}}
+
+
 def results(server: Any, calls: int) -> list[dict[str, Any]]:
     """The JSON document of each tool result, in call order (one tool call per model turn)."""
     documents = []
@@ -68,7 +73,6 @@ def stored(lambda_handler_module: str, tool: str, args: dict[str, Any]) -> dict[
 
 def test_a_prompt_injected_model_cannot_reach_another_customers_data(issuer, identity, gateway, start_wired):
     url, audit = gateway
-    identity.access_token = customer(issuer, "a", "CUST-001")
     before = stored("orders", "get_order", {"order_id": "ORD-1004"})["order"]
     turns = [
         ToolCall(tool("___get_order"), {"order_id": "ORD-1004"}),
@@ -85,7 +89,7 @@ def test_a_prompt_injected_model_cannot_reach_another_customers_data(issuer, ide
         ),
         Text(ANSWER),
     ]
-    server = start_wired(turns, gateway_url=url)
+    server = start_wired(turns, gateway_url=url, **signed_in(customer(issuer, "a", "CUST-001")))
     reply = server.ask(INJECTED_PROMPT)
 
     assert reply.status == 200 and reply.text == ANSWER  # the user still gets an answer
@@ -112,7 +116,6 @@ def test_a_prompt_injected_model_cannot_reach_another_customers_data(issuer, ide
 
 def test_the_same_calls_on_ones_own_data_succeed(issuer, identity, gateway, start_wired):
     url, _ = gateway
-    identity.access_token = customer(issuer, "a", "CUST-001")
     turns = [
         ToolCall(tool("___get_order"), {"order_id": "ORD-1001"}),
         ToolCall(tool("___list_orders"), {}),
@@ -120,7 +123,7 @@ def test_the_same_calls_on_ones_own_data_succeed(issuer, identity, gateway, star
         ToolCall(tool("___reserve_stock"), {"sku": "SKU-1001", "quantity": 2}),
         Text("Done."),
     ]
-    server = start_wired(turns, gateway_url=url)
+    server = start_wired(turns, gateway_url=url, **signed_in(customer(issuer, "a", "CUST-001")))
     reply = server.ask("show ORD-1001, list my orders, cancel ORD-1003 and reserve 2 units of SKU-1001")
 
     assert reply.status == 200 and reply.text == "Done."
@@ -134,21 +137,22 @@ def test_the_same_calls_on_ones_own_data_succeed(issuer, identity, gateway, star
 
 def test_customer_b_and_an_operator_each_get_what_they_may(issuer, identity, gateway, start_wired):
     url, _ = gateway
-    identity.access_token = customer(issuer, "b", "CUST-002")
     server = start_wired(
-        [ToolCall(tool("___get_order"), {"order_id": "ORD-1004"}), Text("B's order.")], gateway_url=url
+        [ToolCall(tool("___get_order"), {"order_id": "ORD-1004"}), Text("B's order.")],
+        gateway_url=url,
+        **signed_in(customer(issuer, "b", "CUST-002")),
     )
     assert server.ask("where is my order ORD-1004?").text == "B's order."
     (order,) = results(server, 1)
     assert order["order"]["customer_id"] == "CUST-002"
 
-    identity.access_token = issuer.mint(sub="sub-op", client_id=USER_CLIENT, role="operator")
+    operator_token = issuer.mint(sub="sub-op", client_id=USER_CLIENT, role="operator")
     turns = [
         ToolCall(tool("___list_orders"), {"status": "PENDING"}),
         ToolCall(tool("___update_order_status"), {"order_id": "ORD-1003", "status": "CONFIRMED"}),
         Text("Confirmed."),
     ]
-    operator = start_wired(turns, gateway_url=url)
+    operator = start_wired(turns, gateway_url=url, **signed_in(operator_token))
     assert operator.ask("list pending orders and confirm order ORD-1003").text == "Confirmed."
     pending, confirmed = results(operator, 2)
     assert {o["customer_id"] for o in pending["orders"]} == {"CUST-001", "CUST-003", "CUST-004"}
@@ -163,7 +167,7 @@ def test_the_machine_identity_reads_the_catalogue_but_no_order(issuer, identity,
         ToolCall(tool("___get_order"), {"order_id": "ORD-1001"}),
         Text("Stock only."),
     ]
-    server = start_wired(turns, gateway_url=url)
+    server = start_wired(turns, gateway_url=url, auth=False)  # no user: the agent's own M2M token
     assert server.ask("is SKU-1001 in stock, and where is my order ORD-1001?").text == "Stock only."
     stock, order = results(server, 2)
     assert stock["available"] == 42

@@ -18,6 +18,7 @@ from tests.agent.gateway_fixtures import (
     ACTOR,
     GATEWAY_TOKEN,
     ORDER_PROMPT,
+    OTHER_ACTOR,
     PROVIDER,
     SCOPES,
     WORKLOAD_TOKEN,
@@ -28,6 +29,7 @@ from tests.agent.gateway_fixtures import (
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
 
+SEARCH = "x_amz_bedrock_agentcore_search"
 SEED = {order["order_id"]: order for order in json.loads((LAMBDAS_DIR / "orders" / "seed.json").read_text())}
 STATUS = SEED["ORD-1001"]["status"]
 
@@ -48,9 +50,9 @@ def order_turns() -> list:
 
 
 def test_order_question_is_answered_with_the_searched_get_order_tool(
-    tables, identity, gateway_url, lambdas_dir, start_wired
+    tables, identity, user_gateway_url, gateway_audit, lambdas_dir, start_wired
 ):
-    server = start_wired(order_turns(), gateway_url=gateway_url)
+    server = start_wired(order_turns(), gateway_url=user_gateway_url)
     reply = server.ask(ORDER_PROMPT)
 
     assert reply.status == 200
@@ -68,8 +70,24 @@ def test_order_question_is_answered_with_the_searched_get_order_tool(
     assert reply.text == f"Your order ORD-1001 is {STATUS}."
     assert TOOLS_UNAVAILABLE_NOTE not in reply.text
     assert reply.events[-1]["type"] == "end"
-    # The M2M token came from AgentCore Identity, asked for with the configured provider, scopes and flow,
-    # using the runtime's workload access token from the request.
+    # The search and the tool call reached the gateway with the user's own verified token; the agent's
+    # M2M token was never even fetched (auth is on: every turn has a user).
+    assert calls(gateway_audit) == [(SEARCH, ACTOR), ("orders___get_order", ACTOR)]
+    assert identity.token_requests == []
+
+
+def test_without_a_user_the_agent_calls_the_gateway_with_its_m2m_token(
+    tables, identity, gateway_url, start_wired
+):
+    """Auth off (local development): no verified user, so the agent's own token from AgentCore Identity.
+
+    The M2M gateway double accepts only GATEWAY_TOKEN, so a tool result proves which token was sent.
+    """
+    server = start_wired([*order_turns(), Text("Hello!")], gateway_url=gateway_url, auth=False)
+    assert server.ask(ORDER_PROMPT).text == f"Your order ORD-1001 is {STATUS}."
+    assert server.ask("hello there").text == "Hello!"
+    # Asked for with the configured provider, scopes and flow, using the runtime's workload access token
+    # from the request; cached until near expiry.
     (token_call,) = identity.token_requests
     assert token_call.body["resourceCredentialProviderName"] == PROVIDER
     assert token_call.body["scopes"] == SCOPES.split()
@@ -77,13 +95,34 @@ def test_order_question_is_answered_with_the_searched_get_order_tool(
     assert token_call.body["workloadIdentityToken"] == WORKLOAD_TOKEN
 
 
-def test_each_turn_searches_again_and_the_token_is_reused(tables, identity, gateway_url, start_wired):
-    server = start_wired([*order_turns(), Text("Hello!")], gateway_url=gateway_url)
+def test_each_turn_searches_again_on_the_users_session(
+    tables, identity, user_gateway_url, gateway_audit, start_wired
+):
+    server = start_wired([*order_turns(), Text("Hello!")], gateway_url=user_gateway_url)
     assert server.ask(ORDER_PROMPT).status == 200
     reply = server.ask("hello there")  # shares no word with any tool
     assert reply.text == "Hello!"
     assert offered(server.model, 2) == []  # the previous turn's tools were unloaded
-    assert len(identity.token_requests) == 1  # cached until near expiry
+    assert [call for call in calls(gateway_audit) if call[0] == SEARCH] == [(SEARCH, ACTOR), (SEARCH, ACTOR)]
+
+
+def test_two_users_interleaved_each_reach_the_gateway_with_their_own_token(
+    tables, identity, user_gateway_url, gateway_audit, user_tokens, start_wired
+):
+    server = start_wired(order_turns() * 4, gateway_url=user_gateway_url)
+    plan = [(ACTOR, SESSION_A), (OTHER_ACTOR, SESSION_A), (ACTOR, SESSION_B), (OTHER_ACTOR, SESSION_A)]
+    for actor, session in plan:
+        before = len(gateway_audit)
+        reply = server.ask(ORDER_PROMPT, session=session, token=user_tokens[actor])
+        assert reply.text == f"Your order ORD-1001 is {STATUS}.", actor
+        # This turn's search and tool call, and nothing else, came with this user's verified token.
+        assert calls(gateway_audit[before:]) == [(SEARCH, actor), ("orders___get_order", actor)]
+    assert identity.token_requests == []
+
+
+def calls(audit: list) -> list[tuple[str, str]]:
+    """(tool, sub of the token it came with) per tools/call the gateway received, once per call."""
+    return [(d.tool, d.sub) for d in audit if d.stage in ("search", "policy")]
 
 
 def test_gateway_down_answers_without_tools_and_says_so(identity, start_wired, caplog):
@@ -95,7 +134,8 @@ def test_gateway_down_answers_without_tools_and_says_so(identity, start_wired, c
 
 def test_identity_failure_answers_without_tools_and_says_so(identity, gateway_url, start_wired, caplog):
     identity.fail_with("AccessDeniedException", "not authorized to get a token from this provider")
-    server = start_wired([Text("Orders usually arrive within a week."), Text("Hi.")], gateway_url=gateway_url)
+    turns = [Text("Orders usually arrive within a week."), Text("Hi.")]
+    server = start_wired(turns, gateway_url=gateway_url, auth=False)  # only then is the M2M token used
     reply = server.ask(ORDER_PROMPT)
     _assert_degraded(server, reply, caplog, SESSION_A, "token")
     assert "AccessDeniedException" in gateway_warnings(caplog)[0].getMessage()
@@ -109,7 +149,8 @@ def test_refused_token_answers_without_tools_and_fetches_a_new_token_next_turn(
     identity, gateway_url, start_wired, caplog
 ):
     identity.access_token = "a-token-the-gateway-refuses"
-    server = start_wired([Text("Orders usually arrive within a week."), Text("Hi.")], gateway_url=gateway_url)
+    turns = [Text("Orders usually arrive within a week."), Text("Hi.")]
+    server = start_wired(turns, gateway_url=gateway_url, auth=False)
     reply = server.ask(ORDER_PROMPT)
     _assert_degraded(server, reply, caplog, SESSION_A, "connect")
     assert "401" in gateway_warnings(caplog)[0].getMessage()

@@ -6,15 +6,19 @@ import asyncio
 import contextvars
 import time
 
+import httpx
 import jwt
 import pytest
 from agentcore_agent.__main__ import main
+from agentcore_agent.auth import Caller
+from agentcore_agent.gateway_client import SEARCH_TOOL_NAME as SEARCH_TOOL
 from agentcore_agent.gateway_client import Gateway, GatewayUnavailableError
 from agentcore_agent.gateway_token import TokenCache, m2m_token_fetcher
 from agentcore_agent.gateway_tools import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILABLE_PROMPT, GatewayToolSearch
 from bedrock_agentcore.runtime import BedrockAgentCoreContext
 from botocore.exceptions import ClientError
 from strands import Agent
+from strands.types.exceptions import MCPClientInitializationError
 
 from local.gateway import running_gateway
 from local.scripted_model import ScriptedModel, Text
@@ -194,3 +198,104 @@ def test_gateway_url_without_credential_provider_exits_with_status_2(monkeypatch
     )
     assert main() == 2
     assert "GATEWAY_CREDENTIAL_PROVIDER" in capsys.readouterr().err
+
+
+# -- per-user sessions: each user's calls carry that user's token, on that user's own MCP session ----------
+
+
+def _caller(issuer, sub: str, **claims) -> Caller:
+    token = issuer.mint(sub=sub, client_id="client-a", role="operator", **claims)
+    return Caller(actor_id=sub, client_id="client-a", access_token=token)
+
+
+def _call(tool, arguments: dict) -> dict:
+    """Call one gateway tool as the agent does, on the session it is bound to."""
+    return asyncio.run(
+        tool.mcp_client.call_tool_async(tool_use_id="t", name=tool.tool_name, arguments=arguments)
+    )
+
+
+def _get_order(tools) -> object:
+    return next(tool for tool in tools if tool.tool_name == "orders___get_order")
+
+
+def _subs(audit, since: int = 0) -> list[tuple[str, str]]:
+    return [(d.tool, d.sub) for d in audit[since:] if d.stage in ("search", "policy")]
+
+
+def test_two_users_interleaved_never_share_a_session_and_each_call_carries_its_own_token(
+    issuer, tables, user_gateway_url, gateway_audit
+):
+    alice, bob = _caller(issuer, "sub-alice"), _caller(issuer, "sub-bob")
+    gateway = Gateway(user_gateway_url, timeout_seconds=2)
+    try:
+
+        async def both():  # the two searches run at the same time
+            return await asyncio.gather(
+                gateway.search(ORDER_PROMPT, caller=alice), gateway.search(ORDER_PROMPT, caller=bob)
+            )
+
+        tools_a, tools_b = asyncio.run(both())
+        assert sorted(_subs(gateway_audit)) == [(SEARCH_TOOL, "sub-alice"), (SEARCH_TOOL, "sub-bob")]
+        assert _get_order(tools_a).mcp_client is not _get_order(tools_b).mcp_client
+        assert sorted(gateway.session_keys()) == ["user:sub-alice", "user:sub-bob"]
+        for tools, sub in [
+            (tools_a, "sub-alice"),
+            (tools_b, "sub-bob"),
+            (tools_a, "sub-alice"),
+            (tools_b, "sub-bob"),
+        ]:
+            before = len(gateway_audit)
+            assert _call(_get_order(tools), {"order_id": "ORD-1001"})["status"] == "success"
+            assert _subs(gateway_audit, before) == [("orders___get_order", sub)]
+    finally:
+        gateway.close()
+
+
+def test_a_users_new_token_keeps_their_session_and_is_sent_from_then_on(
+    issuer, tables, user_gateway_url, gateway_audit
+):
+    first = _caller(issuer, "sub-alice")
+    refreshed = _caller(issuer, "sub-alice", expires_in=7200)  # a new token for the same user
+    assert refreshed.access_token != first.access_token
+    gateway = Gateway(user_gateway_url, timeout_seconds=2)
+    try:
+        (old,) = [
+            t
+            for t in asyncio.run(gateway.search(ORDER_PROMPT, caller=first))
+            if t.tool_name == "orders___get_order"
+        ]
+        new = _get_order(asyncio.run(gateway.search(ORDER_PROMPT, caller=refreshed)))
+        assert new.mcp_client is old.mcp_client and gateway.session_keys() == ["user:sub-alice"]
+        # At the wire: the tool call made after the refresh is verified as hers (the old token still would
+        # be too; what matters is that the session carries her latest token and nobody else's).
+        before = len(gateway_audit)
+        assert _call(old, {"order_id": "ORD-1001"})["status"] == "success"
+        assert _subs(gateway_audit, before) == [("orders___get_order", "sub-alice")]
+        request = next(gateway._sessions["user:sub-alice"].auth_flow(httpx.Request("POST", user_gateway_url)))
+        assert request.headers["authorization"] == f"Bearer {refreshed.access_token}"
+    finally:
+        gateway.close()
+
+
+def test_the_least_recently_used_session_is_closed_beyond_the_bound(
+    issuer, tables, user_gateway_url, gateway_audit
+):
+    alice, bob = _caller(issuer, "sub-alice"), _caller(issuer, "sub-bob")
+    gateway = Gateway(user_gateway_url, timeout_seconds=2, max_sessions=1)
+    try:
+        alices = _get_order(asyncio.run(gateway.search(ORDER_PROMPT, caller=alice)))
+        asyncio.run(gateway.search(ORDER_PROMPT, caller=bob))
+        assert gateway.session_keys() == ["user:sub-bob"]
+        before = len(gateway_audit)
+        with pytest.raises(MCPClientInitializationError):  # her session is closed: no call leaves it
+            _call(alices, {"order_id": "ORD-1001"})
+        assert gateway_audit[before:] == []
+        # Her next turn opens a new session with her token.
+        assert (
+            _get_order(asyncio.run(gateway.search(ORDER_PROMPT, caller=alice))).mcp_client
+            is not alices.mcp_client
+        )
+        assert gateway.session_keys() == ["user:sub-alice"]
+    finally:
+        gateway.close()
