@@ -37,6 +37,7 @@ SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 MIN_SESSION_ID = 33  # AgentCore rejects shorter runtime session ids
 DEFAULT_ENDPOINT = "DEFAULT"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+AWS_ERROR = 6  # exit code of an AWS call that failed (credentials, region, throttling, service error)
 
 
 class Failure(Exception):
@@ -103,6 +104,19 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in outputs}
 
 
+def stage_region(stage: str, cdk_json: Path = REPO_ROOT / "cdk.json") -> str | None:
+    """The region `stage` is configured for in cdk.json (its own `region`, else the defaults'), so the
+    scripts work with no AWS region configured; None when cdk.json does not say."""
+    try:
+        context = json.loads(cdk_json.read_text())["context"]
+        settings = context.get("agentcore:stages", {}).get(stage)
+        defaults = context.get("agentcore:defaults", {})
+        region = (settings if isinstance(settings, dict) else {}).get("region") or defaults.get("region")
+    except (OSError, ValueError, KeyError, AttributeError, TypeError):
+        return None
+    return region if isinstance(region, str) else None
+
+
 def invocation_url(region: str, runtime_arn: str, endpoint: str) -> str:
     """The data-plane URL of a runtime endpoint; the ARN is URL-encoded into the path."""
     arn = urllib.parse.quote(runtime_arn, safe="")
@@ -116,6 +130,8 @@ def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[s
     """Combine overrides and stack outputs; CloudFormation is only asked for what was not given."""
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     url, client_id = args.url, args.client_id
+    if not region and (url is None or (client_id is None and not args.no_auth)):
+        region = stage_region(args.stage)  # no region configured: where cdk.json deploys the stage
     if url is None:
         runtime = stack_outputs(cloudformation_factory(region), f"{args.stage}-Runtime")
         region = args.region or runtime.get("Region") or region
@@ -319,6 +335,8 @@ def main(
 ) -> int:
     """Run the command; every failure is one line on stderr and a non-zero exit code."""
     args = parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         import boto3
 
@@ -347,6 +365,9 @@ def main(
     except Failure as failure:
         err.write(f"error: {failure}\n")
         return failure.code
+    except (BotoCoreError, ClientError) as error:
+        err.write(f"error: AWS: {aws_message(error)}\n")
+        return AWS_ERROR
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130

@@ -46,9 +46,27 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
-    from scripts.invoke import DEFAULT_ENDPOINT, Failure, aws_message, invocation_url, invoke, stack_outputs
+    from scripts.invoke import (
+        AWS_ERROR,
+        DEFAULT_ENDPOINT,
+        Failure,
+        aws_message,
+        invocation_url,
+        invoke,
+        stack_outputs,
+        stage_region,
+    )
 else:  # `python scripts/smoke.py`: the script's directory is sys.path[0]
-    from invoke import DEFAULT_ENDPOINT, Failure, aws_message, invocation_url, invoke, stack_outputs
+    from invoke import (
+        AWS_ERROR,
+        DEFAULT_ENDPOINT,
+        Failure,
+        aws_message,
+        invocation_url,
+        invoke,
+        stack_outputs,
+        stage_region,
+    )
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SEPARATOR = "___"
@@ -169,7 +187,8 @@ def resolve_config(
     def output(suffix: str, key: str) -> str | None:
         name = f"{args.stage}-{suffix}"
         if name not in cache:
-            cache[name] = stack_outputs(cloudformation_factory(region), name)
+            # With no region configured, the stacks are looked up where cdk.json deploys the stage.
+            cache[name] = stack_outputs(cloudformation_factory(region or stage_region(args.stage)), name)
         return cache[name].get(key)
 
     values: dict[str, str] = {}
@@ -531,6 +550,8 @@ def main(
 ) -> int:
     """Run every check; failures are PASS/FAIL lines plus a summary, never a traceback."""
     args = parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         import boto3
         from botocore.config import Config as BotoConfig
@@ -550,6 +571,9 @@ def main(
     except Failure as failure:
         err.write(f"error: {failure}\n")
         return failure.code
+    except (BotoCoreError, ClientError) as error:
+        err.write(f"error: AWS: {aws_message(error)}\n")
+        return AWS_ERROR
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130

@@ -260,3 +260,46 @@ def test_software_token_mfa_challenge_prompts_for_the_code():
     assert token == "access-token"
     assert fake.answered["ChallengeResponses"] == {"USERNAME": USER, "SOFTWARE_TOKEN_MFA_CODE": "123456"}
     assert fake.answered["Session"] == "sess-1"
+
+
+def test_with_no_region_configured_the_stage_region_from_cdk_json_is_used(monkeypatch):
+    """As the README runs it, with no AWS region set: no NoRegionError, the stage's own region."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    asked = []
+    client = stubbed_cloudformation(
+        {"dev-Runtime": {"InvocationUrl": "https://example.com/inv"}, "dev-Identity": {"UserClientId": "c"}}
+    )
+    target = invoke.resolve_target(
+        invoke.parse_args(["--stage", "dev", "hi"]), lambda region: asked.append(region) or client
+    )
+    assert asked and set(asked) == {"us-east-1"}  # cdk.json: agentcore:defaults.region
+    assert target.region == "us-east-1"
+
+
+def test_stage_region_prefers_the_stage_then_the_defaults(tmp_path):
+    cdk_json = tmp_path / "cdk.json"
+    context = {
+        "agentcore:defaults": {"region": "us-east-1"},
+        "agentcore:stages": {"eu": {"region": "eu-west-1"}},
+    }
+    cdk_json.write_text(json.dumps({"context": context}))
+    assert invoke.stage_region("eu", cdk_json) == "eu-west-1"
+    assert invoke.stage_region("dev", cdk_json) == "us-east-1"
+    cdk_json.write_text("{not json")
+    assert invoke.stage_region("eu", cdk_json) is None
+
+
+@pytest.mark.parametrize("error", ["NoRegionError", "NoCredentialsError", "EndpointConnectionError"])
+def test_an_aws_error_is_one_line_with_its_own_exit_code(monkeypatch, error):
+    from botocore import exceptions
+
+    def fail(args, factory):
+        kwargs = {"endpoint_url": "https://cloudformation.us-east-1.amazonaws.com"}
+        raise getattr(exceptions, error)(**(kwargs if error == "EndpointConnectionError" else {}))
+
+    monkeypatch.setattr(invoke, "resolve_target", fail)
+    code, out, err = run("--stage", "dev", "hi")
+    assert code == invoke.AWS_ERROR == 6
+    assert err.startswith("error: AWS: ") and err.count("\n") == 1
+    assert "Traceback" not in err and out == ""

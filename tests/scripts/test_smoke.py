@@ -352,3 +352,27 @@ def test_expected_tools_come_from_every_tools_json():
         }.items()
         for tool in tools
     }
+
+
+def test_smoke_aws_errors_are_one_line_with_the_aws_exit_code(monkeypatch):
+    from botocore.exceptions import NoRegionError
+
+    def fail(args, environ, factory):
+        raise NoRegionError()
+
+    monkeypatch.setattr(smoke, "resolve_config", fail)
+    code, _, err = run("--stage", "dev", environ={})
+    assert code == smoke.AWS_ERROR == 6
+    assert err == "error: AWS: You must specify a region.\n"
+
+
+def test_smoke_takes_the_stage_region_from_cdk_json_when_none_is_configured():
+    asked = []
+
+    def factory(region):
+        asked.append(region)
+        raise smoke.Failure("stop after the first call", 2)
+
+    with pytest.raises(smoke.Failure):
+        smoke.resolve_config(smoke.parse_args(["--stage", "dev"]), {}, factory)
+    assert asked == ["us-east-1"]
