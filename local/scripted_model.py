@@ -20,9 +20,12 @@ from strands.types.exceptions import ModelThrottledException
 
 @dataclass(frozen=True)
 class Text:
-    """A turn in which the model answers with text (streamed in `chunks` pieces)."""
+    """A turn in which the model answers with text (streamed in `chunks` pieces).
 
-    text: str
+    `text` may be a callable of the messages the model was given, for an answer built from tool results.
+    """
+
+    text: str | Callable[[list[dict[str, Any]]], str]
     chunks: int = 2
 
 
@@ -95,10 +98,11 @@ class ScriptedModel(Model):
             raise turn.error
         yield {"messageStart": {"role": "assistant"}}
         if isinstance(turn, Text):
+            text = turn.text(self.requests[-1].messages) if callable(turn.text) else turn.text
             yield {"contentBlockStart": {"start": {}}}
-            size = max(1, -(-len(turn.text) // max(1, turn.chunks)))
-            for start in range(0, len(turn.text), size):
-                yield {"contentBlockDelta": {"delta": {"text": turn.text[start : start + size]}}}
+            size = max(1, -(-len(text) // max(1, turn.chunks)))
+            for start in range(0, len(text), size):
+                yield {"contentBlockDelta": {"delta": {"text": text[start : start + size]}}}
             yield {"contentBlockStop": {}}
             stop_reason = "end_turn"
         else:

@@ -21,6 +21,7 @@ from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
 from stacks import compliance
+from stacks.browser_recordings import grant_recording, recording_bucket, recording_config
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
@@ -90,12 +91,15 @@ class RuntimeStack(cdk.Stack):
             empty_on_delete=not config.is_retained,
         )
         self.artifact = self._artifact()
+        self.recordings = recording_bucket(self, config)
         self.browser = agentcore.BrowserCustom(
             self,
             "Browser",
             browser_custom_name=config.resource_name("browser"),
             description=f"{config.name}: isolated browser for the agent",
+            recording_config=recording_config(self.recordings),
         )
+        grant_recording(self.recordings, self.browser)
         self.code_interpreter = agentcore.CodeInterpreterCustom(
             self,
             "CodeInterpreter",
@@ -227,6 +231,12 @@ class RuntimeStack(cdk.Stack):
             "ALLOWED_CLIENTS": identity.user_client.user_pool_client_id,
             "MAX_PROMPT_CHARS": str(self.config.max_prompt_chars),
             "BROWSER_ID": self.browser.browser_id,
+            # The browser tool is on only for a stage that names the sites it may open.
+            **(
+                {"BROWSER_ALLOWED_DOMAINS": ",".join(self.config.browser_allowed_domains)}
+                if self.config.browser_allowed_domains
+                else {}
+            ),
             "CODE_INTERPRETER_ID": self.code_interpreter.code_interpreter_id,
             "OTEL_SERVICE_NAME": self.config.dns_name("agent"),
             **({} if self.config.trace_content else REDACT_TRACE_CONTENT),

@@ -3,8 +3,9 @@
 A bad environment prints one line on stderr and exits with status 2 so the runtime's logs say what to fix.
 `wire_app` is the production wiring (tests build the app through it too): gateway tools when GATEWAY_URL is
 set, memory hooks when MEMORY_ID is set, both keyed by the verified JWT `sub` and the runtime session id, and
-the `execute_python` tool when CODE_INTERPRETER_ID is set (one sandbox per agent, see code_interpreter.py).
-BROWSER_ID is parsed but no browser tool is offered.
+the `execute_python` tool when CODE_INTERPRETER_ID is set (one sandbox per agent, see code_interpreter.py),
+and the `browse_web` tool when BROWSER_ID and BROWSER_ALLOWED_DOMAINS are set (one browser session per agent,
+see browser.py).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def wire_app(
     """Build the app with gateway tools, memory hooks and the code interpreter as configured.
 
     Returns `(app, close)`. `close()` closes the per-user gateway sessions and stops every code
-    interpreter session; call it after the server stops. Raises `SettingsError` when the gateway is
-    configured incompletely (so `main` exits with status 2).
+    interpreter and browser session; call it after the server stops. Raises `SettingsError` when the
+    gateway is configured incompletely (so `main` exits with status 2).
     """
     from .app import create_app
     from .gateway_client import Gateway
@@ -69,7 +70,13 @@ def wire_app(
         from .code_interpreter import CodeInterpreterTool
 
         interpreter = CodeInterpreterTool.from_settings(settings)
-    tools = [interpreter.tool] if interpreter is not None else []
+    browser = None
+    if settings.browser_enabled:
+        from .browser import BrowserTool  # Playwright loads only when the browser tool is on
+
+        browser = BrowserTool.from_settings(settings)
+    session_tools = [t for t in (interpreter, browser) if t is not None]
+    tools = [t.tool for t in session_tools]
 
     app = create_app(
         settings,
@@ -80,13 +87,16 @@ def wire_app(
     )
 
     def close() -> None:
-        """Release what outlives a request: the gateway sessions, then the interpreter sessions."""
+        """Release what outlives a request: the gateway sessions, then interpreter and browser sessions."""
         try:
             if gateway is not None:
                 gateway.close()
         finally:
-            if interpreter is not None:
-                interpreter.close()
+            for session_tool in session_tools:
+                try:
+                    session_tool.close()
+                except Exception:
+                    logging.getLogger(__name__).exception("could not close %s", type(session_tool).__name__)
 
     return app, close
 

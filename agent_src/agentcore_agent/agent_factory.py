@@ -59,7 +59,8 @@ def build_agent(
     """
     return Agent(
         model=model if model is not None else default_model(settings),
-        system_prompt=compose(settings.system_prompt),  # always ends with the data-not-instructions rule
+        # the tools' usage rules, and always last the data-not-instructions rule
+        system_prompt=compose(settings.system_prompt, [getattr(t, "tool_name", "") for t in tools]),
         tools=list(tools),
         hooks=[hook for hook in hooks if not isinstance(hook, Plugin)],
         plugins=[hook for hook in hooks if isinstance(hook, Plugin)],

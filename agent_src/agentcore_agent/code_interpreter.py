@@ -11,11 +11,7 @@ python; the answer is an event stream of `result` events) and `StopCodeInterpret
 
 Lifecycle: one interpreter session per agent, i.e. per (actor, runtime session) in the app's session cache
 (or per one-off agent), so variables persist across a conversation and conversations never share a sandbox.
-- Started lazily on the agent's first `execute_python` call: most conversations never pay for one.
-- Stopped when the agent is gone (evicted from the session cache, or a one-off agent dropped). A
-  `weakref.finalize` on the agent queues it; a daemon reaper thread stops queued sessions. The finalizer does
-  no I/O and takes no lock because it runs in whichever thread drops the last reference (usually the server's
-  event loop).
+- Started lazily on the agent's first `execute_python` call, stopped when the agent is gone (`per_agent.py`).
 - Stopped and forgotten when a call times out (the code may still be running); the next call starts afresh.
 - Restarted before SESSION_TIMEOUT_SECONDS is reached, or when the service says the session is gone; the
   result then tells the model that earlier variables are lost.
@@ -29,17 +25,15 @@ of one readable line (details go to the log); output is truncated to MAX_OUTPUT_
 
 from __future__ import annotations
 
-import collections
 import logging
-import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from strands import ToolContext, tool
 
+from .per_agent import PerAgent, agent_label, session_name
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -186,7 +180,7 @@ class _Sandbox:
         # which the runtime role may not use.
         self._client.start(
             identifier=self._owner.interpreter_id,
-            name=re.sub(r"[^A-Za-z0-9_-]", "-", f"agent-{self.label}")[:100],
+            name=session_name(self.label),
             session_timeout_seconds=self._owner.session_timeout_seconds,
         )
         self._started_at = time.monotonic()
@@ -267,13 +261,12 @@ class CodeInterpreterTool:
         self.max_session_age = max(
             session_timeout_seconds - _RESTART_MARGIN_SECONDS, session_timeout_seconds / 2
         )
-        self._reap_interval = reap_interval
         self._lock = threading.Lock()
-        self._sandboxes: weakref.WeakKeyDictionary[Any, _Sandbox] = weakref.WeakKeyDictionary()
-        self._live: set[_Sandbox] = set()
-        self._retired: collections.deque[_Sandbox] = collections.deque()  # appended by finalizers only
-        self._closing = threading.Event()
-        self._reaper: threading.Thread | None = None
+        self._sandboxes = PerAgent(
+            lambda agent: _Sandbox(self, agent_label(agent)),
+            name="code-interpreter-reaper",
+            reap_interval=reap_interval,
+        )
         self._boto_session: Any = None
         self._data_plane: Any = None
         self.tool = self._make_tool()
@@ -292,8 +285,7 @@ class CodeInterpreterTool:
     @property
     def live_sessions(self) -> int:
         """Agents holding a sandbox that has not been stopped for good (started or not yet)."""
-        with self._lock:
-            return len(self._live)
+        return self._sandboxes.live
 
     def run(self, agent: Any, code: object) -> dict[str, Any]:
         """Execute `code` in `agent`'s sandbox; always returns a tool result, never raises."""
@@ -301,23 +293,15 @@ class CodeInterpreterTool:
         if problem is not None:
             return _error(problem)
         try:
-            sandbox = self._sandbox_for(agent)
+            sandbox = self._sandboxes.get(agent)
             return sandbox.execute(str(code))
         except Exception:  # a bug here must not end the user's turn
             logger.exception("execute_python failed unexpectedly")
             return _error("Python execution failed because of an internal error; answer without it.")
 
     def close(self) -> None:
-        """Stop the reaper and every interpreter session; idempotent; call when the server has stopped."""
-        self._closing.set()
-        if self._reaper is not None:
-            self._reaper.join(timeout=self._reap_interval + 1)
-        with self._lock:
-            sandboxes = list(self._live)
-            self._live.clear()
-            self._retired.clear()
-        for sandbox in sandboxes:
-            sandbox.stop()
+        """Stop every interpreter session; idempotent; call when the server has stopped."""
+        self._sandboxes.close()
 
     def new_client(self) -> Any:
         """An SDK client bound to the shared data-plane client (timeouts set here, no retries)."""
@@ -342,33 +326,6 @@ class CodeInterpreterTool:
             client = CodeInterpreter(self.region, session=self._boto_session)
         client.data_plane_client = self._data_plane  # the SDK's own has a 300 s read timeout and retries
         return client
-
-    def _sandbox_for(self, agent: Any) -> _Sandbox:
-        with self._lock:
-            sandbox = self._sandboxes.get(agent)
-            if sandbox is None:
-                sandbox = _Sandbox(self, _label(agent))
-                self._sandboxes[agent] = sandbox
-                self._live.add(sandbox)
-                weakref.finalize(agent, self._retired.append, sandbox)
-                if self._reaper is None:
-                    self._reaper = threading.Thread(
-                        target=self._reap_forever, name="code-interpreter-reaper", daemon=True
-                    )
-                    self._reaper.start()
-            return sandbox
-
-    def _reap_forever(self) -> None:
-        """Stop the sessions of agents that are gone; runs until `close()`."""
-        while not self._closing.wait(self._reap_interval):
-            while self._retired:
-                sandbox = self._retired.popleft()
-                with self._lock:
-                    self._live.discard(sandbox)
-                try:
-                    sandbox.stop()
-                except Exception:
-                    logger.exception("could not retire a code interpreter session")
 
     def _make_tool(self) -> Any:
         run: Callable[[Any, object], dict[str, Any]] = self.run
@@ -395,11 +352,3 @@ class CodeInterpreterTool:
             return run(tool_context.agent, code)
 
         return execute_python
-
-
-def _label(agent: Any) -> str:
-    """The agent's runtime session id (set by `build_agent`), for log lines and session names."""
-    try:
-        return str(agent.state.get("session_id") or "unknown")
-    except Exception:
-        return "unknown"

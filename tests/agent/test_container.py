@@ -50,3 +50,13 @@ def test_build_context_excludes_local_state():
     ignored = (AGENT / ".dockerignore").read_text()
     for pattern in ("__pycache__", ".agentcore.json", ".venv"):
         assert pattern in ignored
+
+
+def test_the_image_has_the_browser_client_and_openai_but_no_browser():
+    """The AgentCore Browser runs in AgentCore: the image needs Playwright's client, never a Chromium."""
+    requirements = (AGENT / "requirements.txt").read_text()
+    assert re.search(r"^playwright==[\d.]+$", requirements, flags=re.MULTILINE)
+    assert re.search(r"^openai==[\d.]+$", requirements, flags=re.MULTILINE)
+    assert "strands-agents-tools" not in requirements  # its extra dependencies would exceed the size goal
+    run_lines = " ".join(args for op, args in _instructions() if op == "RUN")
+    assert "playwright install" not in run_lines and "chromium" not in run_lines.lower()

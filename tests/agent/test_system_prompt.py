@@ -33,3 +33,11 @@ def test_tool_output_reaches_the_model_only_inside_its_tool_result_block(start_s
     assert not any(INJECTION in text for text in texts)  # never copied into a user or assistant text block
     assert len(results) == 1 and INJECTION in results[0]["content"][0]["text"]
     assert DATA_RULE in server.model.requests[1].system_prompt
+
+
+def test_the_rules_of_the_given_tools_come_before_the_data_rule():
+    from agentcore_agent.system_prompt import TOOL_RULES
+
+    prompt = compose("Base.", ["execute_python", "some_gateway_tool", "browse_web"])
+    assert prompt == "\n\n".join(["Base.", TOOL_RULES["execute_python"], TOOL_RULES["browse_web"], DATA_RULE])
+    assert compose("Base.") == f"Base.\n\n{DATA_RULE}"

@@ -3,47 +3,19 @@ whose key only a deploy-time dynamic reference names, and a runtime role that ma
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-from pathlib import Path
 
-import aws_cdk as cdk
-import pytest
 from agentcore_agent.settings import Settings
 from cfnlint.api import lint
 
 from stacks.bedrock_models import INVOKE_ACTIONS
-from tests.conftest import cdk_context
+from tests.stacks.conftest import OPENAI_SECRET_ARN
 from tests.stacks.test_agent_contract import DEPLOY_TIME
 from tests.stacks.test_compliance import CFN_LINT_IGNORED
 
-SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
-OPENAI = {
-    "model_provider": "openai",
-    "openai_model_id": "gpt-4o-mini",
-    "openai_api_key_secret_arn": SECRET_ARN,
-}
+SECRET_ARN = OPENAI_SECRET_ARN
 DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[^}]+\}\}")
-
-
-@pytest.fixture(scope="module")
-def openai_stage(tmp_path_factory):
-    """The dev stage alone, switched to OpenAI, synthesized under the compliance packs."""
-    from app import build_app
-
-    context = copy.deepcopy(cdk_context())
-    context["agentcore:stages"] = {"dev": {**context["agentcore:stages"]["dev"], **OPENAI}}
-    outdir = tmp_path_factory.mktemp("openai.out")
-    app = cdk.App(context=context, outdir=str(outdir))
-    (stage,) = build_app(app)
-    app.synth()
-    return stage, outdir
-
-
-def _template(stage, name):
-    artifact = stage.synth().get_stack_by_name(f"dev-{name}")
-    return json.loads(Path(artifact.template_full_path).read_text())
 
 
 def _resources(template, kind):
@@ -75,20 +47,18 @@ def test_a_bedrock_stage_has_no_api_key_provider_and_invokes_only_its_model(synt
     assert "GetResourceApiKey" not in actions and INVOKE_ACTIONS[0] in actions
 
 
-def test_the_openai_provider_holds_only_a_dynamic_reference_to_the_operators_secret(openai_stage):
-    stage, _ = openai_stage
-    (provider,) = _resources(_template(stage, "Identity"), "AWS::BedrockAgentCore::ApiKeyCredentialProvider")
+def test_the_openai_provider_holds_only_a_dynamic_reference_to_the_operators_secret(variant):
+    (provider,) = _resources(
+        variant.template("dev", "Identity"), "AWS::BedrockAgentCore::ApiKeyCredentialProvider"
+    )
     assert provider["Properties"] == {
         "Name": "agentcore-dev-openai",
         "ApiKey": f"{{{{resolve:secretsmanager:{SECRET_ARN}:SecretString:::}}}}",
     }
 
 
-def test_no_template_carries_key_material(openai_stage, synthesized):
-    stage, _ = openai_stage
-    templates = [
-        _template(stage, artifact.stack_name.removeprefix("dev-")) for artifact in stage.synth().stacks
-    ]
+def test_no_template_carries_key_material(variant, synthesized):
+    templates = [json.loads(path.read_text()) for _, path in variant.template_paths()]
     templates += [json.loads(path.read_text()) for _, _, path in synthesized.all_templates()]
     for template in templates:
         for provider in _resources(template, "AWS::BedrockAgentCore::ApiKeyCredentialProvider"):
@@ -98,9 +68,8 @@ def test_no_template_carries_key_material(openai_stage, synthesized):
         assert "unsafePlainText" not in text
 
 
-def test_the_runtime_may_read_exactly_that_providers_key_and_call_no_bedrock_model(openai_stage):
-    stage, _ = openai_stage
-    statements = _runtime_statements(_template(stage, "Runtime"))
+def test_the_runtime_may_read_exactly_that_providers_key_and_call_no_bedrock_model(variant):
+    statements = _runtime_statements(variant.template("dev", "Runtime"))
     by_sid = {s.get("Sid"): s for s in statements}
     key = by_sid["ReadTheModelApiKey"]
     assert key["Action"] == "bedrock-agentcore:GetResourceApiKey"
@@ -123,9 +92,8 @@ def test_the_runtime_may_read_exactly_that_providers_key_and_call_no_bedrock_mod
     assert sum("GetResourceApiKey" in json.dumps(s) for s in statements) == 1
 
 
-def test_the_agent_accepts_the_openai_environment_and_no_key_is_in_it(openai_stage):
-    stage, _ = openai_stage
-    environment = _environment(_template(stage, "Runtime"))
+def test_the_agent_accepts_the_openai_environment_and_no_key_is_in_it(variant):
+    environment = _environment(variant.template("dev", "Runtime"))
     assert environment["MODEL_PROVIDER"] == "openai"
     assert environment["MODEL_ID"] == "gpt-4o-mini"
     assert environment["OPENAI_API_KEY_PROVIDER"] == "agentcore-dev-openai"
@@ -135,12 +103,11 @@ def test_the_agent_accepts_the_openai_environment_and_no_key_is_in_it(openai_sta
     assert settings.model_provider == "openai" and settings.openai_api_key_provider == "agentcore-dev-openai"
 
 
-def test_the_openai_stage_passes_cfn_lint_and_the_nag_packs(openai_stage):
-    stage, outdir = openai_stage
+def test_the_variant_stages_pass_cfn_lint_and_the_nag_packs(variant):
     problems = []
-    for artifact in stage.synth().stacks:
-        matches = lint(Path(artifact.template_full_path).read_text(), regions=["us-east-1"])
+    for _, path in variant.template_paths():
+        matches = lint(path.read_text(), regions=["us-east-1"])
         problems += [m for m in matches if m.rule.id[0] in "EW" and m.rule.id not in CFN_LINT_IGNORED]
     assert problems == []
-    report = json.loads((outdir / "validation-report.json").read_text())
+    report = json.loads((variant.outdir / "validation-report.json").read_text())
     assert [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])] == []

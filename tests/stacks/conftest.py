@@ -1,0 +1,63 @@
+"""A second synthesized app with the agent's optional features on (OpenAI model, browser sites, recordings),
+built once per session, so each option is checked in the templates it changes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cdk_context
+
+OPENAI_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
+# dev: OpenAI + browser sites + recordings; prod: recordings in a retained stage.
+VARIANT_OPTIONS = {
+    "dev": {
+        "model_provider": "openai",
+        "openai_model_id": "gpt-4o-mini",
+        "openai_api_key_secret_arn": OPENAI_SECRET_ARN,
+        "browser_allowed_domains": ["docs.aws.amazon.com", "*.example.com"],
+        "browser_recording": True,
+    },
+    "prod": {"browser_recording": True},
+}
+
+
+@dataclass
+class Variant:
+    stages: dict[str, Any]
+    outdir: Path
+
+    def template(self, stage: str, stack: str) -> dict[str, Any]:
+        artifact = self.stages[stage].synth().get_stack_by_name(f"{stage}-{stack}")
+        return json.loads(Path(artifact.template_full_path).read_text())
+
+    def template_paths(self) -> list[tuple[str, Path]]:
+        return [
+            (name, Path(artifact.template_full_path))
+            for name, stage in self.stages.items()
+            for artifact in stage.synth().stacks
+        ]
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Variant:
+    """dev and prod with VARIANT_OPTIONS, synthesized under the compliance packs."""
+    import aws_cdk as cdk
+
+    from app import build_app
+
+    context = copy.deepcopy(cdk_context())
+    stages = context["agentcore:stages"]
+    context["agentcore:stages"] = {
+        name: {**stages[name], **options} for name, options in VARIANT_OPTIONS.items()
+    }
+    outdir = tmp_path_factory.mktemp("variant.out")
+    app = cdk.App(context=context, outdir=str(outdir))
+    built = build_app(app)
+    app.synth()
+    return Variant(stages={stage.stage_name: stage for stage in built}, outdir=outdir)
