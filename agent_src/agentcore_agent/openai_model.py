@@ -28,11 +28,14 @@ from typing import Any
 
 from strands.models.model import Model
 
+from .model_retries import READ_TIMEOUT_SECONDS
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CLIENT_ARGS: dict[str, Any] = {"timeout": 60.0, "max_retries": 2}  # 401 is never retried by the client
+# The OpenAI client does not retry: `model_retries` is the one retry layer (Strands raises a 429 as
+# ModelThrottledException, which it retries); a 401 is handled below by fetching the key again.
+CLIENT_ARGS: dict[str, Any] = {"timeout": float(READ_TIMEOUT_SECONDS), "max_retries": 0}
 
 
 class ApiKeyCache:
