@@ -46,6 +46,7 @@ review: synth ## Report of what will be deployed (BASE=<git ref>: and what chang
 
 bench: install ## Benchmarks (timings are measured here, never asserted in tests)
 	$(PY) bench/bench_agent.py
+	$(PY) bench/bench_agent_tools.py
 	$(PY) bench/bench_lambdas.py
 	$(PY) bench/bench_local.py
 

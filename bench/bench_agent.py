@@ -105,10 +105,15 @@ def child_env(otel: bool) -> dict[str, str]:
     return env
 
 
-def start(kind: str, *, otel: bool = False) -> tuple[subprocess.Popen[bytes], int, float]:
-    """Start a server process; return it, its port and seconds from spawn to the first healthy /ping."""
+def start(
+    kind: str, *, otel: bool = False, script: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int, float]:
+    """Start a server process; return it, its port and seconds from spawn to the first healthy /ping.
+
+    `script --serve kind --port N` runs the server (another bench may pass itself as `script`).
+    """
     port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port)]
+    command = [sys.executable, str(script or Path(__file__).resolve()), "--serve", kind, "--port", str(port)]
     if otel:
         instrument = shutil.which("opentelemetry-instrument", path=str(Path(sys.executable).parent))
         if instrument is None:

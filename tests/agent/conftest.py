@@ -72,9 +72,11 @@ class Server:
         return request(self.port, "GET", path, None, {})
 
 
-def request(port: int, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Reply:
+def request(
+    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float = 10
+) -> Reply:
     """Plain http.client call; an SSE body is read event by event as it streams."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()

@@ -11,6 +11,7 @@ error while the answer still arrives.
 from __future__ import annotations
 
 import gc
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,17 @@ from strands import ModelRetryStrategy
 
 from local.http_server import JsonHandler, LocalServer
 from local.scripted_model import ScriptedModel, Text, ToolCall
-from tests.agent.conftest import SESSION_A, SESSION_B, Reply, Server, free_port, serve, settings
+from tests.agent.conftest import (
+    SESSION_A,
+    SESSION_B,
+    SESSION_HEADER,
+    Reply,
+    Server,
+    free_port,
+    request,
+    serve,
+    settings,
+)
 from tests.agent.gateway_fixtures import offered, tool_results
 from tests.doubles.browser_server import START, STOP, BrowserServer, Chromium, chromium_path
 
@@ -35,6 +46,9 @@ pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixture: aws_env
 BROWSER_ID = "agentcore_dev_browser-AbCdEf1234"
 ALLOWED = "docs.example.test"
 BLOCKED = "blocked.example.net"
+# Generous bounds: the suite shares a loaded machine (a browsing turn takes about a second here).
+STEP_TIMEOUT = "30"
+TURN_TIMEOUT = 180
 
 HOME = """<html><head><title>Lighthouse Cafe</title></head><body>
 <h1>Lighthouse Cafe</h1><p>Opening hours: 7am to 3pm, every day.</p>
@@ -112,7 +126,9 @@ class Wired:
     close: Callable[[], None]
 
     def ask(self, prompt: str = "What does an espresso cost?", session: str = SESSION_A) -> Reply:
-        reply = self.server.post({"prompt": prompt}, session=session)
+        body = json.dumps({"prompt": prompt}).encode()
+        headers = {"Content-Type": "application/json", SESSION_HEADER: session}
+        reply = request(self.server.port, "POST", "/invocations", body, headers, timeout=TURN_TIMEOUT)
         assert reply.status == 200, reply.body
         assert reply.events[-1]["type"] == "end", reply.events
         assert "Traceback" not in reply.body.decode()
@@ -132,7 +148,7 @@ def start(aws_env, chromium, monkeypatch) -> Iterator[Callable[..., Wired]]:
         monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", double.endpoint_url)
         model = ScriptedModel(turns)
         values = {"BROWSER_ID": BROWSER_ID, "BROWSER_ALLOWED_DOMAINS": ALLOWED}
-        values["BROWSER_TIMEOUT_SECONDS"] = "10"
+        values["BROWSER_TIMEOUT_SECONDS"] = STEP_TIMEOUT
         app, close = wire_app(
             settings(**(values | env)),
             model_factory=lambda _settings: model,
@@ -238,7 +254,7 @@ def test_a_page_that_never_loads_is_a_tool_error_and_the_session_keeps_working(s
             browse("open", "t2", url=site.url("/menu")),
             Text(price_from),
         ],
-        BROWSER_TIMEOUT_SECONDS="2",
+        BROWSER_TIMEOUT_SECONDS="5",  # the never-loading page costs this long
     )
     reply = wired.ask()
     assert reply.text == "An espresso costs 2.40 EUR."

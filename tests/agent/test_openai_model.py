@@ -34,6 +34,7 @@ MODEL = "gpt-4o-mini"
 KEY = "sk-test-0123456789abcdefABCDEF"
 ROTATED = "sk-test-rotated-9876543210zyxw"
 ANSWER = "Hello from OpenAI."
+TURN_TIMEOUT = 120  # generous: the suite shares a loaded machine; a turn here takes well under a second
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Stage:
         headers = {"Content-Type": "application/json", WORKLOAD_HEADER: WORKLOAD_TOKEN}
         headers["X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"] = session
         body = json.dumps({"prompt": prompt}).encode()
-        reply = request(self.port, "POST", "/invocations", body, headers)
+        reply = request(self.port, "POST", "/invocations", body, headers, timeout=TURN_TIMEOUT)
         assert reply.status == 200, reply.body
         return reply
 
