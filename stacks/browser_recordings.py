@@ -72,28 +72,12 @@ def recording_config(bucket: s3.IBucket | None) -> agentcore.RecordingConfig | N
 
 
 def grant_recording(bucket: s3.Bucket | None, browser: agentcore.BrowserCustom) -> None:
-    """The L2 lets the Browser write objects under the prefix; it also needs the bucket key for SSE-KMS."""
+    """The L2 lets the Browser write objects under the prefix; it also needs the bucket key for SSE-KMS.
+
+    The object grant's `<prefix>*` wildcard is listed in iam_wildcards.toml (object keys are the service's).
+    """
     if bucket is None or bucket.encryption_key is None:
         return
     role = browser.execution_role
     bucket.encryption_key.grant(role, "kms:GenerateDataKey", "kms:Decrypt")  # PutObject + multipart parts
-    policy = role.node.find_child("DefaultPolicy").node.default_child
-    objects = f"arn:{cdk.Stack.of(bucket).partition}:s3:::<{_logical_id(bucket)}>/{RECORDINGS_PREFIX}*"
-    compliance.acknowledge_iam5(
-        policy,
-        {
-            f"Resource::{objects}": (
-                "The Browser writes one object per recording under its prefix; object keys are chosen by the "
-                "service, so the grant names the prefix of this stage's recordings bucket."
-            ),
-        },
-    )
-    compliance.acknowledge(
-        policy,
-        "NIST.800.53.R5-IAMNoInlinePolicy",
-        "The Browser L2 writes its grants to its own role's policy, scoped to this stage's bucket and key.",
-    )
-
-
-def _logical_id(bucket: s3.Bucket) -> str:
-    return cdk.Stack.of(bucket).get_logical_id(bucket.node.default_child)
+    compliance.acknowledge_policy(role)

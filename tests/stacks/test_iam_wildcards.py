@@ -22,7 +22,8 @@ def wildcard_statements(tmp_path_factory) -> list[iam_wildcards.Statement]:
 
     outdir = tmp_path_factory.mktemp("wildcards")
     context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
-    context["agentcore:stages"]["openai"] = OPENAI  # the model option's grants are listed too
+    # the optional features' grants are listed too: the OpenAI model, browser recordings
+    context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
     app = cdk.App(context=context, outdir=str(outdir))
     build_app(app)
     found = []

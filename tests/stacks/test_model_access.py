@@ -10,11 +10,16 @@ from agentcore_agent.settings import Settings
 from cfnlint.api import lint
 
 from stacks.bedrock_models import INVOKE_ACTIONS
-from tests.stacks.conftest import OPENAI_SECRET_ARN
+from tests.stacks.conftest import OPENAI_SECRET_ARN, VARIANT_OPTIONS
 from tests.stacks.test_agent_contract import DEPLOY_TIME
 from tests.stacks.test_compliance import CFN_LINT_IGNORED
 
 SECRET_ARN = OPENAI_SECRET_ARN
+# The model option alone (also used by test_iam_wildcards to list its grants).
+OPENAI = {
+    key: VARIANT_OPTIONS["dev"][key]
+    for key in ("model_provider", "openai_model_id", "openai_api_key_secret_arn")
+}
 DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[^}]+\}\}")
 
 
