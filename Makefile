@@ -41,8 +41,8 @@ lint: synth ## ruff + cfn-lint over every synthesized template
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint cdk.out/assembly-*/*.template.json --ignore-checks W3005
 
-review: synth ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
-	$(PY) -m review
+review: install ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
+	$(PY) -m review --synth '$(MAKE) --no-print-directory synth' $(if $(BASE),--base '$(BASE)') $(if $(ALLOW_REPLACE),--allow-replace '$(ALLOW_REPLACE)')
 
 bench: install ## Benchmarks (timings are measured here, never asserted in tests)
 	$(PY) bench/bench_agent.py

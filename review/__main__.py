@@ -1,22 +1,43 @@
-"""`python -m review [--base REF]`: write cdk.out/review/review.md and index.html and print where they are."""
+"""`python -m review [--synth CMD] [--base REF] [--allow-replace IDS]`: write cdk.out/review/review.md and
+index.html and print where they are.
+
+With a base, the base ref is synthesized in a temporary worktree while the head synthesizes (two cores), each
+stack is diffed with the CDK's diff engine, and the exit code is 3 when a retained stage would replace or
+delete a stateful resource that ALLOW_REPLACE does not name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from review import html_page, markdown
+from review import assembly, html_page, markdown
 from review.assembly import AssemblyError
+from review.base import BaseError, BaseSynth
+from review.change_sections import change_sections
+from review.changes import LOSING, ChangeSet, DiffError, diff
 from review.config_diff import differences, stage_settings
 from review.model import collect
 from review.sections import assembly_sections
 from stacks.config import ConfigError
 
 TITLE = "Deployment review"
+BLOCKED = 3
+
+
+def _retained(*cdk_jsons: Path) -> set[str]:
+    """Stages with `removal: retain` in the head's or the base's configuration."""
+    names: set[str] = set()
+    for cdk_json in cdk_jsons:
+        if cdk_json.exists():
+            names |= {stage for stage, s in stage_settings(cdk_json).items() if s["removal"] == "retain"}
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,18 +49,49 @@ def main(argv: list[str] | None = None) -> int:
         "--cdk-json", type=Path, default=Path("cdk.json"), help="the app's stage configuration"
     )
     parser.add_argument("--out", type=Path, help="report directory (default: <cdk-out>/review)")
+    parser.add_argument("--synth", help="command that synthesizes the head into --cdk-out first")
+    parser.add_argument("--base", help="git ref to review the change against")
+    parser.add_argument("--allow-replace", default="", help="logical ids whose replacement is accepted")
     args = parser.parse_args(argv)
     out = args.out or args.cdk_out / "review"
+    allowed = set(args.allow_replace.replace(",", " ").split())
+    base = None
     try:
+        if args.base:
+            base = BaseSynth(args.cdk_json.resolve().parent, args.base).start()
+        if args.synth:
+            head = subprocess.run(shlex.split(args.synth))
+            if head.returncode != 0:
+                print(f"review: `{args.synth}` failed (exit {head.returncode})", file=sys.stderr)
+                return head.returncode
         review = collect(args.cdk_out, lambda: differences(stage_settings(args.cdk_json)))
-    except (AssemblyError, ConfigError, RuntimeError) as error:
+        sections = assembly_sections(review)
+        changes: ChangeSet | None = None
+        if base is not None:
+            base_stages = assembly.load(base.wait())
+            changes = diff(base_stages, assembly.load(args.cdk_out), args.base)
+            changes.retained_stages = _retained(args.cdk_json, base.cdk_json())
+            changes.allowed = allowed
+            sections = change_sections(changes, base.commit) + sections
+    except (AssemblyError, BaseError, ConfigError, DiffError, RuntimeError) as error:
         print(f"review: {error}", file=sys.stderr)
         return 2
-    sections = assembly_sections(review)
+    finally:
+        if base is not None:
+            base.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "review.md").write_text(markdown.render(TITLE, sections))
     (out / "index.html").write_text(html_page.render(TITLE, sections))
     print(f"review: {out / 'review.md'}\nreview: {out / 'index.html'}")
+    if changes is not None and changes.blocking():
+        for stack, loss in changes.blocking():
+            what, impact = f"{loss['type']} {loss['logicalId']}", LOSING[loss["impact"]]
+            print(
+                f"review: {stack.stack}: {what} would be {impact} in retained stage {stack.stage} "
+                f"(accept with ALLOW_REPLACE={loss['logicalId']})",
+                file=sys.stderr,
+            )
+        return BLOCKED
     return 0
 
 

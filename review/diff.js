@@ -2,7 +2,8 @@
 // Diffs stack templates with the CDK's own diff engine (@aws-cdk/cloudformation-diff, pinned in
 // package.json), so `make review BASE=` reports exactly what `cdk diff` would.
 //
-// Input (argv[2], a JSON file): [{"id": "...", "old": "<template path>"|null, "new": "<template path>"|null}]
+// Input (argv[2], a JSON file): [{"id", "old": <template path>|null, "new": <template path>|null, "paths"}]
+// where paths maps logical ids to construct paths (for the rendering).
 // Output (stdout, JSON): one entry per input with the IAM statement changes, every resource change with its
 // impact and changed properties, and the engine's own rendering of the whole diff (no colours).
 'use strict';
@@ -45,10 +46,10 @@ function resourceChanges(diff) {
   return changes;
 }
 
-function render(diff) {
+function render(diff, paths) {
   let text = '';
   const stream = { write: (chunk) => { text += chunk; return true; }, columns: 120 };
-  formatDifferences(stream, diff);
+  formatDifferences(stream, diff, paths || {});
   return text;
 }
 
@@ -66,7 +67,7 @@ function main() {
       managedPoliciesRemoved: diff.iamChanges.managedPolicies.removals.map((p) => p.managedPolicyArn),
       resources: resourceChanges(diff),
       outputs: diff.outputs.logicalIds.filter((id) => diff.outputs.get(id).isDifferent),
-      text: diff.isEmpty ? '' : render(diff),
+      text: diff.isEmpty ? '' : render(diff, stack.paths),
     };
   });
   process.stdout.write(JSON.stringify(results));

@@ -1,0 +1,156 @@
+"""`make review BASE=HEAD~1` in a throw-away git repository (a copy of this repository's tracked files, one
+stage only to keep synth short): a new wildcard is a security change, a renamed memory is a replacement that
+blocks the retained stage unless acknowledged, an unrelated commit changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Appended to app.py by the commits under test: each wraps build_app the way a code change would alter it.
+WILDCARD = """
+def _with_wildcard(build):
+    def wrapped(app):
+        import aws_cdk as cdk
+        from aws_cdk import aws_iam as iam
+
+        stages = build(app)
+        for stage in stages:
+            role = next(c for c in stage.memory.node.find_all() if isinstance(c, iam.Role))
+            role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+            cdk.Validations.of(stage.memory).acknowledge(
+                cdk.Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason="probe of the change review")
+            )
+        return stages
+
+    return wrapped
+
+
+build_app = _with_wildcard(build_app)
+"""
+RENAME = """
+def _with_renamed_memory(build):
+    def wrapped(app):
+        import aws_cdk as cdk
+
+        stages = build(app)
+        for stage in stages:
+            memory = next(
+                c for c in stage.memory.node.find_all()
+                if cdk.CfnResource.is_cfn_resource(c)
+                and c.cfn_resource_type == "AWS::BedrockAgentCore::Memory"
+            )
+            memory.add_property_override("Name", f"agentcore_{stage.stage_name}_memory_renamed")
+        return stages
+
+    return wrapped
+
+
+build_app = _with_renamed_memory(build_app)
+"""
+ANCHOR = '\nif __name__ == "__main__":'
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def _commit(repo: Path, message: str) -> None:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
+
+
+def _patch_app(repo: Path, code: str) -> None:
+    app = repo / "app.py"
+    source = app.read_text()
+    assert ANCHOR in source
+    app.write_text(source.replace(ANCHOR, code + ANCHOR, 1))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """Commits: base (prod only) -> wildcard statement -> renamed memory -> README only."""
+    repo = tmp_path_factory.mktemp("change-review") / "repo"
+    for name in _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0"):
+        if name and (ROOT / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    for name in (".venv", "node_modules"):
+        (repo / name).symlink_to((ROOT / name).resolve())
+    cdk_json = json.loads((repo / "cdk.json").read_text())
+    stages = cdk_json["context"]["agentcore:stages"]
+    cdk_json["context"]["agentcore:stages"] = {"prod": stages["prod"]}
+    (repo / "cdk.json").write_text(json.dumps(cdk_json, indent=2))
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, "base")
+    _patch_app(repo, WILDCARD)
+    _commit(repo, "wildcard")
+    _patch_app(repo, RENAME)
+    _commit(repo, "rename memory")
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA line.\n")
+    _commit(repo, "docs only")
+    return repo
+
+
+def _review(repo: Path, commit: str, *variables: str) -> tuple[int, str, str]:
+    """Check out `commit` (HEAD~n of main) and run `make review BASE=<commit>~1` there."""
+    _git(repo, "checkout", "-q", "--detach", commit)
+    # -o install: the copy shares this checkout's installed .venv and node_modules (nothing to install).
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", "install", "review", f"BASE={commit}~1", *variables],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))},
+    )
+    report = repo / "cdk.out" / "review" / "review.md"
+    return result.returncode, report.read_text() if report.exists() else "", result.stderr
+
+
+def _section(report: str, title: str) -> str:
+    return report.split(f"### {title}", 1)[1].split("\n### ", 1)[0]
+
+
+def test_a_wildcard_statement_is_a_security_change(repo):
+    code, report, err = _review(repo, "main~2")
+    assert code == 0, err
+    security = _section(report, "Security changes")
+    row = next(line for line in security.splitlines() if "s3:GetObject" in line)
+    assert row.startswith("| prod/Memory | + | Allow |") and "⚠️ **\\***" in row
+    assert "Permissions broadened in: prod/Memory." in security
+    assert "No stateful resource is replaced or deleted." in report
+
+
+def test_a_renamed_memory_is_a_replacement_that_blocks_the_retained_stage(repo):
+    code, report, err = _review(repo, "main~1")
+    assert code != 0
+    assert "prod/Memory: AWS::BedrockAgentCore::Memory" in err and "would be replaced" in err
+    stateful = _section(report, "Stateful resources replaced or deleted")
+    row = next(line for line in stateful.splitlines() if "AWS::BedrockAgentCore::Memory" in line)
+    assert "⚠️ **replaced**" in row and "| Name |" in row and "blocked: retained stage" in row
+    assert "No security changes." in _section(report, "Security changes")
+    logical_id = row.split("|")[2].strip()
+    # Acknowledged: the same review (head already synthesized) passes and says why.
+    accepted = subprocess.run(
+        [str(repo / ".venv/bin/python"), "-m", "review", "--base", "HEAD~1", "--allow-replace", logical_id],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    report = (repo / "cdk.out" / "review" / "review.md").read_text()
+    assert "accepted by ALLOW_REPLACE" in _section(report, "Stateful resources replaced or deleted")
+
+
+def test_an_unrelated_commit_changes_nothing(repo):
+    code, report, err = _review(repo, "main")
+    assert code == 0, err
+    assert "no changes." in report.split("### Security changes", 1)[0]
+    assert "No security changes." in report and "No changes." in report
