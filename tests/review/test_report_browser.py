@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from review import assembly
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's chromium here; CI runners set CHROMIUM to the browser they ship.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
