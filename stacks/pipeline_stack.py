@@ -1,9 +1,13 @@
 """The CI pipeline: build and test once, then promote the same synthesized stages in their configured order.
 
-Source (a CodeConnections repository) -> Synth (`make test`, `make synth`; the pipeline fails on any test,
-cfn-lint or cdk-nag finding) -> self-mutation -> one deployment per stage, in the order of
-`agentcore:stages`. A stage with `approval_required` waits for a manual approval first; every stage runs
-`scripts/smoke.py` against its own outputs after deploying, so a broken stage never reaches the next one.
+Source (a CodeConnections repository) -> Synth (`make test`, `make review`: the pipeline fails on any test,
+cfn-lint or cdk-nag finding, and publishes the review of the commit it deploys as the `review` artifact) ->
+self-mutation -> one deployment per stage, in the order of `agentcore:stages`. A stage with
+`approval_required` waits for a manual approval first; every stage runs `scripts/smoke.py` against its own
+outputs after deploying, so a broken stage never reaches the next one. The stage before an approval-gated one
+(staging before prod) also runs the evaluation gate after its smoke test: `scripts/evaluate.py` runs the
+versioned cases in `evals/` through the real invocation path as the stage's test user, and the pipeline stops
+before the approval when the pass rate is below the cases' `pass_threshold`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Python 3.11+, Node 20, m
 ARTIFACTS_ARE_REBUILT = (
     "Pipeline artifacts are build outputs, re-created from source by the next run; CloudTrail records access."
 )
+REVIEW_DIRECTORY = "cdk.out/review"
+
+
+def eval_user_secret(stage: AgentCoreStage) -> str:
+    """The Secrets Manager secret (JSON keys `username`, `password`) of the stage's evaluation test user."""
+    return f"{stage.config.project}/{stage.stage_name}/eval-user"
 
 
 def cdk_cli_version() -> str:
@@ -54,12 +64,7 @@ class PipelineStack(cdk.Stack):
             self,
             "Pipeline",
             pipeline_name=f"{stages[0].config.project}-agent",
-            synth=pipelines.ShellStep(
-                "Synth",
-                input=source,
-                commands=["make test", "make synth"],
-                primary_output_directory="cdk.out",
-            ),
+            synth=self._synth(source),
             cli_version=cdk_cli_version(),
             cross_account_keys=True,
             enable_key_rotation=True,
@@ -70,14 +75,20 @@ class PipelineStack(cdk.Stack):
         self.source_action_name = pipeline.repository.replace("/", "_")  # how CDK Pipelines names it
         self.stage_accounts = {stage.stage_name: stage.config.account or self.account for stage in stages}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
-        for stage in stages:
+        self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
+        for stage, following in zip(stages, [*stages[1:], None], strict=True):
             pre = (
                 [pipelines.ManualApprovalStep(f"Approve-{stage.stage_name}")]
                 if stage.config.approval_required
                 else []
             )
-            self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
-            self.pipeline.add_stage(stage, pre=pre, post=[self.smoke_tests[stage.stage_name]])
+            smoke = self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
+            post: list[pipelines.Step] = [smoke]
+            if following is not None and following.config.approval_required:
+                evaluation = self.evaluations[stage.stage_name] = self._evaluation(stage)
+                evaluation.add_step_dependency(smoke)
+                post.append(evaluation)
+            self.pipeline.add_stage(stage, pre=pre, post=post)
         self.pipeline.build_pipeline()  # build now, so the constructs it creates can be acknowledged
         self._acknowledge()
 
@@ -103,6 +114,7 @@ class PipelineStack(cdk.Stack):
                 f"Source/{self.source_action_name}/CodePipelineActionRole",
                 "Build/Synth/CdkBuildProject/Role",
                 *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
+                *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),
             )
         ]
         roles += [
@@ -111,6 +123,37 @@ class PipelineStack(cdk.Stack):
         ]
         for role in roles:
             compliance.acknowledge_policy(role)
+
+    def _synth(self, source: pipelines.CodePipelineSource) -> pipelines.ShellStep:
+        """Test, synthesize and review once; the review of this commit is its own artifact (`review`)."""
+        synth = pipelines.ShellStep(
+            "Synth", input=source, commands=["make test", "make review"], primary_output_directory="cdk.out"
+        )
+        self.review_output = synth.add_output_directory(REVIEW_DIRECTORY)
+        return synth
+
+    def _evaluation(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
+        """scripts/evaluate.py against the stage, as its test user (credentials from Secrets Manager)."""
+        secret = eval_user_secret(stage)
+        return pipelines.CodeBuildStep(
+            f"Evaluate-{stage.stage_name}",
+            commands=["make install", ".venv/bin/python scripts/evaluate.py --report evaluation.json"],
+            env_from_cfn_outputs={
+                "INVOCATION_URL": stage.runtime.outputs["InvocationUrl"],
+                "USER_CLIENT_ID": stage.identity.outputs["UserClientId"],
+                "AWS_REGION": stage.identity.outputs["Region"],
+            },
+            build_environment=codebuild.BuildEnvironment(
+                build_image=BUILD_IMAGE,
+                environment_variables={
+                    name: codebuild.BuildEnvironmentVariable(
+                        type=codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER, value=f"{secret}:{key}"
+                    )
+                    for name, key in (("AGENT_USERNAME", "username"), ("AGENT_PASSWORD", "password"))
+                },
+            ),
+            timeout=cdk.Duration.minutes(30),
+        )
 
     def _smoke_test(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
         """scripts/smoke.py against the stage just deployed: auth is on, tools answer via the gateway."""

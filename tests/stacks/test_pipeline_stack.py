@@ -58,11 +58,41 @@ def test_stages_are_promoted_in_configured_order_after_build(pipeline):
     ]
 
 
-def test_build_runs_the_tests_before_synthesizing(pipeline):
+def test_build_runs_the_tests_before_synthesizing_and_publishes_the_review(pipeline):
     _, template = pipeline
     (synth,) = _stages(template)["Build"]
-    spec = _project(template, synth)["Source"]["BuildSpec"]
-    assert spec.index("make test") < spec.index("make synth")
+    project = _project(template, synth)
+    spec = project["Source"]["BuildSpec"]
+    assert spec.index("make test") < spec.index("make review")  # `make review` synthesizes, then reviews
+    artifacts = json.loads(spec)["artifacts"]["secondary-artifacts"]
+    (review,) = [a for a in artifacts.values() if a["base-directory"] == "cdk.out/review"]
+    assert review["files"] == "**/*"
+    assert "Synth_cdk_out_review" in [o["Name"] for o in synth["OutputArtifacts"]]
+
+
+def test_the_stage_before_an_approval_runs_the_evaluation_gate_after_its_smoke_test(pipeline):
+    _, template = pipeline
+    stages = _stages(template)
+    gates = {
+        name: [a for a in actions if a["Name"].startswith("Evaluate-")] for name, actions in stages.items()
+    }
+    assert {name: [a["Name"] for a in found] for name, found in gates.items() if found} == {
+        "staging": ["Evaluate-staging"]
+    }
+    (gate,) = gates["staging"]
+    (smoke,) = [a for a in stages["staging"] if a["Name"] == "SmokeTest-staging"]
+    assert gate["RunOrder"] > smoke["RunOrder"]  # only after the smoke test passed
+    approval = next(a for a in stages["prod"] if a["ActionTypeId"]["Category"] == "Approval")
+    assert list(stages).index("prod") > list(stages).index("staging") and approval["RunOrder"] == 1
+    project = _project(template, gate)
+    assert "scripts/evaluate.py" in project["Source"]["BuildSpec"]
+    secrets = {v["Name"]: (v["Type"], v["Value"]) for v in project["Environment"]["EnvironmentVariables"]}
+    assert secrets == {
+        "AGENT_USERNAME": ("SECRETS_MANAGER", "agentcore/staging/eval-user:username"),
+        "AGENT_PASSWORD": ("SECRETS_MANAGER", "agentcore/staging/eval-user:password"),
+    }
+    variables = {v["name"] for v in json.loads(gate["Configuration"]["EnvironmentVariables"])}
+    assert variables == {"INVOCATION_URL", "USER_CLIENT_ID", "AWS_REGION"}
 
 
 def test_only_stages_that_require_approval_wait_for_it_before_deploying(pipeline):

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Run the versioned evaluation cases (`evals/cases.json`) against a deployed stage, as a test user, through
+the real invocation path (scripts/invoke.py's login and invoke), and gate on the pass rate.
+
+    python scripts/evaluate.py                       # pipeline: INVOCATION_URL, USER_CLIENT_ID, AWS_REGION,
+                                                     # AGENT_USERNAME / AGENT_PASSWORD (the test user)
+    python scripts/evaluate.py --local --user alice  # against `make local`
+
+A case passes when the answer used its tool, contains every `must_contain` fact and none of the
+`must_not_contain` phrases (case-insensitive). Each case runs in a new session. The report (`--report`) is
+JSON for the pipeline's artifact.
+
+Exit codes: 0 pass rate at or above the threshold, 6 below it, 2 bad cases file or arguments, 3 login failed,
+4 access denied, 5 network error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+# scripts/ is not a package: load the login and invocation code of scripts/invoke.py itself.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import invoke
+
+CASES = invoke.REPO_ROOT / "evals" / "cases.json"
+BELOW_THRESHOLD = 6
+CASE_KEYS = {"id": str, "prompt": str, "tool": str, "must_contain": list, "must_not_contain": list}
+
+
+@dataclass
+class Result:
+    id: str
+    passed: bool
+    tools: list[str]
+    problems: list[str] = field(default_factory=list)
+    answer: str = ""
+
+
+def load_cases(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The case set, validated: every case has every key with the right type, ids are unique."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise invoke.Failure(f"{path}: cannot read the cases ({error})", 2) from None
+    cases = document.get("cases") if isinstance(document, dict) else None
+    if not isinstance(cases, list) or not cases:
+        raise invoke.Failure(f"{path}: expected a non-empty 'cases' list", 2)
+    for index, case in enumerate(cases):
+        for key, kind in CASE_KEYS.items():
+            if not isinstance(case, dict) or not isinstance(case.get(key), kind):
+                raise invoke.Failure(f"{path}: case {index} needs '{key}' ({kind.__name__})", 2)
+    ids = [case["id"] for case in cases]
+    if len(set(ids)) != len(ids):
+        raise invoke.Failure(f"{path}: case ids must be unique", 2)
+    threshold = document.get("pass_threshold", 1.0)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
+        raise invoke.Failure(f"{path}: 'pass_threshold' must be a number between 0 and 1", 2)
+    return document, cases
+
+
+def answer(url: str, prompt: str, token: str | None, timeout: float) -> tuple[str, list[str]]:
+    """The answer text and the tools the agent used (unprefixed: `orders___get_order` -> `get_order`)."""
+    text, tools = [], []
+    with invoke.invoke(url, prompt, f"eval-{uuid.uuid4()}", token, timeout) as response:
+        for event in invoke._sse_events(response):
+            if isinstance(event, str):
+                text.append(event)
+            elif isinstance(event, dict) and event.get("type") == "text":
+                text.append(str(event.get("text", "")))
+            elif isinstance(event, dict) and event.get("type") == "tool":
+                tools.append(str(event.get("name", "")).split("___")[-1])
+            elif isinstance(event, dict) and (event.get("type") == "error" or "error" in event):
+                text.append(f"[agent error: {event.get('message') or event.get('error')}]")
+    return "".join(text), tools
+
+
+def judge(case: dict[str, Any], text: str, tools: list[str]) -> Result:
+    lowered = text.lower()
+    problems = (
+        [] if case["tool"] in tools else [f"did not use {case['tool']} (used: {', '.join(tools) or 'none'})"]
+    )
+    problems += [f"missing fact {fact!r}" for fact in case["must_contain"] if fact.lower() not in lowered]
+    problems += [f"said {phrase!r}" for phrase in case["must_not_contain"] if phrase.lower() in lowered]
+    return Result(case["id"], not problems, tools, problems, text)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--cases", type=Path, default=CASES)
+    parser.add_argument("--threshold", type=float, help="override the case set's pass_threshold")
+    parser.add_argument("--report", type=Path, help="write the results here (JSON)")
+    parser.add_argument("--local", action="store_true", help="the `make local` stage")
+    parser.add_argument("--user", help="with --local: the local user (default alice)")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    return parser.parse_args(argv)
+
+
+def _target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[invoke.Target, tuple[str, str]]:
+    if args.local:
+        state_dir = invoke.REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")
+        return invoke.local_target(state_dir / "stage.json", args.user)
+    missing = [key for key in ("INVOCATION_URL", "USER_CLIENT_ID", "AWS_REGION") if not environ.get(key)]
+    if missing:
+        raise invoke.Failure(f"set {', '.join(missing)} (the stage's outputs) or use --local", 2)
+    target = invoke.Target(environ["INVOCATION_URL"], environ["AWS_REGION"], environ["USER_CLIENT_ID"])
+    return target, invoke.credentials(environ, input, lambda _: "")
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO = sys.stdout, environ: Mapping[str, str] = os.environ
+) -> int:
+    args = parse_args(argv)
+    try:
+        import boto3
+
+        document, cases = load_cases(args.cases)
+        threshold = document.get("pass_threshold", 1.0) if args.threshold is None else args.threshold
+        target, (username, password) = _target(args, environ)
+        cognito = boto3.client(
+            "cognito-idp",
+            region_name=target.region,
+            endpoint_url=target.cognito_endpoint,
+            **(invoke._unsigned() if target.cognito_endpoint else {}),
+        )
+        token = invoke.login(cognito, target.client_id or "", username, password, lambda _: "")
+        results = []
+        for case in cases:
+            text, tools = answer(target.url, case["prompt"], token, args.timeout)
+            results.append(judge(case, text, tools))
+            verdict = "pass" if results[-1].passed else "FAIL: " + "; ".join(results[-1].problems)
+            out.write(f"{case['id']}: {verdict}\n")
+    except invoke.Failure as failure:
+        out.write(f"error: {failure}\n")
+        return failure.code
+    rate = sum(r.passed for r in results) / len(results)
+    gate = "passed" if rate >= threshold else "FAILED"
+    out.write(f"evaluation {gate}: {rate:.0%} of {len(results)} cases (threshold {threshold:.0%}, "
+              f"cases version {document.get('version')})\n")  # fmt: skip
+    if args.report:
+        report = {"version": document.get("version"), "threshold": threshold, "pass_rate": rate,
+                  "results": [asdict(r) for r in results]}  # fmt: skip
+        args.report.write_text(json.dumps(report, indent=2))
+    return 0 if rate >= threshold else BELOW_THRESHOLD
+
+
+if __name__ == "__main__":
+    sys.exit(main())
