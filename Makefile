@@ -48,6 +48,7 @@ bench: install ## Benchmarks (timings are measured here, never asserted in tests
 	$(PY) bench/bench_agent.py
 	$(PY) bench/bench_agent_tools.py
 	$(PY) bench/bench_lambdas.py
+	$(PY) bench/bench_review.py
 	$(PY) bench/bench_local.py
 
 clean: ## Remove build output (keeps .venv and node_modules)

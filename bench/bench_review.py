@@ -1,0 +1,81 @@
+"""Benchmark `make review` against `make synth`, in the same run: the report's cost as a ratio to synth.
+
+Three commands, each timed wall-clock, interleaved (synth, review, review with a base) so machine load hits
+them alike; the median of N rounds and the ratios of the medians:
+- `make synth`: synthesize every stage (the baseline);
+- `make review`: synth, then the report (cfn-lint in the background, IAM, acknowledgments); goal <= 1.3x;
+- `make review BASE=HEAD~1`: the same plus the base synthesized in a temporary worktree in parallel and every
+  stack diffed with @aws-cdk/cloudformation-diff; goal <= 2.3x.
+Writes docs/benchmarks/review.md.
+
+    python bench/bench_review.py [--rounds 3] [--base HEAD~1] [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "docs" / "benchmarks" / "review.md"
+GOALS = {"review": 1.3, "review with base": 2.3}
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[-300:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", default="HEAD~1")
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    make = ["make", "--no-print-directory"]
+    commands = {
+        "synth": [*make, "synth"],
+        "review": [*make, "review"],
+        "review with base": [*make, "review", f"BASE={args.base}"],
+    }
+    timed(commands["synth"])  # warm-up: installs, node and Python caches
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.rounds):
+        for name, command in commands.items():
+            samples[name].append(timed(command))
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    lines = [
+        "# make review benchmark",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"median of {args.rounds} interleaved rounds, wall clock; base `{args.base}`.",
+        "",
+        "| Command | Median s | Min-max s | Ratio to synth | Goal |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values in samples.items():
+        ratio = median[name] / median["synth"]
+        goal = f"<= {GOALS[name]}x" if name in GOALS else ""
+        lines.append(
+            f"| make {name} | {median[name]:.1f} | {min(values):.1f}-{max(values):.1f} | "
+            f"{ratio:.2f}x | {goal} |"
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
