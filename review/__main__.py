@@ -9,6 +9,7 @@ delete a stateful resource that ALLOW_REPLACE does not name.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -25,18 +26,25 @@ from review.changes import LOSING, ChangeSet, DiffError, diff
 from review.config_diff import differences, stage_settings
 from review.model import collect
 from review.sections import assembly_sections
-from stacks.config import ConfigError
+from stacks.config import DEFAULTS_KEY, STAGES_KEY, ConfigError
 
 TITLE = "Deployment review"
 BLOCKED = 3
 
 
 def _retained(*cdk_jsons: Path) -> set[str]:
-    """Stages with `removal: retain` in the head's or the base's configuration."""
+    """Stages with `removal: retain` in the head's or the base's cdk.json (read raw: a base may use settings
+    this checkout's config loader no longer knows)."""
     names: set[str] = set()
     for cdk_json in cdk_jsons:
-        if cdk_json.exists():
-            names |= {stage for stage, s in stage_settings(cdk_json).items() if s["removal"] == "retain"}
+        try:
+            context = json.loads(cdk_json.read_text()).get("context", {})
+        except (OSError, json.JSONDecodeError):
+            continue
+        default = context.get(DEFAULTS_KEY, {}).get("removal", "destroy")
+        for stage, settings in context.get(STAGES_KEY, {}).items():
+            if isinstance(settings, dict) and settings.get("removal", default) == "retain":
+                names.add(stage)
     return names
 
 

@@ -65,8 +65,10 @@ def everything(changes: ChangeSet) -> Section:
 
 def change_sections(changes: ChangeSet, commit: str) -> list[Section]:
     changed = len(changes.changed)
+    security_count = sum(1 for stack in changes.stacks if stack.has_security_changes)
     summary = Paragraph(
-        f"Base {changes.base} ({commit[:12]}): {changed} of {len(changes.stacks)} stacks change."
+        f"Base {changes.base} ({commit[:12]}): {changed} of {len(changes.stacks)} stacks change, "
+        f"{security_count} with security changes, {len(changes.blocking())} blocking stateful losses."
         if changed
         else f"Base {changes.base} ({commit[:12]}): no changes."
     )
