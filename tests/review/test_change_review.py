@@ -23,11 +23,18 @@ def _with_wildcard(build):
 
         stages = build(app)
         for stage in stages:
+            # Its own policy: the stage's policies accept only the allow-listed wildcards.
             role = next(c for c in stage.memory.node.find_all() if isinstance(c, iam.Role))
-            role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
-            cdk.Validations.of(stage.memory).acknowledge(
-                cdk.Acknowledgment(id="AwsSolutions-IAM5[Resource::*]", reason="probe of the change review")
+            probe = iam.Policy(
+                stage.memory,
+                "Probe",
+                roles=[role],
+                statements=[iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])],
             )
+            for rule in ("AwsSolutions-IAM5[Resource::*]", "NIST.800.53.R5-IAMNoInlinePolicy"):
+                cdk.Validations.of(probe).acknowledge(
+                    cdk.Acknowledgment(id=rule, reason="probe of the change review")
+                )
         return stages
 
     return wrapped
