@@ -29,6 +29,7 @@ node_modules/.installed: package.json package-lock.json
 
 synth: install ## Synthesize every stage to cdk.out (offline: no AWS account, no Docker)
 	rm -rf cdk.out
+	$(PY) scripts/check_config.py cdk.json
 	$(CDK) synth --quiet
 
 test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-nag, agent, tools)
