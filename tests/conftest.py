@@ -45,6 +45,14 @@ class Synthesized:
                 yield name, artifact.stack_name, Path(artifact.template_full_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def moto_models() -> None:
+    """moto's lazy first use is not thread-safe (see tests/moto_models.py): do it once, before any test."""
+    from tests.moto_models import prepare_services
+
+    prepare_services()
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     import aws_cdk as cdk
