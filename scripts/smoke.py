@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Post-deploy smoke test of one stage: inbound auth is on and the gateway serves its tools to the M2M client.
+"""Post-deploy smoke test of one stage: inbound auth is on, the gateway serves its tools, and per-user
+authorization holds (a customer reads its own order and is refused another's; the M2M client reads none).
 
     python scripts/smoke.py --stage dev
     INVOCATION_URL=... GATEWAY_URL=... TOKEN_ENDPOINT=... USER_POOL_ID=... MACHINE_CLIENT_ID=... \\
-        AWS_REGION=eu-west-1 python scripts/smoke.py
+        USER_CLIENT_ID=... AWS_REGION=eu-west-1 python scripts/smoke.py
 
 Values come from flags, else environment variables (the pipeline passes the CfnOutputs), else the outputs
 of `<stage>-Runtime`, `<stage>-Gateway` and `<stage>-Identity` (CloudFormation is asked only for what is
@@ -15,9 +16,15 @@ Checks, one PASS/FAIL line each, in order:
                       client_credentials access token with the gateway scope
   gateway-tools       tools/list has `<target>___<tool>` for every tool in lambdas/*/tools.json
   gateway-search      x_amz_bedrock_agentcore_search("where is my order") finds orders___get_order
-  gateway-get-order   orders___get_order(ORD-1001) returns the seeded order (read-only;
-                      --no-seed-data skips it)
-Secrets and tokens are never printed.
+  m2m-no-orders       orders___get_order(ORD-1001) with the M2M token is refused (PERMISSION_DENIED):
+                      the agent's own identity reads no customer data
+  customer-token      a temporary user linked to customer CUST-001, with a random password, signs in
+                      through the user client (see scripts/temporary_user.py; deleted afterwards)
+  customer-own-order  as that customer, orders___get_order(ORD-1001) returns the seeded order
+  customer-other      as that customer, orders___get_order(ORD-1004) (CUST-002's) is refused
+  customer-cleanup    the temporary user is deleted
+The order reads need the sample data: --no-seed-data skips them (the temporary user is then not created).
+Secrets, passwords and tokens are never printed.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 bad arguments or configuration, 130 interrupted.
 """
@@ -44,8 +51,10 @@ import httpx
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import McpError
 
 if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
+    from scripts import temporary_user
     from scripts.invoke import (
         AWS_ERROR,
         DEFAULT_ENDPOINT,
@@ -57,6 +66,7 @@ if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
         stage_region,
     )
 else:  # `python scripts/smoke.py`: the script's directory is sys.path[0]
+    import temporary_user
     from invoke import (
         AWS_ERROR,
         DEFAULT_ENDPOINT,
@@ -73,7 +83,12 @@ SEPARATOR = "___"
 SEARCH_TOOL = "x_amz_bedrock_agentcore_search"
 SEARCH_QUERY = "where is my order"
 EXPECTED_SEARCH_HIT = f"orders{SEPARATOR}get_order"
-SEED_ORDER = "ORD-1001"  # lambdas/orders/seed.json
+SEED_ORDER = "ORD-1001"  # lambdas/orders/seed.json: customer CUST-001's
+SEED_CUSTOMER = "CUST-001"
+OTHER_ORDER = "ORD-1004"  # customer CUST-002's
+GET_ORDER = f"orders{SEPARATOR}get_order"
+M2M_CHECKS = ("gateway-tools", "gateway-search", "m2m-no-orders")
+CUSTOMER_CHECKS = ("customer-token", "customer-own-order", "customer-other", "customer-cleanup")
 ANONYMOUS_PROMPT = "smoke test: an anonymous call that the runtime must refuse"
 GATEWAY_SCOPE = "invoke"  # stacks/identity_stack.py: <project>-<stage>-gateway/invoke
 # stacks/identity_stack.py: the Cognito domain prefix is <project>-<stage>-auth-<account id>
@@ -87,6 +102,7 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "token_endpoint": ("TOKEN_ENDPOINT", "Identity", "TokenEndpoint"),
     "user_pool_id": ("USER_POOL_ID", "Identity", "UserPoolId"),
     "machine_client_id": ("MACHINE_CLIENT_ID", "Identity", "MachineClientId"),
+    "user_client_id": ("USER_CLIENT_ID", "Identity", "UserClientId"),
 }
 
 
@@ -104,6 +120,7 @@ class Config:
     token_endpoint: str
     user_pool_id: str
     machine_client_id: str
+    user_client_id: str
     region: str | None
     scope: str | None
     timeout: float
@@ -117,10 +134,12 @@ class Report:
     out: TextIO
     failed: list[str] = field(default_factory=list)
     passed: int = 0
+    seen: list[str] = field(default_factory=list)
 
     def result(self, name: str, ok: bool, detail: str, seconds: float) -> None:
         self.out.write(f"{'PASS' if ok else 'FAIL'}  {name:<18} {seconds:6.2f}s  {detail}\n")
         self.out.flush()
+        self.seen.append(name)
         if ok:
             self.passed += 1
         else:
@@ -160,13 +179,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-endpoint", help="Cognito OAuth2 token endpoint (env TOKEN_ENDPOINT)")
     parser.add_argument("--user-pool-id", help="Cognito user pool id (env USER_POOL_ID)")
     parser.add_argument("--machine-client-id", help="M2M app client id (env MACHINE_CLIENT_ID)")
+    parser.add_argument("--user-client-id", help="user app client id (env USER_CLIENT_ID)")
     parser.add_argument(
         "--scope",
         help="OAuth scope for the gateway (env GATEWAY_SCOPE; default: derived from the token endpoint, "
         "else the machine client's only allowed scope)",
     )
     parser.add_argument(
-        "--no-seed-data", action="store_true", help="the tables hold no sample data: skip the ORD-1001 read"
+        "--no-seed-data", action="store_true", help="the tables hold no sample data: skip the order reads"
     )
     parser.add_argument(
         "--timeout", type=float, default=15.0, help="seconds for each network call (default 15)"
@@ -347,10 +367,13 @@ def _only_scope(scopes: Sequence[str]) -> str | None:
     return candidates[0] if len(candidates) == 1 else None
 
 
-async def gateway_checks(config: Config, token: str, report: Report) -> None:
-    """One MCP session as the agent would open it: list, search, read. Every step has its own deadline."""
+Step = tuple[str, Callable[[ClientSession], Awaitable[str]]]
+
+
+async def gateway_checks(config: Config, token: str, report: Report, steps: Sequence[Step], who: str) -> None:
+    """One MCP session as the agent would open it with `token`; every step has its own deadline."""
     timeout = config.timeout
-    names = ("gateway-tools", "gateway-search", "gateway-get-order")
+    names = [name for name, _ in steps]
     done: list[str] = []
 
     async def step(name: str, run: Callable[[ClientSession], Awaitable[str]], session: ClientSession) -> None:
@@ -382,19 +405,14 @@ async def gateway_checks(config: Config, token: str, report: Report) -> None:
             ):
                 with anyio.fail_after(timeout):
                     await session.initialize()
-                await step(names[0], _list_tools, session)
-                await step(names[1], _search, session)
-                if config.seed_data:
-                    await step(names[2], _get_order, session)
-                else:
-                    report.result(names[2], True, "skipped (--no-seed-data)", 0.0)
-                    done.append(names[2])
+                for name, run in steps:
+                    await step(name, run, session)
     except Exception as error:
         status = _http_status(error)
         if status in (401, 403):
             reason = (
-                f"the gateway refused the M2M token (HTTP {status}): check its authorizer's allowed "
-                "clients and the token's scope"
+                f"the gateway refused the {who} token (HTTP {status}): check its authorizer's allowed "
+                "clients and the token's issuer"
             )
         elif any(isinstance(leaf, TimeoutError) for leaf in _leaves(error)):
             reason = f"MCP session with {_host(config.gateway_url)}: no answer within {timeout:g} s"
@@ -443,19 +461,43 @@ async def _search(session: ClientSession) -> str:
     return f"{SEARCH_QUERY!r} -> {EXPECTED_SEARCH_HIT} (rank {rank} of {len(found)})"
 
 
-async def _get_order(session: ClientSession) -> str:
-    result = await session.call_tool(f"orders{SEPARATOR}get_order", {"order_id": SEED_ORDER})
+async def _get_order(session: ClientSession, order_id: str = SEED_ORDER) -> str:
+    """The caller may read `order_id`: the seeded order comes back."""
+    result = await session.call_tool(GET_ORDER, {"order_id": order_id})
     data = _result_document(result)
     if result.isError or not isinstance(data, dict) or "order" not in data:
-        error = data.get("error") if isinstance(data, dict) else None
-        detail = (
-            f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else _text(result)[:200]
-        )
-        raise CheckFailed(f"get_order({SEED_ORDER}) failed: {detail}")
+        raise CheckFailed(f"get_order({order_id}) failed: {_error_text(result, data)}")
     order = data["order"]
-    if not isinstance(order, dict) or order.get("order_id") != SEED_ORDER:
-        raise CheckFailed(f"get_order({SEED_ORDER}) returned another order: {str(order)[:200]}")
-    return f"{SEED_ORDER} is {order.get('status')}"
+    if not isinstance(order, dict) or order.get("order_id") != order_id:
+        raise CheckFailed(f"get_order({order_id}) returned another order: {str(order)[:200]}")
+    return f"{order_id} is {order.get('status')}"
+
+
+def _refused_get_order(order_id: str, why: str) -> Callable[[ClientSession], Awaitable[str]]:
+    """The caller may NOT read `order_id`: a refusal (the tool's PERMISSION_DENIED, or the gateway's own
+    policy denial as an error result or JSON-RPC error), and no order in the answer."""
+
+    async def run(session: ClientSession) -> str:
+        try:
+            result = await session.call_tool(GET_ORDER, {"order_id": order_id})
+        except McpError as error:
+            return f"get_order({order_id}) refused by the gateway: {str(error)[:120]}"
+        data = _result_document(result)
+        if isinstance(data, dict) and "order" in data:
+            raise CheckFailed(f"get_order({order_id}) RETURNED the order: {why} is not enforced")
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict) and error.get("code") == "PERMISSION_DENIED":
+            return f"get_order({order_id}) refused: {str(error.get('message'))[:120]}"
+        if result.isError and not isinstance(error, dict) and "unknown tool" not in _text(result).lower():
+            return f"get_order({order_id}) refused by the gateway: {_text(result)[:120]}"
+        raise CheckFailed(f"get_order({order_id}) failed, but not as a refusal: {_error_text(result, data)}")
+
+    return run
+
+
+def _error_text(result: types.CallToolResult, data: Any) -> str:
+    error = data.get("error") if isinstance(data, dict) else None
+    return f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else _text(result)[:200]
 
 
 def _result_document(result: types.CallToolResult) -> Any:
@@ -534,11 +576,54 @@ def run_checks(config: Config, cognito: Any, out: TextIO) -> Report:
         token = machine_token(config, cognito)
         note.append(f"client_credentials token for {config.machine_client_id}")
     if token is None:
-        for name in ("gateway-tools", "gateway-search", "gateway-get-order"):
+        for name in M2M_CHECKS:
             report.not_run(name, "no M2M token (see m2m-token)")
     else:
-        anyio.run(gateway_checks, config, token, report)
+        steps: list[Step] = [(M2M_CHECKS[0], _list_tools), (M2M_CHECKS[1], _search)]
+        steps.append((M2M_CHECKS[2], _refused_get_order(SEED_ORDER, "'the M2M client reads no order'")))
+        anyio.run(gateway_checks, config, token, report, steps, "M2M")
+    if not config.seed_data:
+        for name in CUSTOMER_CHECKS:
+            report.result(name, True, "skipped (--no-seed-data)", 0.0)
+    else:
+        customer_checks(config, cognito, report)
     return report
+
+
+def customer_checks(config: Config, cognito: Any, report: Report) -> None:
+    """A temporary customer of the seed data reads its own order and is refused another's; then it goes."""
+    start = time.monotonic()
+    try:
+        with temporary_user.temporary_customer(
+            cognito, config.user_pool_id, SEED_CUSTOMER, prefix=f"smoke-{config.stage}"
+        ) as user:
+            token = None
+            with report.check("customer-token") as note:
+                try:
+                    token = temporary_user.access_token(cognito, config.user_client_id, user)
+                except temporary_user.UserError as error:
+                    raise CheckFailed(str(error)) from None
+                note.append(f"temporary user linked to {SEED_CUSTOMER} signed in")
+            if token is None:
+                for name in CUSTOMER_CHECKS[1:3]:
+                    report.not_run(name, "no customer token (see customer-token)")
+            else:
+                steps: list[Step] = [
+                    (CUSTOMER_CHECKS[1], _get_order),
+                    (
+                        CUSTOMER_CHECKS[2],
+                        _refused_get_order(OTHER_ORDER, "'customers read only their orders'"),
+                    ),
+                ]
+                anyio.run(gateway_checks, config, token, report, steps, "customer")
+            start = time.monotonic()
+    except temporary_user.UserError as error:
+        pending = [name for name in CUSTOMER_CHECKS if name not in report.seen]
+        report.result(pending[0], False, str(error), time.monotonic() - start)
+        for name in pending[1:]:
+            report.not_run(name, f"see {pending[0]}")
+        return
+    report.result(CUSTOMER_CHECKS[3], True, "temporary user deleted", time.monotonic() - start)
 
 
 def main(

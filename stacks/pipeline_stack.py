@@ -167,13 +167,20 @@ class PipelineStack(cdk.Stack):
                 "TOKEN_ENDPOINT": stage.identity.outputs["TokenEndpoint"],
                 "USER_POOL_ID": stage.identity.outputs["UserPoolId"],
                 "MACHINE_CLIENT_ID": stage.identity.outputs["MachineClientId"],
+                "USER_CLIENT_ID": stage.identity.outputs["UserClientId"],
                 "AWS_REGION": stage.identity.outputs["Region"],
             },
             role_policy_statements=[
                 # The smoke test reads the M2M client's secret to get a gateway token, as the agent's
-                # credential provider does; the pool id exists only after the stage deploys.
+                # credential provider does, and signs in as a temporary customer it creates and deletes
+                # (scripts/temporary_user.py); the pool id exists only after the stage deploys.
                 iam.PolicyStatement(
-                    actions=["cognito-idp:DescribeUserPoolClient"],
+                    actions=[
+                        "cognito-idp:DescribeUserPoolClient",
+                        "cognito-idp:AdminCreateUser",
+                        "cognito-idp:AdminSetUserPassword",
+                        "cognito-idp:AdminDeleteUser",
+                    ],
                     resources=[
                         f"arn:{self.partition}:cognito-idp:{config.region}:"
                         f"{self.stage_accounts[stage.stage_name]}:userpool/*"

@@ -1,5 +1,6 @@
-"""scripts/smoke.py against doubles: the local gateway (real handlers on moto DynamoDB), the runtime URL, the
-token endpoint, and moto's cognito-idp for the machine client's secret. Nothing leaves 127.0.0.1."""
+"""scripts/smoke.py against doubles: the local gateway (real JWT checks, interceptor, Cedar files and handlers
+on moto DynamoDB), the runtime URL, the token endpoint, moto's cognito-idp for the machine client's secret and
+the Cognito users double (real pre-token trigger) for the temporary customer. Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.gateway import running_gateway
+from local.gateway import JwtAuthorizer, running_gateway
 from local.lambda_context import LAMBDAS_DIR
+from local.oidc_issuer import OidcIssuer
 from tests.doubles.cloudformation import stubbed_cloudformation
+from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
 from tests.doubles.token_endpoint import TokenEndpoint, running_token_endpoint
 
@@ -31,9 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 RESOURCE_SERVER = "agentcore-dev-gateway"
 SCOPE = f"{RESOURCE_SERVER}/invoke"
-GATEWAY_TOKEN = "m2m-access-token-the-gateway-double-expects"
+USER_CLIENT = "smoke-user-client"
 CHECKS = ["runtime-anonymous", "gateway-anonymous", "m2m-token", "gateway-tools", "gateway-search"]
-ALL_CHECKS = [*CHECKS, "gateway-get-order"]
+CUSTOMER_CHECKS = ["customer-token", "customer-own-order", "customer-other", "customer-cleanup"]
+ALL_CHECKS = [*CHECKS, "m2m-no-orders", *CUSTOMER_CHECKS]
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Stage:
     tokens: TokenEndpoint
     gateway_url: str
     client: MachineClient
+    m2m_token: str
+    cognito: CognitoUsers
 
     def environ(self, **overrides: str) -> dict[str, str]:
         return {
@@ -59,6 +65,7 @@ class Stage:
             "TOKEN_ENDPOINT": self.tokens.url,
             "USER_POOL_ID": self.client.pool_id,
             "MACHINE_CLIENT_ID": self.client.client_id,
+            "USER_CLIENT_ID": USER_CLIENT,
             "AWS_REGION": REGION,
             **overrides,
         }
@@ -86,31 +93,59 @@ def machine_client(tables: None) -> MachineClient:
     return MachineClient(pool, client["ClientId"], client["ClientSecret"])
 
 
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[OidcIssuer]:
+    with OidcIssuer() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def cognito_users(monkeypatch: pytest.MonkeyPatch) -> list[CognitoUsers]:
+    """The script's cognito-idp client is the users double of the stage started last (moto behind it)."""
+    current: list[CognitoUsers] = []
+    real_client = boto3.client
+
+    def client(service: str, *args: object, **kwargs: object) -> object:
+        return current[-1] if service == "cognito-idp" and current else real_client(service, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", client)
+    return current
+
+
 def start_stage(
     stack: ExitStack,
     client: MachineClient,
+    issuer: OidcIssuer,
+    users: list[CognitoUsers],
     *,
     runtime_auth: bool = True,
     lambdas_dir: Path = LAMBDAS_DIR,
     known_secret: str | None = None,
+    mfa_required: bool = False,
 ) -> Stage:
     runtime = stack.enter_context(running_runtime(require_auth=runtime_auth))
+    m2m_token = issuer.mint(sub=client.client_id, client_id=client.client_id, scope=SCOPE)
     tokens = stack.enter_context(
         running_token_endpoint(
             client_id=client.client_id,
             client_secret=known_secret or client.secret,
             scope=SCOPE,
-            access_token=GATEWAY_TOKEN,
+            access_token=m2m_token,
         )
     )
-    gateway_url = stack.enter_context(running_gateway(bearer_token=GATEWAY_TOKEN, lambdas_dir=lambdas_dir))
-    return Stage(runtime, tokens, gateway_url, client)
+    authorizer = JwtAuthorizer(issuer.issuer, frozenset({USER_CLIENT}), frozenset({client.client_id}))
+    gateway_url = stack.enter_context(running_gateway(authorizer=authorizer, lambdas_dir=lambdas_dir))
+    moto = boto3.session.Session().client("cognito-idp", region_name=REGION)
+    users.append(CognitoUsers(moto, issuer, USER_CLIENT, mfa_required=mfa_required))
+    return Stage(runtime, tokens, gateway_url, client, m2m_token, users[-1])
 
 
 @pytest.fixture
-def stage(machine_client: MachineClient) -> Iterator[Stage]:
+def stage(
+    machine_client: MachineClient, issuer: OidcIssuer, cognito_users: list[CognitoUsers]
+) -> Iterator[Stage]:
     with ExitStack() as stack:
-        yield start_stage(stack, machine_client)
+        yield start_stage(stack, machine_client, issuer, cognito_users)
 
 
 def run(*argv: str, environ: dict[str, str]) -> tuple[int, str, str]:
@@ -140,23 +175,28 @@ def test_a_healthy_stage_passes_every_check(stage):
     code, out, err = run("--stage", "dev", environ=stage.environ())
     assert code == 0, out + err
     assert verdicts(out) == dict.fromkeys(ALL_CHECKS, "PASS")
-    assert out.strip().endswith("OK: all 6 checks passed")
+    assert out.strip().endswith("OK: all 10 checks passed")
     assert "HTTP 401" in line_of(out, "runtime-anonymous")
     assert "HTTP 401" in line_of(out, "gateway-anonymous")
-    assert "ORD-1001 is DELIVERED" in line_of(out, "gateway-get-order")
+    assert "get_order(ORD-1001) refused" in line_of(out, "m2m-no-orders")
+    assert "ORD-1001 is DELIVERED" in line_of(out, "customer-own-order")
+    assert "get_order(ORD-1004) refused" in line_of(out, "customer-other")
     assert "orders___get_order" in line_of(out, "gateway-search")
+    # The temporary customer existed only for the checks: created, signed in, deleted; nothing printed.
+    (username,) = stage.cognito.deleted
+    assert username.startswith("smoke-dev-") and not stage.cognito.users
     # The anonymous call really carried no token; the token request used the client's gateway scope.
     assert "authorization" not in stage.runtime.calls[0]["headers"]
     assert stage.tokens.requests == [
         {"client_id": stage.client.client_id, "grant_type": "client_credentials", "scope": SCOPE}
     ]
-    assert stage.client.secret not in out + err and GATEWAY_TOKEN not in out + err
+    assert stage.client.secret not in out + err and stage.m2m_token not in out + err
     assert all(line.split()[2].endswith("s") for line in out.splitlines() if line.startswith("PASS"))
 
 
-def test_a_runtime_that_accepts_anonymous_calls_fails(machine_client):
+def test_a_runtime_that_accepts_anonymous_calls_fails(machine_client, issuer, cognito_users):
     with ExitStack() as stack:
-        stage = start_stage(stack, machine_client, runtime_auth=False)
+        stage = start_stage(stack, machine_client, issuer, cognito_users, runtime_auth=False)
         code, out, err = run(environ=stage.environ())
     assert code == 1
     assert verdicts(out)["runtime-anonymous"] == "FAIL"
@@ -165,12 +205,12 @@ def test_a_runtime_that_accepts_anonymous_calls_fails(machine_client):
     assert "error: smoke test of stage dev failed: runtime-anonymous" in err
 
 
-def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, tmp_path):
+def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, issuer, cognito_users, tmp_path):
     lambdas = tmp_path / "lambdas"
     lambdas.mkdir()
     (lambdas / "orders").symlink_to(LAMBDAS_DIR / "orders", target_is_directory=True)
     with ExitStack() as stack:
-        stage = start_stage(stack, machine_client, lambdas_dir=lambdas)
+        stage = start_stage(stack, machine_client, issuer, cognito_users, lambdas_dir=lambdas)
         code, out, _ = run(environ=stage.environ())
     assert code == 1
     tools_line = line_of(out, "gateway-tools")
@@ -179,33 +219,39 @@ def test_a_gateway_missing_a_target_fails_the_tool_check(machine_client, tmp_pat
         "missing 4 tool(s): inventory___check_stock, inventory___release_stock, inventory___reserve_stock,"
         " inventory___search_products" in (tools_line)
     )
-    assert verdicts(out)["gateway-get-order"] == "PASS"  # independent checks still run
+    assert verdicts(out)["customer-own-order"] == "PASS"  # independent checks still run
 
 
-def test_a_gateway_without_the_orders_target_fails_search_and_read(machine_client, tmp_path):
+def test_a_gateway_without_the_orders_target_fails_search_and_read(
+    machine_client, issuer, cognito_users, tmp_path
+):
     lambdas = tmp_path / "lambdas"
     lambdas.mkdir()
     (lambdas / "inventory").symlink_to(LAMBDAS_DIR / "inventory", target_is_directory=True)
     with ExitStack() as stack:
-        stage = start_stage(stack, machine_client, lambdas_dir=lambdas)
+        stage = start_stage(stack, machine_client, issuer, cognito_users, lambdas_dir=lambdas)
         code, out, _ = run(environ=stage.environ())
     assert code == 1
     assert "'where is my order' did not find orders___get_order" in line_of(out, "gateway-search")
-    assert "get_order(ORD-1001) failed" in line_of(out, "gateway-get-order")
-    assert line_of(out, "gateway-get-order").startswith("FAIL")
+    assert "not as a refusal" in line_of(out, "m2m-no-orders")  # an unknown tool proves nothing
+    assert "get_order(ORD-1001) failed" in line_of(out, "customer-own-order")
+    assert line_of(out, "customer-own-order").startswith("FAIL")
 
 
-def test_a_wrong_client_secret_fails_with_a_clear_message(machine_client):
+def test_a_wrong_client_secret_fails_with_a_clear_message(machine_client, issuer, cognito_users):
     with ExitStack() as stack:
-        stage = start_stage(stack, machine_client, known_secret="the-secret-cognito-really-has")
+        stage = start_stage(
+            stack, machine_client, issuer, cognito_users, known_secret="the-secret-cognito-really-has"
+        )
         code, out, err = run(environ=stage.environ())
     assert code == 1
     assert (
         "the token endpoint refused the machine client (HTTP 400 invalid_client): wrong client id or secret"
         in line_of(out, "m2m-token")
     )
-    for check in ("gateway-tools", "gateway-search", "gateway-get-order"):
+    for check in ("gateway-tools", "gateway-search", "m2m-no-orders"):
         assert "not run: no M2M token" in line_of(out, check)
+    assert verdicts(out)["customer-own-order"] == "PASS"  # the customer checks do not need the M2M token
     assert "Traceback" not in out + err
 
 
@@ -217,7 +263,8 @@ def test_a_gateway_that_is_down_fails_without_a_traceback(stage):
     assert "MCP session with 127.0.0.1" in line_of(out, "gateway-tools")
     assert "ConnectError" in line_of(out, "gateway-tools")
     assert "not run: MCP session with 127.0.0.1" in line_of(out, "gateway-search")
-    assert "not run: MCP session with 127.0.0.1" in line_of(out, "gateway-get-order")
+    assert "not run: MCP session with 127.0.0.1" in line_of(out, "m2m-no-orders")
+    assert "MCP session with 127.0.0.1" in line_of(out, "customer-own-order")
     assert verdicts(out)["m2m-token"] == "PASS"
     assert "Traceback" not in out + err
 
@@ -239,14 +286,45 @@ def test_a_token_the_gateway_refuses_fails_with_a_hint(stage):
     assert code == 1
     assert verdicts(out)["m2m-token"] == "PASS"
     assert "the gateway refused the M2M token (HTTP 401)" in line_of(out, "gateway-tools")
-    assert "not run: the gateway refused the M2M token" in line_of(out, "gateway-get-order")
+    assert "not run: the gateway refused the M2M token" in line_of(out, "m2m-no-orders")
     assert "Traceback" not in out + err
 
 
-def test_no_seed_data_skips_the_order_read_with_a_note(stage):
+def test_no_seed_data_skips_the_customer_reads_with_a_note(stage):
     code, out, _ = run("--no-seed-data", environ=stage.environ())
     assert code == 0
-    assert "skipped (--no-seed-data)" in line_of(out, "gateway-get-order")
+    for check in CUSTOMER_CHECKS:
+        assert "skipped (--no-seed-data)" in line_of(out, check)
+    assert not stage.cognito.deleted  # no temporary user was created
+
+
+def test_a_pool_that_requires_mfa_gets_a_totp_enrolment(machine_client, issuer, cognito_users):
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, issuer, cognito_users, mfa_required=True)
+        code, out, err = run(environ=stage.environ())
+    assert code == 0, out + err
+    assert verdicts(out)["customer-token"] == "PASS" and verdicts(out)["customer-other"] == "PASS"
+
+
+def test_a_customer_who_can_read_another_customers_order_fails(stage, monkeypatch):
+    """If ownership were not enforced (here: the orders function trusts anyone), the smoke test says so."""
+    from local.lambda_context import load_handler
+
+    orders = load_handler(LAMBDAS_DIR / "orders")
+    monkeypatch.setattr(orders.Caller, "owns", lambda self, customer_id: True)
+    code, out, _ = run(environ=stage.environ())
+    assert code == 1
+    assert "get_order(ORD-1004) RETURNED the order" in line_of(out, "customer-other")
+    assert verdicts(out)["customer-cleanup"] == "PASS" and not stage.cognito.users
+
+
+def test_a_user_that_cannot_sign_in_fails_and_is_still_deleted(stage, monkeypatch):
+    monkeypatch.setattr(stage.cognito, "user_client_id", "another-client")
+    code, out, _ = run(environ=stage.environ())
+    assert code == 1
+    assert "the temporary user cannot sign in: InvalidParameterException" in line_of(out, "customer-token")
+    assert "not run: no customer token" in line_of(out, "customer-own-order")
+    assert verdicts(out)["customer-cleanup"] == "PASS" and not stage.cognito.users
 
 
 def test_flags_override_environment(stage):
@@ -267,6 +345,7 @@ def test_as_a_process_everything_down_is_exit_1_and_one_line_per_check(tmp_path)
         "TOKEN_ENDPOINT": f"{dead}/oauth2/token",
         "USER_POOL_ID": "us-east-1_Example",
         "MACHINE_CLIENT_ID": "client",
+        "USER_CLIENT_ID": "user-client",
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -307,6 +386,7 @@ def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
                 "TokenEndpoint": "https://agentcore-prod-auth-123456789012.auth.eu-west-1.amazoncognito.com/oauth2/token",
                 "UserPoolId": "eu-west-1_Pool",
                 "MachineClientId": "from-stack",
+                "UserClientId": "user-from-stack",
                 "Region": "eu-west-1",
             },
         }
@@ -323,6 +403,7 @@ def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
         "eu-west-1",
     )
     assert config.scope == "agentcore-prod-gateway/invoke"  # derived from the Cognito domain prefix
+    assert config.user_client_id == "user-from-stack"
 
 
 @pytest.mark.parametrize(

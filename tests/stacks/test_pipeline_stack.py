@@ -131,12 +131,13 @@ def test_every_stage_is_smoke_tested_after_its_deploys_with_its_own_outputs(pipe
             "TOKEN_ENDPOINT": f"#{{{namespaces['Identity']}.TokenEndpoint}}",
             "USER_POOL_ID": f"#{{{namespaces['Identity']}.UserPoolId}}",
             "MACHINE_CLIENT_ID": f"#{{{namespaces['Identity']}.MachineClientId}}",
+            "USER_CLIENT_ID": f"#{{{namespaces['Identity']}.UserClientId}}",
             "AWS_REGION": f"#{{{namespaces['Identity']}.Region}}",
         }
         assert all(namespace.startswith(name) for namespace in namespaces.values() if namespace)
 
 
-def test_smoke_test_role_may_only_read_client_secrets_in_the_stage_account(pipeline):
+def test_smoke_test_role_may_only_read_client_secrets_and_manage_users_in_the_stage_account(pipeline):
     _, template = pipeline
     statements = [
         s
@@ -147,7 +148,12 @@ def test_smoke_test_role_may_only_read_client_secrets_in_the_stage_account(pipel
     ]
     assert len(statements) == 3
     for statement in statements:
-        assert statement["Action"] == "cognito-idp:DescribeUserPoolClient"
+        assert sorted(statement["Action"]) == [
+            "cognito-idp:AdminCreateUser",
+            "cognito-idp:AdminDeleteUser",
+            "cognito-idp:AdminSetUserPassword",
+            "cognito-idp:DescribeUserPoolClient",
+        ]
         assert ":cognito-idp:us-east-1:123456789012:userpool/*" in json.dumps(statement["Resource"])
 
 
