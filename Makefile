@@ -13,7 +13,7 @@ CDK := npx --no-install cdk --no-notices
 .PHONY: help install synth test lint review bench clean local local-reset
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed node_modules/.installed ## Create .venv and install pinned Python + npm deps (idempotent)
 
