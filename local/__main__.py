@@ -49,7 +49,7 @@ def _run() -> int:
         url = stage.start(lambda line: print(line, flush=True))
         print(
             f"ready in {time.monotonic() - started:.1f}s: agent at {url} (model: {stage.model}); try "
-            'scripts/invoke.py --local "Is SKU-1001 in stock?"; Ctrl-C stops',
+            'scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
             flush=True,
         )
         status = stage.wait()

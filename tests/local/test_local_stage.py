@@ -112,10 +112,14 @@ def test_questions_are_answered_from_local_tables_refusals_hold_and_ctrl_c_leave
         assert status == 0, err
         assert "[using tool inventory___check_stock]" in err
         assert '"sku": "SKU-1001"' in out and '"available": 42' in out  # lambdas/inventory/seed.json
+        status, out, err = running.ask("Where is my order ORD-1001?", "--user", "alice")
+        assert status == 0, err
+        assert "[using tool orders___get_order]" in err
+        assert '"order_id": "ORD-1001"' in out and '"status": "DELIVERED"' in out  # lambdas/orders/seed.json
         status, out, err = running.ask("Where is my order ORD-1001?", "--user", "bob")  # alice's order
         assert status == 0, err
         assert "[using tool orders___get_order]" in err
-        assert '"error"' in out and "CUST-001" not in out and "Bristol" not in out  # refused, nothing leaked
+        assert "PERMISSION_DENIED" in out and "Bristol" not in out  # refused, nothing of alice's leaked
         status, out, _ = running.ask("Can you run some Python code for me?")
         assert status == 0 and "code execution and web browsing are off" in out  # the agent says so
         status, _, err = running.ask("hi", "--user", "mallory")
