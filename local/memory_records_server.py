@@ -12,6 +12,11 @@ endpoint (`AWS_ENDPOINT_URL_BEDROCK_AGENTCORE=server.url`):
   `https://bedrock-agentcore.us-east-1.amazonaws.com`. Inside `moto.mock_aws()` that call never leaves the
   process: moto intercepts `requests` to AWS hosts. Without an upstream the server answers 404.
 
+A forwarded request carrying a `clientToken` it has seen before gets the first request's answer again and
+is not forwarded: AgentCore treats the token as an idempotency key ("if this token matches a previous
+request, AgentCore ignores the request"), moto does not, and botocore resends the same token when it retries
+a CreateEvent whose answer timed out.
+
 Every request (operation, path, JSON body) is recorded in `requests`. `delay_seconds` and `error_status`
 simulate a slow or failing service for the operations listed in `affects` ("retrieve", "forward").
 """
@@ -57,6 +62,16 @@ class Record:
         }
 
 
+@dataclass
+class _Answer:
+    """The answer to the first request with a given clientToken; later ones wait for it and get it too."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    status: int = 500
+    content: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class SeenRequest:
     """One request the server received."""
@@ -79,6 +94,7 @@ class MemoryRecordsServer:
         self.affects: frozenset[str] = frozenset({"retrieve", "forward"})
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._answers: dict[str, _Answer] = {}  # clientToken -> the first request's answer
         self._server = LocalServer(self._handler_class(), name="memory-records-server")
 
     @property
@@ -110,6 +126,17 @@ class MemoryRecordsServer:
         self.stop()
 
     # -- request handling ---------------------------------------------------------------------------------
+
+    def _answer_for(self, token: Any) -> tuple[_Answer, bool]:
+        """The answer slot for `token` and whether this request is the first with it (so it forwards)."""
+        if not isinstance(token, str):
+            return _Answer(), True
+        with self._lock:
+            answer = self._answers.get(token)
+            if answer is not None:
+                return answer, False
+            answer = self._answers[token] = _Answer()
+            return answer, True
 
     def _retrieve(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Validate like the service, then return the namespace's records, best score first, up to topK."""
@@ -169,15 +196,26 @@ class MemoryRecordsServer:
                 if double.upstream is None:
                     self._error(404, "UnknownOperationException", f"{self.command} {path} is not implemented")
                     return
-                upstream = requests.request(
-                    self.command,
-                    double.upstream + self.path,
-                    data=raw,
-                    headers={k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP},
-                    timeout=10,
-                )
-                end_to_end = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP}
-                self.send_bytes(upstream.status_code, upstream.content, end_to_end)
+                token = body.get("clientToken") if isinstance(body, dict) else None
+                answer, first = double._answer_for(token)
+                if first:
+                    try:
+                        upstream = requests.request(
+                            self.command,
+                            double.upstream + self.path,
+                            data=raw,
+                            headers={k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP},
+                            timeout=10,
+                        )
+                        answer.status, answer.content = upstream.status_code, upstream.content
+                        answer.headers = {
+                            k: v for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
+                        }
+                    finally:
+                        answer.ready.set()
+                else:
+                    answer.ready.wait(10)
+                self.send_bytes(answer.status, answer.content, answer.headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

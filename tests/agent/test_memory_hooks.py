@@ -145,6 +145,25 @@ def test_messages_are_written_with_roles_in_order(env: Env) -> None:
     ]
 
 
+def test_a_retried_write_with_the_same_client_token_is_stored_once(env: Env) -> None:
+    # botocore resends the same idempotency token when it retries a CreateEvent whose answer timed out; the
+    # service stores it once, and so must the double (moto alone would store the retry as a second event).
+    from agentcore_agent.memory_records import event_payload
+
+    request = {
+        "memoryId": MEMORY_ID,
+        "actorId": ALICE,
+        "sessionId": S1,
+        "eventTimestamp": datetime.now(UTC),
+        "payload": event_payload("USER", "only once"),
+        "clientToken": "retry-of-one-write-0001",
+    }
+    first = env.client.create_event(**request)
+    again = env.client.create_event(**request)
+    assert again["event"]["eventId"] == first["event"]["eventId"]
+    assert env.events(ALICE, S1) == [("USER", "only once")]
+
+
 def test_tool_use_and_results_are_not_stored(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     @tool
     def lookup(city: str) -> str:
