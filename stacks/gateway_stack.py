@@ -190,5 +190,6 @@ class GatewayStack(cdk.Stack):
         }
 
     def grant_to_agent(self, agent: iam.IGrantable) -> None:
-        """The agent may fetch its M2M token from the Token Vault; the gateway itself checks the token."""
-        self.identity.gateway_credentials.grant_use(agent)
+        """Nothing to grant: a deployed agent always has auth on, so it forwards each caller's access token
+        and never fetches its M2M token (gateway_client.py); the Token Vault stays closed to the runtime role.
+        The gateway itself checks the token."""

@@ -27,8 +27,13 @@ NAMESPACES: Mapping[str, str] = {
     "preferences": "/preferences/{actorId}",
     "summaries": "/summaries/{actorId}/{sessionId}",
 }
-# The agent reads the memory's strategies at start; `grant_read` does not include it.
-GET_MEMORY = "bedrock-agentcore:GetMemory"
+# Exactly the data-plane calls of agentcore_agent/memory_hooks.py (tests/stacks/test_memory_stack.py reads
+# them from the source): load the last turns, retrieve long-term records, write each turn's event.
+AGENT_MEMORY_ACTIONS = (
+    "bedrock-agentcore:CreateEvent",
+    "bedrock-agentcore:ListEvents",
+    "bedrock-agentcore:RetrieveMemoryRecords",
+)
 
 
 class MemoryStack(cdk.Stack):
@@ -91,7 +96,5 @@ class MemoryStack(cdk.Stack):
         }
 
     def grant_to_agent(self, agent: iam.IGrantable) -> None:
-        """Read and write events and records, read the memory itself; never delete or administer."""
-        self.memory.grant_read(agent)
-        self.memory.grant_write(agent)
-        self.memory.grant(agent, GET_MEMORY)
+        """Only the calls the agent makes, on this memory; never delete, list or administer."""
+        self.memory.grant(agent, *AGENT_MEMORY_ACTIONS)

@@ -150,7 +150,7 @@ def test_tables_are_seeded_once_with_the_sample_records(dev):
         assert "Update" not in seed["Properties"], "seeding must never overwrite live data on update"
 
 
-def test_agent_environment_and_token_grant(synthesized):
+def test_agent_environment_and_no_token_vault_grant(synthesized):
     runtime = synthesized.template("dev", "Runtime")
     (resource,) = runtime.find_resources("AWS::BedrockAgentCore::Runtime").values()
     env = resource["Properties"]["EnvironmentVariables"]
@@ -163,8 +163,12 @@ def test_agent_environment_and_token_grant(synthesized):
         if name.startswith("RuntimeExecutionRole")
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
-    (token,) = [s for s in statements if "bedrock-agentcore:GetResourceOauth2Token" in s["Action"]]
-    assert "GatewayCredentials" in json.dumps(token["Resource"])
+    # Deployed agents forward the caller's token (auth is always on): no Token Vault or Identity secret.
+    granted = json.dumps(statements)
+    assert statements and "GetResourceOauth2Token" not in granted
+    assert "CompleteResourceTokenAuth" not in granted
+    assert "bedrock-agentcore-identity" not in granted
+    assert "secretsmanager:GetSecretValue" not in granted
 
 
 def test_oauth2_credential_provider_keeps_the_secret_out_of_the_template(synthesized):
