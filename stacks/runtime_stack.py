@@ -145,6 +145,7 @@ class RuntimeStack(cdk.Stack):
             # X-Ray policy for traces is created once per account (account_stack.py).
             manage_delivery_resource_policy=False,
         )
+        self._refuse_user_id_tokens()
         grant_model(self.runtime, config, identity.model_api_key)
         for capability in capabilities:
             capability.grant_to_agent(self.runtime)
@@ -179,6 +180,23 @@ class RuntimeStack(cdk.Stack):
         compliance.acknowledge_policy(self.runtime)
         if config.image_build == "codebuild":
             self._acknowledge_image_build()
+
+    def _refuse_user_id_tokens(self) -> None:
+        """The L2 allows all three workload-token actions; callers are authorized by JWT, so AgentCore
+        mints its workload tokens with GetWorkloadAccessTokenForJWT, and the agent never asks for a token
+        for an arbitrary user id. The L2 statement cannot be edited, so an explicit Deny removes that one."""
+        directory = (
+            f"arn:{self.partition}:bedrock-agentcore:{self.region}:{self.account}"
+            ":workload-identity-directory/default"
+        )
+        self.runtime.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="NoWorkloadTokensForUserIds",
+                effect=iam.Effect.DENY,
+                actions=["bedrock-agentcore:GetWorkloadAccessTokenForUserId"],
+                resources=[directory, f"{directory}/workload-identity/*"],
+            )
+        )
 
     def _artifact(self) -> agentcore.AgentRuntimeArtifact:
         """linux/arm64 image: CodeBuild at deploy time by default, local Docker when configured."""

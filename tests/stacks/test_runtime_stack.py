@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stacks.bedrock_models import model_arns
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,23 @@ def test_no_statement_allows_every_action_and_metrics_are_namespaced(dev):
             }, statement
     (metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}}
+
+
+def test_workload_tokens_for_arbitrary_user_ids_are_denied(dev):
+    agent_source = " ".join(p.read_text() for p in (ROOT / "agent_src" / "agentcore_agent").rglob("*.py"))
+    assert "for_user_id" not in agent_source.lower(), "the agent now uses it: allow it instead"
+    statements = _role_statements(dev)
+    for_user_id = "bedrock-agentcore:GetWorkloadAccessTokenForUserId"
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Action"] == for_user_id
+    allowed = [s for s in statements if s["Effect"] == "Allow" and for_user_id in s["Action"]]
+    assert allowed, "the L2 grants it (else drop the Deny)"
+    for statement in allowed:
+        assert set(json.dumps(r) for r in statement["Resource"]) <= set(
+            json.dumps(r) for r in deny["Resource"]
+        )
+    (tokens,) = allowed
+    assert "bedrock-agentcore:GetWorkloadAccessTokenForJWT" in tokens["Action"]  # what JWT callers need
 
 
 def test_agent_may_use_only_this_stages_browser_and_code_interpreter(dev):
