@@ -28,6 +28,14 @@ from stacks.outputs import publish
 GATEWAY_SCOPE = "invoke"
 CUSTOMER_ATTRIBUTE = "customer_id"  # custom:customer_id
 OPERATOR_GROUP = "operators"
+# Tags the stage's user pool with its name, so a role outside the stage (the pipeline's smoke test) can be
+# limited to this pool while its id exists only after deployment (aws:ResourceTag on the userpool resource).
+POOL_TAG = "agentcore:user-pool"
+
+
+def pool_tag_value(config: StageConfig) -> str:
+    """The value of `POOL_TAG` on the stage's user pool: the pool's name (unique per project and stage)."""
+    return config.dns_name("users")
 
 
 class IdentityStack(cdk.Stack):
@@ -39,7 +47,7 @@ class IdentityStack(cdk.Stack):
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
-            user_pool_name=config.dns_name("users"),
+            user_pool_name=pool_tag_value(config),
             self_sign_up_enabled=False,
             sign_in_aliases=cognito.SignInAliases(username=True, email=True),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
@@ -65,6 +73,7 @@ class IdentityStack(cdk.Stack):
             deletion_protection=config.is_retained,
             removal_policy=removal_policy(config),
         )
+        cdk.Tags.of(self.user_pool).add(POOL_TAG, pool_tag_value(config))
         self.domain = self.user_pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(

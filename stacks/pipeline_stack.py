@@ -24,6 +24,7 @@ from constructs import Construct
 
 from stacks import compliance
 from stacks.config import PipelineConfig
+from stacks.identity_stack import POOL_TAG, pool_tag_value
 from stacks.stage import AgentCoreStage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,7 +174,8 @@ class PipelineStack(cdk.Stack):
             role_policy_statements=[
                 # The smoke test reads the M2M client's secret to get a gateway token, as the agent's
                 # credential provider does, and signs in as a temporary customer it creates and deletes
-                # (scripts/temporary_user.py); the pool id exists only after the stage deploys.
+                # (scripts/temporary_user.py). The pool id exists only after the stage deploys (and in the
+                # stage's account), so the pool is matched by the tag its identity stack gives it.
                 iam.PolicyStatement(
                     actions=[
                         "cognito-idp:DescribeUserPoolClient",
@@ -185,6 +187,7 @@ class PipelineStack(cdk.Stack):
                         f"arn:{self.partition}:cognito-idp:{config.region}:"
                         f"{self.stage_accounts[stage.stage_name]}:userpool/*"
                     ],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{POOL_TAG}": pool_tag_value(config)}},
                 )
             ],
             timeout=cdk.Duration.minutes(15),

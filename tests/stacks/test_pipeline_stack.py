@@ -10,6 +10,7 @@ import pytest
 from cfnlint.api import lint
 
 from stacks.config import ConfigError, load_pipeline
+from stacks.identity_stack import POOL_TAG
 from tests.conftest import ROOT, cdk_context
 
 PIPELINE = {
@@ -147,6 +148,7 @@ def test_smoke_test_role_may_only_read_client_secrets_and_manage_users_in_the_st
         if "cognito-idp" in json.dumps(s["Action"])
     ]
     assert len(statements) == 3
+    pools = set()
     for statement in statements:
         assert sorted(statement["Action"]) == [
             "cognito-idp:AdminCreateUser",
@@ -155,6 +157,17 @@ def test_smoke_test_role_may_only_read_client_secrets_and_manage_users_in_the_st
             "cognito-idp:DescribeUserPoolClient",
         ]
         assert ":cognito-idp:us-east-1:123456789012:userpool/*" in json.dumps(statement["Resource"])
+        (pool,) = statement["Condition"]["StringEquals"].values()
+        assert list(statement["Condition"]["StringEquals"]) == [f"aws:ResourceTag/{POOL_TAG}"]
+        pools.add(pool)
+    assert pools == {f"agentcore-{stage}-users" for stage in ("dev", "staging", "prod")}  # one pool each
+
+
+def test_each_user_pool_carries_the_tag_the_smoke_test_is_limited_to(synthesized):
+    for stage in ("dev", "staging", "prod"):
+        (pool,) = synthesized.template(stage, "Identity").find_resources("AWS::Cognito::UserPool").values()
+        assert pool["Properties"]["UserPoolTags"][POOL_TAG] == pool["Properties"]["UserPoolName"]
+        assert pool["Properties"]["UserPoolName"] == f"agentcore-{stage}-users"
 
 
 def test_pipeline_passes_nag_and_cfn_lint(pipeline):
