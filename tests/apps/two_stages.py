@@ -1,6 +1,6 @@
 """A tiny CDK app shaped like ours (every stack inside a Stage), for testing the synth command itself.
 
-`ANNOTATE_STAGE=<stage>` adds an error annotation to that stage's stack, as a failed check in a construct would.
+`ANNOTATE_STAGE=<stage>` adds an error annotation to that stage's stack, as a failing construct check would.
 """
 
 from __future__ import annotations
