@@ -53,17 +53,22 @@ $(NODE_DEPS): package.json package-lock.json
 SYNTH_STAMP := cdk.out/.synthesized-$(or $(STAGE),all)
 SYNTH_SOURCES := app.py cdk.json requirements.txt \
 	$(shell find stacks agent_src lambdas policies -type f -not -path '*/__pycache__/*' 2>/dev/null)
+SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
 define synthesize
 	rm -rf cdk.out
-	$(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
+	$(SYNTH_COMMAND)
 	touch $(SYNTH_STAMP)
 endef
+
+# The exact synth command, for the test that it is a gate and for bench/bench_synth.py.
+synth-command:
+	@echo "$(SYNTH_COMMAND)"
 
 $(SYNTH_STAMP): $(SYNTH_SOURCES) | $(SYNTH_DEPS) $(NODE_DEPS)
 	$(synthesize)
 
 # --- Targets ----------------------------------------------------------------------------------------------------
-.PHONY: help install synth test lint review bench bench-record clean local local-reset
+.PHONY: help install synth synth-command test lint review bench bench-record clean local local-reset
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -86,15 +91,15 @@ lint: $(SYNTH_STAMP) $(DEV_DEPS) ## ruff + cfn-lint over every synthesized templ
 review: $(SYNTH_STAMP) $(DEV_DEPS) ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
 	$(PY) -m review
 
-bench: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks: print the figures (timings are measured here, never in tests)
-	$(PY) bench/bench_agent.py
-	$(PY) bench/bench_agent_tools.py
-	$(PY) bench/bench_lambdas.py
-	$(PY) bench/bench_local.py
+# Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
+RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_synth.py
+BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py
 
-bench-record: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks, and write the figures into docs/benchmarks/*.md
-	$(PY) bench/bench_agent.py --record
-	$(PY) bench/bench_lambdas.py --record
+bench: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks: print the figures (timings are measured here, never in tests)
+	@set -e; for bench in $(BENCHES); do echo "== $$bench"; $(PY) $$bench; done
+
+bench-record: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks, and write their figures into docs/benchmarks/*.md
+	@set -e; for bench in $(RECORDED_BENCHES); do echo "== $$bench"; $(PY) $$bench --record; done
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache
