@@ -69,8 +69,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session", autouse=True)
 def moto_models() -> None:
-    """moto's lazy first use is not thread-safe (see tests/moto_models.py): do it once, before any test."""
-    from tests.moto_models import prepare_services
+    """moto's lazy first use is not thread-safe (see local/moto_models.py): do it once, before any test."""
+    from local.moto_models import prepare_services
 
     prepare_services()
 
