@@ -56,6 +56,7 @@ SYNTH_SOURCES := app.py cdk.json requirements.txt \
 SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
 define synthesize
 	rm -rf cdk.out
+	$(PY) scripts/check_config.py cdk.json
 	$(SYNTH_COMMAND)
 	touch $(SYNTH_STAMP)
 endef
