@@ -89,8 +89,8 @@ lint: $(SYNTH_STAMP) $(DEV_DEPS) ## ruff + cfn-lint over every synthesized templ
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint cdk.out/assembly-*/*.template.json --ignore-checks W3005
 
-review: $(SYNTH_STAMP) $(DEV_DEPS) ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
-	$(PY) -m review
+review: $(DEV_DEPS) $(NODE_DEPS) ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
+	$(PY) -m review --synth '$(MAKE) --no-print-directory synth' $(if $(BASE),--base '$(BASE)') $(if $(ALLOW_REPLACE),--allow-replace '$(ALLOW_REPLACE)')
 
 # Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
 RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_review.py bench/bench_synth.py
