@@ -1,56 +1,106 @@
 # Every target installs what it needs, so on a fresh clone `make synth` or `make test` alone does all set-up.
+# `make synth` installs only what synthesis needs (requirements.txt); test, lint and bench add the development
+# dependencies (requirements-dev.txt) into the same .venv. Add a target with a `## text` comment to list it in
+# `make help`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
 PY := $(VENV)/bin/python
-STAGE ?= dev
+# Empty: every stage. `make synth STAGE=dev` builds and synthesizes that stage's constructs only.
+STAGE ?=
 # Keep the CDK CLI and jsii offline and quiet: no version check, no telemetry, no notices, no EOL banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 CDK := npx --no-install cdk --no-notices
 
-.PHONY: help install synth test lint review bench clean local local-reset
+# --- Dependencies: uv (pinned) is bootstrapped into the venv by pip, then installs the requirements ------------
+UV_VERSION := 0.13.8
+UV := $(VENV)/bin/uv
+# uv reads no pip configuration: hand it pip's own indexes and find-links (pip.conf files and PIP_* variables,
+# as `pip config list` shows them), and pip's rule of taking the best version across all of them.
+uv_index_args = $(shell $(PY) -m pip config list 2>/dev/null \
+	| sed -nE "s/^[^.]*\.(index-url|extra-index-url|find-links)='(.*)'$$/\1 \2/p" \
+	| awk '{ for (i = 2; i <= NF; i++) print "--" $$1 " " $$i }' | awk '!seen[$$0]++ && !($$1 == "--index-url" && n++)')
+UV_PIP_INSTALL = $(UV) pip install --quiet --python $(PY) --index-strategy unsafe-best-match $(uv_index_args)
+
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+SYNTH_DEPS := $(VENV)/.synth-deps
+DEV_DEPS := $(VENV)/.dev-deps
+NODE_DEPS := node_modules/.installed
+
+$(UV_STAMP):
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	touch $@
+
+$(SYNTH_DEPS): requirements.txt $(UV_STAMP)
+	$(UV_PIP_INSTALL) -r requirements.txt
+	touch $@
+
+$(DEV_DEPS): requirements-dev.txt requirements.txt agent_src/requirements.txt lambdas/requirements.txt $(UV_STAMP)
+	$(UV_PIP_INSTALL) -r requirements-dev.txt
+	touch $@
+
+# `npm ls` first: node_modules may be shared by several worktrees (a symlink), and `npm ci` would empty it.
+$(NODE_DEPS): package.json package-lock.json
+	npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# --- Synthesis --------------------------------------------------------------------------------------------------
+# '**' selects every stack of every stage: with no selector, `cdk synth` of an app whose stacks all sit in Stages
+# selects none, and an error annotation in any stage passes silently.
+SYNTH_STAMP := cdk.out/.synthesized-$(or $(STAGE),all)
+SYNTH_SOURCES := app.py cdk.json requirements.txt \
+	$(shell find stacks agent_src lambdas policies -type f -not -path '*/__pycache__/*' 2>/dev/null)
+SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
+define synthesize
+	rm -rf cdk.out
+	$(PY) scripts/check_config.py cdk.json
+	$(SYNTH_COMMAND)
+	touch $(SYNTH_STAMP)
+endef
+
+# The exact synth command, for the test that it is a gate and for bench/bench_synth.py.
+synth-command:
+	@echo "$(SYNTH_COMMAND)"
+
+$(SYNTH_STAMP): $(SYNTH_SOURCES) | $(SYNTH_DEPS) $(NODE_DEPS)
+	$(synthesize)
+
+# --- Targets ----------------------------------------------------------------------------------------------------
+.PHONY: help install synth synth-command test lint review bench bench-record clean local local-reset
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed node_modules/.installed ## Create .venv and install pinned Python + npm deps (idempotent)
+install: $(DEV_DEPS) $(NODE_DEPS) ## Create .venv and install every pinned Python + npm dependency (idempotent)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt agent_src/requirements.txt lambdas/requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+synth: $(SYNTH_DEPS) $(NODE_DEPS) ## Synthesize every stage to cdk.out (STAGE=dev: that stage only; offline)
+	$(synthesize)
 
-# `npm ls` first: node_modules may be shared by several worktrees (a symlink), and `npm ci` would empty it.
-node_modules/.installed: package.json package-lock.json
-	npm ls --depth=0 >/dev/null 2>&1 || npm ci --no-audit --no-fund --loglevel=error
-	touch $@
-
-synth: install ## Synthesize every stage to cdk.out (offline: no AWS account, no Docker)
-	rm -rf cdk.out
-	$(PY) scripts/check_config.py cdk.json
-	$(CDK) synth --quiet
-
-test: install ## Lint the Python, then run the tests (templates, cfn-lint, cdk-nag, agent, tools)
+test: $(DEV_DEPS) $(NODE_DEPS) ## Lint the Python, then run the tests in parallel (one worker per core)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -q -n auto
 
-lint: synth ## ruff + cfn-lint over every synthesized template
+lint: $(SYNTH_STAMP) $(DEV_DEPS) ## ruff + cfn-lint over every synthesized template (synthesizes if stale)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint cdk.out/assembly-*/*.template.json --ignore-checks W3005
 
-review: install ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
+review: $(DEV_DEPS) $(NODE_DEPS) ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
 	$(PY) -m review --synth '$(MAKE) --no-print-directory synth' $(if $(BASE),--base '$(BASE)') $(if $(ALLOW_REPLACE),--allow-replace '$(ALLOW_REPLACE)')
 
-bench: install ## Benchmarks (timings are measured here, never asserted in tests)
-	$(PY) bench/bench_agent.py
-	$(PY) bench/bench_agent_tools.py
-	$(PY) bench/bench_lambdas.py
-	$(PY) bench/bench_review.py
-	$(PY) bench/bench_local.py
+# Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
+RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_review.py bench/bench_synth.py
+BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py
+
+bench: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks: print the figures (timings are measured here, never in tests)
+	@set -e; for bench in $(BENCHES); do echo "== $$bench"; $(PY) $$bench; done
+
+bench-record: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks, and write their figures into docs/benchmarks/*.md
+	@set -e; for bench in $(RECORDED_BENCHES); do echo "== $$bench"; $(PY) $$bench --record; done
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .ruff_cache

@@ -1,18 +1,36 @@
 #!/usr/bin/env python3
 """CDK entry point: one `AgentCoreStage` per configured stage (+ the pipeline when configured), under the
-compliance packs."""
+compliance packs.
+
+`--context agentcore:stage=NAME` (`make synth STAGE=NAME`) builds that stage only, for a faster loop while
+working on it; the configuration of every stage is still validated, and the pipeline (which promotes every
+stage) is left out.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
 import aws_cdk as cdk
 
 from stacks import compliance
-from stacks.config import CONTEXT_KEYS, ConfigError, load_pipeline, load_stages
-from stacks.pipeline_stack import PipelineStack
+from stacks.config import CONTEXT_KEYS, ConfigError, StageConfig, load_pipeline, load_stages
 from stacks.stage import AgentCoreStage
+
+ONLY_STAGE_KEY = "agentcore:stage"
+
+
+def selected(configs: list[StageConfig], only: Any) -> list[StageConfig]:
+    """Every stage, or the one named by the `agentcore:stage` context key."""
+    if only is None or only == "":
+        return configs
+    chosen = [config for config in configs if config.name == only]
+    if not chosen:
+        names = ", ".join(config.name for config in configs)
+        raise ConfigError(f"context '{ONLY_STAGE_KEY}': no stage {json.dumps(only)} (configured: {names})")
+    return chosen
 
 
 def build_app(app: cdk.App) -> list[AgentCoreStage]:
@@ -24,9 +42,13 @@ def build_app(app: cdk.App) -> list[AgentCoreStage]:
     context = {key: value for key, value in context.items() if value is not None}
     configs = load_stages(context)
     pipeline = load_pipeline(context)
+    only = app.node.try_get_context(ONLY_STAGE_KEY)
+    chosen = selected(configs, only)
     compliance.add_packs(app)
-    stages = [AgentCoreStage(app, config) for config in configs]
-    if pipeline is not None:
+    stages = [AgentCoreStage(app, config) for config in chosen]
+    if pipeline is not None and chosen == configs:
+        from stacks.pipeline_stack import PipelineStack  # imported only when built: aws_cdk.pipelines is slow
+
         PipelineStack(
             app,
             "Pipeline",

@@ -1,6 +1,6 @@
 """Benchmark of the agent container: cold start to a healthy /ping, and /invocations overhead without a model.
 
-    python bench/bench_agent.py [--cold-starts 7] [--requests 200] [--output docs/benchmarks/agent.md]
+    python bench/bench_agent.py [--cold-starts 7] [--requests 200] [--record | --output FILE]
 
 (1) Cold start: process start → first 200 from GET /ping, for the agent app with the scripted model (no AWS),
     bare and under `opentelemetry-instrument` with every exporter set to `none`. Goal ≤ 1.5 s.
@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION = "bench-session-0123456789-0123456789-0123"
@@ -262,7 +264,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-starts", type=int, default=7)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "agent.md")
+    reporting.add_arguments(parser, "agent")
     parser.add_argument("--serve", choices=["agent", "bare-json", "bare-sse"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -278,9 +280,7 @@ def main() -> int:
     }
     samples = overhead(args.requests)
     text = report(cold, samples, args, load_before)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text)
+    reporting.emit(text, args)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Benchmark of the agent's optional features: installed size of its dependencies, cold start with every tool.
 
-    python bench/bench_agent_tools.py [--cold-starts 5] [--skip-size] [--output docs/benchmarks/...md]
+    python bench/bench_agent_tools.py [--cold-starts 5] [--skip-size] [--record | --output FILE]
 
 (1) Installed size: a fresh virtualenv (uv) with exactly `agent_src/requirements.txt`, measured on disk
     (site-packages), with its largest packages. Goal ≤ 350 MB, so the image stays quick to pull on a cold
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_agent  # the cold-start harness: start/stop a server flavour, timed to its first healthy /ping
@@ -143,7 +145,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-starts", type=int, default=5)
     parser.add_argument("--skip-size", action="store_true", help="skip the (network-using) install size")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "agent_tools.md")
+    reporting.add_arguments(parser, "agent_tools")
     parser.add_argument("--serve", choices=["agent-tools"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,9 +160,7 @@ def main() -> int:
         size["comparison"] = installed_mb(["-r", str(REQUIREMENTS), COMPARISON])
     cold = {name: cold_starts(args.cold_starts, otel=name == "otel") for name in ("bare", "otel")}
     text = report(size, cold, args.cold_starts)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text)
+    reporting.emit(text, args)
     return 0
 
 

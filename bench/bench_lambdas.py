@@ -11,9 +11,9 @@ centralized-sampling botocore client at import, which never happens in Lambda):
 - "traced": as deployed by stacks/tools_stack.py (tracing ACTIVE, no POWERTOOLS_TRACE_DISABLED);
 - "untraced": the same with POWERTOOLS_TRACE_DISABLED=true (a stage or function with tracing switched off).
 Sizes are the bytes of `lambdas/<name>/` and of the layer `lambdas/shared/` (excluding __pycache__).
-Writes docs/benchmarks/lambdas.md.
+Prints the report; `--record` also writes docs/benchmarks/lambdas.md.
 
-    python bench/bench_lambdas.py [--runs 15] [--lambdas DIR] [--output FILE]
+    python bench/bench_lambdas.py [--runs 15] [--lambdas DIR] [--record | --output FILE]
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
+
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "docs" / "benchmarks" / "lambdas.md"
 GOAL_MS = 150.0
 CONFIGS = ("traced", "untraced")
 
@@ -114,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--lambdas", type=Path, default=REPO / "lambdas", help="e.g. an older checkout")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    reporting.add_arguments(parser, "lambdas")
     args = parser.parse_args()
     runs, lambdas = args.runs, args.lambdas.resolve()
     layer = lambdas / "shared"
@@ -165,9 +166,7 @@ def main() -> None:
         "",
     ]
     lines += NOTES
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.output}")
+    reporting.emit("\n".join(lines), args)
 
 
 NOTES = [

@@ -8,7 +8,7 @@ them alike; the median of N rounds and the ratios of the medians:
   stack diffed with @aws-cdk/cloudformation-diff; goal <= 2.3x.
 Writes docs/benchmarks/review.md.
 
-    python bench/bench_review.py [--rounds 3] [--base HEAD~1] [--output FILE]
+    python bench/bench_review.py [--rounds 3] [--base HEAD~1] [--record | --output FILE]
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
+
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "docs" / "benchmarks" / "review.md"
 GOALS = {"review": 1.3, "review with base": 2.3}
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base", default="HEAD~1")
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    reporting.add_arguments(parser, "review")
     args = parser.parse_args()
     make = ["make", "--no-print-directory"]
     commands = {
@@ -72,9 +73,7 @@ def main() -> None:
             f"| make {name} | {median[name]:.1f} | {min(values):.1f}-{max(values):.1f} | "
             f"{ratio:.2f}x | {goal} |"
         )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    reporting.emit("\n".join(lines), args)
 
 
 if __name__ == "__main__":

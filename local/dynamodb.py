@@ -23,6 +23,7 @@ with warnings.catch_warnings():  # "install moto[server]": only Flask is needed 
 
 from local.dev_stage import Table
 from local.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR
+from local.moto_models import prepare_services
 
 if str(SHARED_LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(SHARED_LAYER_DIR))
@@ -59,6 +60,7 @@ class LocalDynamoDB:
     def start(self) -> LocalDynamoDB:
         """Start moto, create every table and fill it from saved state or its seed file."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the foreground
+        prepare_services(("dynamodb",))  # before the server's request threads race on moto's lazy first use
         self._server.start()
         client = self.client()
         for table in self.tables:

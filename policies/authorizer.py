@@ -27,8 +27,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import cedarpy
-
 POLICY_DIR = Path(__file__).resolve().parent
 LAMBDAS = POLICY_DIR.parent / "lambdas"
 GATEWAY_ARN_PLACEHOLDER = "${GATEWAY_ARN}"
@@ -168,6 +166,8 @@ def authorize(
     lambdas_dir: Path = LAMBDAS,
 ) -> Decision:
     """Evaluate one tool call against the policy files and the tools' schema (default deny)."""
+    import cedarpy  # here, not at the top: synth reads the policy files and needs no Cedar engine
+
     request, entities = cedar_request(claims, tool, arguments, gateway_arn)
     names, policy_text = _policy_set(gateway_arn, directory)
     result = cedarpy.is_authorized(request, policy_text, entities, schema=cedar_schema(lambdas_dir))
@@ -180,5 +180,7 @@ def authorize(
 
 def validate(gateway_arn: str, directory: Path = POLICY_DIR, lambdas_dir: Path = LAMBDAS) -> list[str]:
     """Cedar validation errors of the policy files against the tools' schema (empty when valid)."""
+    import cedarpy
+
     result = cedarpy.validate_policies(_policy_set(gateway_arn, directory)[1], cedar_schema(lambdas_dir))
     return [str(error) for error in result.errors]

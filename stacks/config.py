@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import cfnlint
 
 PROJECT_KEY = "agentcore:project"
 DEFAULTS_KEY = "agentcore:defaults"
@@ -65,7 +64,11 @@ class ConfigError(ValueError):
 @functools.cache
 def agentcore_regions() -> frozenset[str]:
     """Regions whose CloudFormation offers every AgentCore type we deploy (cfn-lint's per-region specs)."""
-    providers = Path(cfnlint.__file__).parent / "data" / "schemas" / "providers"
+    # Located, not imported: importing cfnlint costs ~2 s of every synth (it pulls in sympy and networkx).
+    package = importlib.util.find_spec("cfnlint")
+    if package is None or package.origin is None:
+        raise ConfigError("cfn-lint is not installed: run `make synth`, which installs requirements.txt")
+    providers = Path(package.origin).parent / "data" / "schemas" / "providers"
     regions = set()
     for spec in providers.glob("*.json"):
         types = json.loads(spec.read_text())

@@ -45,10 +45,32 @@ class Synthesized:
                 yield name, artifact.stack_name, Path(artifact.template_full_path)
 
 
+SYNTH_GROUP = "synthesized-app"
+
+
+@pytest.hookimpl(wrapper=True)  # around xdist's own hook: before it reads the groups, after it applies them
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    """Tests of the synthesized app share one xdist group and run first: one worker pays for the synthesis
+    (the slowest fixture) while the others take every other test (`--dist loadgroup`, see pyproject.toml)."""
+    synth = [item for item in items if "synthesized" in getattr(item, "fixturenames", ())]
+    for item in synth:
+        item.add_marker(pytest.mark.xdist_group(SYNTH_GROUP))
+    grouped = {id(item) for item in synth}
+    items[:] = synth + [item for item in items if id(item) not in grouped]
+    yield
+    # pytest-xdist 3.8 tells its scheduler a test's group by suffixing `item._nodeid` with `@group`, which
+    # pytest 9.2 no longer reads (the node id is `item._id`), so every group is silently split across workers.
+    # Until xdist catches up, put the suffix where pytest reads it.
+    if getattr(config.option, "loadgroup", False):
+        for item in synth:
+            if "@" not in item.nodeid:
+                item._id = type(item._id).parse(f"{item.nodeid}@{SYNTH_GROUP}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def moto_models() -> None:
-    """moto's lazy first use is not thread-safe (see tests/moto_models.py): do it once, before any test."""
-    from tests.moto_models import prepare_services
+    """moto's lazy first use is not thread-safe (see local/moto_models.py): do it once, before any test."""
+    from local.moto_models import prepare_services
 
     prepare_services()
 

@@ -1,5 +1,5 @@
 """moto's first use from two threads at once, replayed deterministically: the second thread arrives while the
-first is between botocore caching its `OperationModel` and moto replacing it (see tests/moto_models.py)."""
+first is between botocore caching its `OperationModel` and moto replacing it (see local/moto_models.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from moto.core import model as moto_model
 from moto.core.utils import _load_service_model
 
-from tests.moto_models import SERVICES, prepare_model
+from local.moto_models import SERVICES, prepare_model
 
 OPERATION = "CreateEvent"  # the memory hooks' first call
 

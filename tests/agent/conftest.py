@@ -73,7 +73,7 @@ class Server:
 
 
 def request(
-    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float = 10
+    port: int, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float = 60
 ) -> Reply:
     """Plain http.client call; an SSE body is read event by event as it streams."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -101,23 +101,26 @@ def free_port() -> int:
 
 @contextmanager
 def serve(app: Any) -> Iterator[int]:
-    """Run an ASGI app with uvicorn on a free port in a daemon thread; yield the port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
+    """Run an ASGI app with uvicorn in a daemon thread on a socket bound here (so no other process can take
+    the port between choosing and binding it); yield the port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started:
-        if time.monotonic() > deadline:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
             raise RuntimeError("agent server did not start")
         time.sleep(0.01)
     try:
         yield port
     finally:
         server.should_exit = True
-        thread.join(timeout=5)
+        thread.join(timeout=10)
+        sock.close()
 
 
 def settings(**overrides: Any) -> Settings:

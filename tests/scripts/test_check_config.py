@@ -45,6 +45,9 @@ def test_a_null_stage_and_a_misspelled_key_are_config_errors(tmp_path):
 
 
 def test_make_synth_checks_cdk_json_before_the_cdk_cli_reads_it():
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile.split("\nsynth:", 1)[1].split("\n\n", 1)[0]
-    assert recipe.index("scripts/check_config.py cdk.json") < recipe.index("synth --quiet")
+    commands = subprocess.run(
+        ["make", "-n", "synth"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    check = next(i for i, line in enumerate(commands) if "scripts/check_config.py cdk.json" in line)
+    synth = next(i for i, line in enumerate(commands) if " synth --quiet" in line)
+    assert check < synth

@@ -1,4 +1,5 @@
-"""Prepare moto's service models and request routers once, before any test starts threads.
+"""Prepare moto's service models and request routers once, before any thread uses them (the tests' session
+fixture; `make local`'s moto server before it starts).
 
 moto builds them lazily on first use, and that first use is not thread-safe: moto's
 `ServiceModel.operation_model` and the botocore method it overrides cache their results under the same

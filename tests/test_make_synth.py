@@ -1,0 +1,42 @@
+"""`make synth` is a gate: the exact CDK command it runs fails on an error annotation in any stage."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+APP = ROOT / "tests" / "apps" / "two_stages.py"
+
+
+def make_synth_command(*variables: str) -> list[str]:
+    """The `cdk synth` command line `make synth` runs, as the Makefile prints it."""
+    printed = subprocess.run(
+        ["make", "-s", "synth-command", *variables], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return shlex.split(printed)
+
+
+def test_an_error_annotation_in_a_later_stage_fails_the_synth_command(tmp_path):
+    command = [*make_synth_command(), "--app", f"{sys.executable} {APP}", "--output", str(tmp_path / "out")]
+    env = {**os.environ, "ANNOTATE_STAGE": "second"}
+
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "injected error annotation" in result.stdout + result.stderr
+    assert "second/Stack" in result.stdout + result.stderr
+
+
+def test_make_synth_runs_the_printed_command():
+    dry_run = subprocess.run(["make", "-n", "synth"], cwd=ROOT, capture_output=True, text=True, check=True)
+    commands = [shlex.split(line) for line in dry_run.stdout.splitlines()]
+    assert make_synth_command() in commands
+
+
+def test_stage_variable_reaches_the_app_as_the_stage_context_key():
+    assert make_synth_command("STAGE=staging")[-2:] == ["--context", "agentcore:stage=staging"]
+    assert "--context" not in make_synth_command()
