@@ -41,6 +41,10 @@ def _run() -> int:
         model=os.environ.get("MODEL") or None,
         agent_port=int(raw_port),
     )
+    # Ctrl-C stops the stage even when SIGINT was ignored at start-up (a job started in the background by a
+    # non-interactive shell inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: the
+    # agent child would die alone and the stage would exit 1 instead of stopping cleanly with 130).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # SIGTERM (e.g. from a supervisor) stops the stage like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     stage = None

@@ -71,6 +71,8 @@ def start(state: Path, cdk_out: Path, **env: str) -> Running:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As a background job of a non-interactive shell (e.g. CI) starts it: with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     lines: list[str] = []
     ready = threading.Event()
