@@ -1,9 +1,9 @@
 """A small, dependency-free Lambda function of the authorization path (pre-token trigger, interceptor).
 
-Each gets its own role (only its own encrypted log group; no managed policy), arm64, the newest Python
-runtime (standard library only, so no layer pins the runtime) and X-Ray tracing off: it runs in the
-request path of Cognito or the gateway, whose own traces and logs cover the call. Its cdk-nag findings are
-acknowledged here, beside the construct that causes them.
+Built like every function of this app (stacks/python_function.py: own role and encrypted log group, arm64),
+standard library only, with a 5-second timeout and X-Ray tracing off: it runs in the request path of
+Cognito or the gateway, whose own traces and logs cover the call. Its cdk-nag findings are acknowledged
+here, beside the construct that causes them.
 """
 
 from __future__ import annotations
@@ -11,17 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from stacks import compliance
 from stacks.config import StageConfig
-from stacks.encrypted_logs import encrypted_log_group
-from stacks.tool_schema import LAMBDAS
-
-RUNTIME = lambda_.Runtime.PYTHON_3_13
+from stacks.python_function import python_function
 
 
 def auth_function(
@@ -36,22 +32,15 @@ def auth_function(
     environment: Mapping[str, str],
 ) -> lambda_.Function:
     """`lambdas/<source>/handler.py` as a function that `caller` (a service) invokes synchronously."""
-    log_group = encrypted_log_group(scope, f"{construct_id}Logs", config, logs_key)
-    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    log_group.grant_write(role)
-    function = lambda_.Function(
+    function = python_function(
         scope,
         construct_id,
-        role=role,
-        description=f"{config.name}: {description}",
-        runtime=RUNTIME,
-        architecture=lambda_.Architecture.ARM_64,
-        handler="handler.lambda_handler",
-        code=lambda_.Code.from_asset(str(LAMBDAS / source), exclude=["**/__pycache__"]),
-        memory_size=256,
+        config=config,
+        source=source,
+        description=description,
+        logs_key=logs_key,
         timeout=cdk.Duration.seconds(5),
-        log_group=log_group,
-        environment=dict(environment),
+        environment=environment,
     )
     _acknowledge(function, caller)
     return function
@@ -61,8 +50,8 @@ def _acknowledge(function: lambda_.Function, caller: str) -> None:
     resource = function.node.default_child
     reasons = {
         "AwsSolutions-L1": (
-            "Pinned to python3.13 like the tool functions, so one runtime is patched and tested; bump "
-            "auth_function.RUNTIME with tools_stack.RUNTIME."
+            "Pinned to python3.13 like every function of this app, so one runtime is patched and tested; "
+            "bump python_function.RUNTIME."
         ),
         "Serverless-LambdaLatestVersion": (
             f"{caller} invokes the function's current code; each deploy replaces the configuration that "

@@ -26,17 +26,17 @@ from constructs import Construct
 
 from stacks import compliance
 from stacks.config import StageConfig
-from stacks.encrypted_logs import encrypted_log_group, logs_key
+from stacks.encrypted_logs import logs_key
 from stacks.encryption import removal_policy, stage_key
+from stacks.python_function import RUNTIME, python_function
 from stacks.tool_schema import LAMBDAS, batch_write_request, load_seed
 
-RUNTIME = lambda_.Runtime.PYTHON_3_13
 METRICS_NAMESPACE = "AgentCoreTools"
 # cdk-nag findings on every tool function, and why each is acceptable.
 TOOL_FUNCTION_FINDINGS = {
     "AwsSolutions-L1": (
         "Pinned to python3.13, the newest runtime for which the pinned Powertools layer is published; bump "
-        "tools_stack.RUNTIME together with the layer."
+        "python_function.RUNTIME together with the layer."
     ),
     "Serverless-LambdaLatestVersion": (
         "The function runs its published $LATEST code through the gateway target; versions/aliases would "
@@ -186,25 +186,17 @@ class ToolFunctions(Construct):
         )
 
     def _function(self, target: str, table: ToolTable) -> lambda_.Function:
-        name = f"{target.title()}Function"
-        log_group = encrypted_log_group(self, f"{name}Logs", self.config, self.logs_key)
-        # An explicit role: only this function's log group, table and traces (no AWS managed policy).
-        role = iam.Role(self, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group.grant_write(role)
-        function = lambda_.Function(
+        function = python_function(
             self,
-            name,
-            role=role,
-            description=f"{self.config.name}: gateway target '{target}' (see lambdas/{target}/tools.json)",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(LAMBDAS / target), exclude=["seed.json", "**/__pycache__"]),
-            layers=[self.shared_layer, self.powertools_layer],
-            memory_size=256,
+            f"{target.title()}Function",
+            config=self.config,
+            source=target,
+            description=f"gateway target '{target}' (see lambdas/{target}/tools.json)",
+            logs_key=self.logs_key,
             timeout=cdk.Duration.seconds(10),
+            layers=[self.shared_layer, self.powertools_layer],
             tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
+            exclude=["seed.json"],
             environment={
                 table.env_var: self.tables[target].table_name,
                 "POWERTOOLS_SERVICE_NAME": target,
@@ -212,7 +204,7 @@ class ToolFunctions(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
             },
         )
-        self._grant_table(role, target, table)
+        self._grant_table(function.role, target, table)
         compliance.acknowledge_all(function.node.default_child, TOOL_FUNCTION_FINDINGS)
-        compliance.acknowledge_policy(role)
+        compliance.acknowledge_policy(function.role)
         return function
