@@ -26,6 +26,7 @@ from stacks import compliance
 from stacks.config import PipelineConfig
 from stacks.identity_stack import POOL_TAG, pool_tag_value
 from stacks.stage import AgentCoreStage
+from stacks.trust_policies import apply as condition_service_roles
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Python 3.11+, Node 20, make
@@ -58,6 +59,7 @@ class PipelineStack(cdk.Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        condition_service_roles(self)
         source = pipelines.CodePipelineSource.connection(
             pipeline.repository, pipeline.branch, connection_arn=pipeline.connection_arn
         )

@@ -12,6 +12,7 @@ from stacks.identity_stack import IdentityStack
 from stacks.memory_stack import MemoryStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.runtime_stack import RuntimeStack
+from stacks.trust_policies import apply as condition_service_roles
 
 
 class AgentCoreStage(cdk.Stage):
@@ -24,6 +25,7 @@ class AgentCoreStage(cdk.Stage):
             scope, config.name, env=cdk.Environment(account=config.account, region=config.region)
         )
         self.config = config
+        condition_service_roles(self)
         self.identity = IdentityStack(
             self, "Identity", config=config, description=self._describe("Cognito identity")
         )

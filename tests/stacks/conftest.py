@@ -1,5 +1,6 @@
-"""A second synthesized app with the agent's optional features on (OpenAI model, browser sites, recordings),
-built once per session, so each option is checked in the templates it changes."""
+"""Apps synthesized once per session besides the default one: a variant with the agent's optional features
+on (OpenAI model, browser sites, recordings), so each option is checked in the templates it changes, and
+every template there is (every stage, one more with the options' grants, the pipeline) for the allow-lists."""
 
 from __future__ import annotations
 
@@ -61,3 +62,40 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Variant:
     built = build_app(app)
     app.synth()
     return Variant(stages={stage.stage_name: stage for stage in built}, outdir=outdir)
+
+
+@dataclass(frozen=True)
+class StackTemplate:
+    """One synthesized template, named as the allow-lists name stacks (`Runtime`, `Pipeline`, ...)."""
+
+    stack_id: str
+    stack_name: str
+    region: str
+    account: str
+    template: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def every_template(tmp_path_factory: pytest.TempPathFactory) -> list[StackTemplate]:
+    """Every template of every stage (+ one stage with the optional features' grants) and the pipeline."""
+    import aws_cdk as cdk
+
+    from app import build_app
+    from tests.stacks.test_model_access import OPENAI
+    from tests.stacks.test_pipeline_stack import PIPELINE
+
+    context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
+    # the optional features' grants are listed too: the OpenAI model, browser recordings
+    context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
+    app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
+    build_app(app)
+    return [
+        StackTemplate(
+            artifact.hierarchical_id.split("/")[-1],
+            artifact.stack_name,
+            artifact.environment.region,
+            artifact.environment.account,
+            json.loads(Path(artifact.template_full_path).read_text()),
+        )
+        for artifact in app.synth().stacks_recursively
+    ]

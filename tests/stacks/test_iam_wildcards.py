@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
-
-import aws_cdk as cdk
 import pytest
 
 from stacks import iam_wildcards
-from tests.conftest import cdk_context
-from tests.stacks.test_model_access import OPENAI
-from tests.stacks.test_pipeline_stack import PIPELINE
 
 
 @pytest.fixture(scope="module")
-def wildcard_statements(tmp_path_factory) -> list[iam_wildcards.Statement]:
+def wildcard_statements(every_template) -> list[iam_wildcards.Statement]:
     """The wildcard Allow statements of every template: every stage (+ one on OpenAI), and the pipeline."""
-    from app import build_app
-
-    outdir = tmp_path_factory.mktemp("wildcards")
-    context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
-    # the optional features' grants are listed too: the OpenAI model, browser recordings
-    context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
-    app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app)
-    found = []
-    for artifact in app.synth().stacks_recursively:
-        template = json.loads(Path(artifact.template_full_path).read_text())
-        found += iam_wildcards.template_statements(
-            artifact.hierarchical_id.split("/")[-1],
-            template,
-            region=artifact.environment.region,
-            account=artifact.environment.account,
+    assert {t.stack_name for t in every_template} >= {"dev-Runtime", "prod-Gateway", "openai-Runtime"}
+    return [
+        statement
+        for t in every_template
+        for statement in iam_wildcards.template_statements(
+            t.stack_id, t.template, region=t.region, account=t.account
         )
-    assert {artifact.stack_name for artifact in app.synth().stacks_recursively} >= {
-        "dev-Runtime",
-        "prod-Gateway",
-        "openai-Runtime",
-    }
-    return found
+    ]
 
 
 def test_every_wildcard_statement_is_allow_listed(wildcard_statements):
