@@ -1,22 +1,22 @@
 """Once-per-account (and region) singletons, created by the one stage configured to own them.
 
 X-Ray Transaction Search indexes spans into the `aws/spans` log group so a session's trace can be found by
-its attributes; it is an account setting, so two stages sharing an account must not both create it.
-The X-Ray resource policy lets CloudWatch log delivery write the traces of every AgentCore resource in
-the account (vended TRACES); one policy serves all stages, saving X-Ray's small policy quota.
+its attributes; it is an account setting, so two stages sharing an account must not both own it (see
+stacks/transaction_search.py for the three ways to own it). The X-Ray resource policy lets CloudWatch log
+delivery write the traces of every AgentCore resource in the account (vended TRACES); one policy serves all
+stages, saving X-Ray's small policy quota.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import aws_cdk as cdk
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_xray as xray
 from constructs import Construct
 
+from stacks import transaction_search
 from stacks.config import StageConfig
 from stacks.outputs import publish
+from stacks.service_policies import account_arn, service_policy
 
 
 class AccountStack(cdk.Stack):
@@ -24,21 +24,21 @@ class AccountStack(cdk.Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        if config.transaction_search == "create":
-            self._transaction_search(config)
+        search = transaction_search.add(self, config)
         xray.CfnResourcePolicy(
             self,
             "TraceDeliveryPolicy",
             policy_name=f"{config.project}-agentcore-trace-delivery",
-            policy_document=self._allow(
+            policy_document=service_policy(
+                self,
                 sid="AgentCoreVendedTraces",
                 service="delivery.logs.amazonaws.com",
                 action="xray:PutTraceSegments",
                 resource="*",  # X-Ray resource policies name no resource; the conditions scope them
-                source_arn=self._arn("logs", "delivery-source:*"),
+                source_arn=account_arn(self, "logs", "delivery-source:*"),
                 conditions={
                     "ForAllValues:ArnLike": {
-                        "logs:LogGeneratingResourceArns": [self._arn("bedrock-agentcore", "*")]
+                        "logs:LogGeneratingResourceArns": [account_arn(self, "bedrock-agentcore", "*")]
                     }
                 },
             ),
@@ -46,65 +46,10 @@ class AccountStack(cdk.Stack):
         self.outputs = publish(
             self,
             {
-                "TransactionSearchPercent": (
-                    str(config.transaction_search_percent)
-                    if config.transaction_search == "create"
-                    else "existing",
-                    "Share of spans indexed ('existing': the account's own Transaction Search setting)",
+                "TransactionSearchStatus": (
+                    search,
+                    "What this stack did with Transaction Search ('adopt' mode reports 'enabled', or "
+                    "'adopted' when the account's own configuration was kept)",
                 )
             },
         )
-
-    def _transaction_search(self, config: StageConfig) -> None:
-        """Turn Transaction Search on. An account where it is already on keeps its own configuration
-        (`transaction_search: existing`): creating it again fails with AlreadyExists."""
-        spans_policy = logs.CfnResourcePolicy(
-            self,
-            "TransactionSearchLogsPolicy",
-            policy_name=f"{config.project}-transaction-search",
-            policy_document=self._allow(
-                sid="TransactionSearchXRayAccess",
-                service="xray.amazonaws.com",
-                action="logs:PutLogEvents",
-                resource=[
-                    self._log_group_arn("aws/spans"),
-                    self._log_group_arn("/aws/application-signals/data"),
-                ],
-                source_arn=self._arn("xray", "*"),
-            ),
-        )
-        search = xray.CfnTransactionSearchConfig(
-            self, "TransactionSearch", indexing_percentage=config.transaction_search_percent
-        )
-        search.add_resource_dependency(spans_policy)
-
-    def _allow(
-        self,
-        *,
-        sid: str,
-        service: str,
-        action: str,
-        resource: str | list[str],
-        source_arn: str,
-        conditions: dict[str, Any] | None = None,
-    ) -> str:
-        """A resource policy letting one AWS service act for this account only (confused-deputy safe)."""
-        statement = {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Principal": {"Service": service},
-            "Action": action,
-            "Resource": resource,
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": self.account},
-                "ArnLike": {"aws:SourceArn": source_arn},
-                **(conditions or {}),
-            },
-        }
-        return self.to_json_string({"Version": "2012-10-17", "Statement": [statement]})
-
-    def _arn(self, service: str, resource: str) -> str:
-        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
-
-    def _log_group_arn(self, name: str) -> str:
-        return self._arn("logs", f"log-group:{name}:*")

@@ -158,8 +158,9 @@ class StageConfig:
     trace_content: bool = _setting(bool, default=False)
     owns_account_resources: bool = _setting(bool, default=False)
     transaction_search_percent: int = _setting(int, _between(1, 100), default=1)
-    # `existing`: the account already has Transaction Search on (CloudFormation would fail AlreadyExists).
-    transaction_search: str = _setting(str, _one_of("create", "existing"), default="create")
+    # `adopt`: keep it when on, turn it on otherwise, never off; `create`: CloudFormation's own resource
+    # (AlreadyExists where it is on); `existing`: leave the account as it is (transaction_search.py).
+    transaction_search: str = _setting(str, _one_of("adopt", "create", "existing"), default="adopt")
     alarm_email: str | None = _setting(str, _matches(EMAIL, "an e-mail address"), default=None)
     latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
     input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)

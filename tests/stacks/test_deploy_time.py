@@ -92,28 +92,84 @@ def _account_template(mode: str | None) -> Template:
     if mode is not None:
         context["agentcore:stages"]["dev"]["transaction_search"] = mode
     config = load_stages(context)[0]
-    stack = AccountStack(cdk.App(), "Account", config=config, env=cdk.Environment(region=config.region))
+    app = cdk.App(context=context)  # the feature flags of cdk.json, as `cdk synth` reads them
+    stack = AccountStack(app, "Account", config=config, env=cdk.Environment(region=config.region))
     return Template.from_stack(stack)
 
 
-def test_transaction_search_is_created_by_default():
+def _policy_actions(template: Template, role_prefix: str) -> set[str]:
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"][0]["Ref"].startswith(role_prefix)
+    ]
+    return {
+        action
+        for s in policy["Statement"]
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+
+
+def test_transaction_search_is_adopted_by_default():
+    """`adopt`: a custom resource instead of CloudFormation's own configuration, which fails AlreadyExists."""
     template = _account_template(None)
-    template.resource_count_is("AWS::XRay::TransactionSearchConfig", 1)
-    template.resource_count_is("AWS::Logs::ResourcePolicy", 1)
+    template.resource_count_is("AWS::XRay::TransactionSearchConfig", 0)
+    template.resource_count_is("AWS::Logs::ResourcePolicy", 0)  # the handler puts it, and never deletes it
+    (search,) = template.find_resources("Custom::TransactionSearch").values()
+    properties = search["Properties"]
+    assert properties["IndexingPercentage"] == "1"
+    assert properties["LogsPolicyName"] == "agentcore-transaction-search"
+    assert "aws/spans" in json.dumps(properties["LogsPolicyDocument"])
+    handlers = [
+        f["Properties"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "handler.lambda_handler"
+    ]
+    assert len(handlers) == 1 and handlers[0]["Runtime"].startswith("python3")
+    assert {
+        "xray:GetTraceSegmentDestination",
+        "xray:UpdateTraceSegmentDestination",
+        "xray:UpdateIndexingRule",
+        "logs:PutResourcePolicy",
+    } <= _policy_actions(template, "TransactionSearchHandlerRole")
+    framework = _policy_actions(template, "TransactionSearchProviderframeworkonEventServiceRole")
+    assert "lambda:InvokeFunction" in framework
+    assert framework <= {"lambda:InvokeFunction", "lambda:GetFunction"}
+    assert template.to_json()["Outputs"]["TransactionSearchStatus"]["Value"] == {
+        "Fn::GetAtt": ["TransactionSearchOn", "Outcome"]
+    }
+
+
+def test_create_keeps_cloudformations_own_configuration_under_its_deployed_ids():
+    """A new logical id would replace a deployed configuration, and the new one would fail AlreadyExists."""
+    template = _account_template("create")
+    resources = template.to_json()["Resources"]
+    assert resources["TransactionSearch"]["Type"] == "AWS::XRay::TransactionSearchConfig"
+    assert resources["TransactionSearch"]["DependsOn"] == ["TransactionSearchLogsPolicy"]
+    assert resources["TransactionSearchLogsPolicy"]["Type"] == "AWS::Logs::ResourcePolicy"
+    template.resource_count_is("Custom::TransactionSearch", 0)
+    template.resource_count_is("AWS::Lambda::Function", 0)
+
+
+def test_the_spans_policy_is_the_same_in_both_modes():
+    (search,) = _account_template("adopt").find_resources("Custom::TransactionSearch").values()
+    (policy,) = _account_template("create").find_resources("AWS::Logs::ResourcePolicy").values()
+    assert search["Properties"]["LogsPolicyDocument"] == policy["Properties"]["PolicyDocument"]
 
 
 def test_an_account_with_transaction_search_already_on_keeps_it():
     """`existing` creates nothing CloudFormation would fail on (AlreadyExists) or later delete."""
     template = _account_template("existing")
     template.resource_count_is("AWS::XRay::TransactionSearchConfig", 0)
+    template.resource_count_is("Custom::TransactionSearch", 0)
     template.resource_count_is("AWS::Logs::ResourcePolicy", 0)
     template.resource_count_is("AWS::XRay::ResourcePolicy", 1)  # trace delivery is still this app's
 
 
 def test_transaction_search_mode_is_validated():
     context = copy.deepcopy(cdk_context())
-    context["agentcore:stages"]["dev"]["transaction_search"] = "adopt"
-    with pytest.raises(ConfigError, match="key 'transaction_search': must be one of create, existing"):
+    context["agentcore:stages"]["dev"]["transaction_search"] = "enable"
+    with pytest.raises(ConfigError, match="key 'transaction_search': must be one of adopt, create, existing"):
         load_stages(context)
 
 

@@ -152,15 +152,13 @@ def test_each_agentcore_resource_delivers_logs_and_traces(synthesized, stack, lo
 
 
 def test_account_resources_exist_exactly_once_across_all_stages(synthesized):
-    counts = {
-        "AWS::XRay::TransactionSearchConfig": 0,
-        "AWS::XRay::ResourcePolicy": 0,
-        "AWS::Logs::ResourcePolicy": 0,
-    }
+    counts = {"Custom::TransactionSearch": 0, "AWS::XRay::ResourcePolicy": 0}
     for _, _, path in synthesized.all_templates():
         for resource in json.loads(path.read_text())["Resources"].values():
             if resource["Type"] in counts:
                 counts[resource["Type"]] += 1
+            # `adopt` (the default) owns no CloudFormation configuration that could fail or be deleted
+            assert resource["Type"] not in {"AWS::XRay::TransactionSearchConfig", "AWS::Logs::ResourcePolicy"}
     assert counts == dict.fromkeys(counts, 1)
     owners = [name for name, stage in synthesized.stages.items() if stage.account_resources is not None]
     assert owners == ["dev"]
@@ -174,14 +172,12 @@ def test_trace_deliveries_wait_for_the_account_xray_policy(synthesized):
 
 def test_transaction_search_policy_is_scoped_to_spans_and_this_account(synthesized):
     template = synthesized.template("dev", "Account")
-    (search,) = template.find_resources("AWS::XRay::TransactionSearchConfig").values()
-    assert search["DependsOn"]
-    assert (
-        search["Properties"]["IndexingPercentage"]
-        == synthesized.stages["dev"].config.transaction_search_percent
+    (search,) = template.find_resources("Custom::TransactionSearch").values()
+    properties = search["Properties"]
+    assert properties["IndexingPercentage"] == str(
+        synthesized.stages["dev"].config.transaction_search_percent
     )
-    (policy,) = template.find_resources("AWS::Logs::ResourcePolicy").values()
-    document = json.dumps(policy["Properties"]["PolicyDocument"])
+    document = json.dumps(properties["LogsPolicyDocument"])
     assert "aws/spans" in document and "xray.amazonaws.com" in document and "aws:SourceAccount" in document
     (xray_policy,) = template.find_resources("AWS::XRay::ResourcePolicy").values()
     document = json.dumps(xray_policy["Properties"]["PolicyDocument"])
