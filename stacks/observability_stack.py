@@ -1,7 +1,9 @@
 """Per-stage dashboard and alarms: is a failure in the runtime, a tool, the gateway, memory or the model?
 
-Every metric comes from the constructs' own `metric_*` methods (so it names this stage's resources), except
-Bedrock's token counts, which are keyed by the configured model id. Alarms notify one KMS-encrypted topic.
+Metrics come from the constructs' own `metric_*` methods (so they name this stage's resources) where those
+use the dimensions AWS publishes; the gateway's are built here with its documented dimension set, and
+Bedrock's token counts are keyed by the configured model id. docs/OBSERVABILITY.md has the evidence for every
+namespace, name and dimension. Alarms notify one KMS-encrypted topic.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from stacks.runtime_stack import RuntimeStack
 from stacks.vended_logs import vended_log_group_name
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
+AGENTCORE_NAMESPACE = "AWS/Bedrock-AgentCore"
 MEMORY_OPERATIONS = ("CreateEvent", "ListEvents", "RetrieveMemoryRecords")
 TRACE_HELP = """### Find the trace of a failing session
 1. Open **CloudWatch > Application Signals > GenAI Observability > Bedrock AgentCore** and pick agent
@@ -226,6 +229,24 @@ class ObservabilityStack(cdk.Stack):
         ]
 
 
+def gateway_metric(gateway: GatewayStack, name: str, statistic: str) -> cloudwatch.Metric:
+    """One gateway metric with the dimension set AWS documents for it: `Resource` = the gateway ARN alone.
+
+    Built here, not with the L2's `metric_*`: those always add `Operation=InvokeGateway` and `Protocol=MCP`
+    (aws-bedrockagentcore/lib/gateway/gateway-base.ts, `metric()`; `dimensions_map` can add keys, never
+    remove them), a combination no AWS page shows being published, and CloudWatch matches the exact set.
+    AWS's own alarm example for a gateway uses `--dimensions Name=Resource,Value=<gateway ARN>`
+    (observability-gateway-metrics.html, "Setting up CloudWatch alarms"). See docs/OBSERVABILITY.md.
+    """
+    return cloudwatch.Metric(
+        namespace=AGENTCORE_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Resource": gateway.gateway.gateway_arn},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+    )
+
+
 class StageMetrics:
     """Every metric the dashboard and alarms read, named once, bound to this stage's resources."""
 
@@ -233,7 +254,9 @@ class StageMetrics:
         self, config: StageConfig, runtime: RuntimeStack, gateway: GatewayStack, memory: MemoryStack
     ) -> None:
         agent = runtime.runtime
-        # The L2 defaults to the DEFAULT endpoint; clients call the stage's named endpoint.
+        # The L2's dimension set (runtime-base.ts `metric()`), except that its `Name` is the DEFAULT endpoint
+        # and clients call the stage's named one. AWS lists no dimensions for these metrics; its runtime
+        # resource-usage metrics write `Name` as `AgentName::EndpointName` (docs/OBSERVABILITY.md).
         endpoint = {
             "Operation": "InvokeAgentRuntime",
             "Name": f"{config.resource_name('agent')}::{config.endpoint_name}",
@@ -250,14 +273,13 @@ class StageMetrics:
             "user_errors": agent.metric_user_errors(**period),
             "throttles": agent.metric_throttles(**period),
         }
-        gw = gateway.gateway
         self.gateway = {
-            "invocations": gw.metric_invocations(period=FIVE_MINUTES),
-            "latency": gw.metric_latency(period=FIVE_MINUTES, statistic="p90"),
-            "target_time": gw.metric_target_execution_time(period=FIVE_MINUTES, statistic="p90"),
-            "system_errors": gw.metric_system_errors(period=FIVE_MINUTES),
-            "user_errors": gw.metric_user_errors(period=FIVE_MINUTES),
-            "throttles": gw.metric_throttles(period=FIVE_MINUTES),
+            "invocations": gateway_metric(gateway, "Invocations", "Sum"),
+            "latency": gateway_metric(gateway, "Latency", "p90"),
+            "target_time": gateway_metric(gateway, "TargetExecutionTime", "p90"),
+            "system_errors": gateway_metric(gateway, "SystemErrors", "Sum"),
+            "user_errors": gateway_metric(gateway, "UserErrors", "Sum"),
+            "throttles": gateway_metric(gateway, "Throttles", "Sum"),
         }
         mem = memory.memory
         self.memory_creation = {

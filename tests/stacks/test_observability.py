@@ -4,6 +4,7 @@ alarms with actions, and account-wide singletons created exactly once."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import re
 
@@ -120,6 +121,97 @@ def test_every_alarm_notifies_the_encrypted_topic_and_treats_missing_data_delibe
     assert latency["ExtendedStatistic"] == "p99"
     (policy,) = dev.find_resources("AWS::SNS::TopicPolicy").values()
     assert "aws:SecureTransport" in json.dumps(policy)
+
+
+# Every alarm's metrics, as AWS documents them (docs/OBSERVABILITY.md has the evidence): namespace, metric,
+# statistic and the exact dimension set (CloudWatch matches the set; one dimension more or less and the alarm
+# watches a metric nobody publishes). Stack outputs are written `<stack>:<output name glob>`.
+RUNTIME = {
+    "Name": "agentcore_dev_agent::live",
+    "Operation": "InvokeAgentRuntime",
+    "Resource": "dev-Runtime:*AgentRuntimeArn*",
+}
+EXPECTED_ALARMS = {
+    "RuntimeSystemErrors": [("AWS/Bedrock-AgentCore", "SystemErrors", "Sum", RUNTIME)],
+    "RuntimeThrottles": [("AWS/Bedrock-AgentCore", "Throttles", "Sum", RUNTIME)],
+    "RuntimeLatencyP99": [("AWS/Bedrock-AgentCore", "Latency", "p99", RUNTIME)],
+    "GatewaySystemErrors": [
+        ("AWS/Bedrock-AgentCore", "SystemErrors", "Sum", {"Resource": "dev-Gateway:*GatewayArn*"})
+    ],
+    "MemoryErrors": [
+        ("AWS/Bedrock-AgentCore", "Errors", "Sum", {"Operation": op, "Resource": "dev-Memory:*MemoryArn*"})
+        for op in ("CreateEvent", "ListEvents", "RetrieveMemoryRecords")
+    ],
+    "OrdersToolErrors": [
+        ("AWS/Lambda", "Errors", "Sum", {"FunctionName": "dev-Gateway:*ToolsOrdersFunction*"})
+    ],
+    "InventoryToolErrors": [
+        ("AWS/Lambda", "Errors", "Sum", {"FunctionName": "dev-Gateway:*ToolsInventoryFunction*"})
+    ],
+}
+
+
+def _dimension_value(value) -> str:
+    if isinstance(value, str):
+        return value
+    output = value["Fn::GetStackOutput"]
+    return f"{output['StackName']}:{output['OutputName']}"
+
+
+def _alarm_metrics(properties) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(namespace, metric, statistic, dimensions) of a single-metric alarm or of each metric in its math."""
+    if "MetricName" in properties:
+        stat = properties.get("Statistic") or properties["ExtendedStatistic"]
+        metrics = [(properties["Namespace"], properties["MetricName"], stat, properties["Dimensions"])]
+    else:
+        metrics = [
+            (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"],
+             m["MetricStat"]["Stat"], m["MetricStat"]["Metric"]["Dimensions"])
+            for m in properties["Metrics"] if "MetricStat" in m
+        ]  # fmt: skip
+    return [
+        (namespace, name, stat, {d["Name"]: _dimension_value(d["Value"]) for d in dims})
+        for namespace, name, stat, dims in metrics
+    ]
+
+
+def test_every_alarm_watches_exactly_the_metric_aws_documents(dev):
+    alarms = {
+        next(name for name in EXPECTED_ALARMS if logical_id.startswith(name)): alarm["Properties"]
+        for logical_id, alarm in dev.find_resources("AWS::CloudWatch::Alarm").items()
+    }
+    assert set(alarms) == set(EXPECTED_ALARMS)
+    for name, properties in alarms.items():
+        found = _alarm_metrics(properties)
+        expected = EXPECTED_ALARMS[name]
+        assert len(found) == len(expected), name
+        for (namespace, metric, stat, dims), (e_namespace, e_metric, e_stat, e_dims) in zip(
+            found, expected, strict=True
+        ):
+            assert (namespace, metric, stat) == (e_namespace, e_metric, e_stat), name
+            assert set(dims) == set(e_dims), f"{name}: dimension set {sorted(dims)}"
+            for key, pattern in e_dims.items():
+                assert fnmatch.fnmatchcase(dims[key], pattern), f"{name}: {key}={dims[key]}"
+
+
+def test_gateway_widgets_use_the_documented_dimension_set_too(dev):
+    body, tokens = _dashboard(dev)
+    gateway = [
+        (name, dims)
+        for namespace, name, dims in _metrics(body)
+        if namespace == "AWS/Bedrock-AgentCore"
+        and '"dev-Gateway"' in json.dumps(tokens[int(TOKEN.search(dims["Resource"])[1])])
+    ]
+    names = {name for name, _ in gateway}
+    assert names == {
+        "Invocations",
+        "Latency",
+        "TargetExecutionTime",
+        "SystemErrors",
+        "UserErrors",
+        "Throttles",
+    }
+    assert all(set(dims) == {"Resource"} for _, dims in gateway)
 
 
 @pytest.mark.parametrize(
