@@ -53,30 +53,19 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import McpError
 
-if __package__:  # imported as scripts.smoke (tests, `python -m scripts.smoke`)
-    from scripts import temporary_user
-    from scripts.invoke import (
-        AWS_ERROR,
-        DEFAULT_ENDPOINT,
-        Failure,
-        aws_message,
-        invocation_url,
-        invoke,
-        stack_outputs,
-        stage_region,
-    )
-else:  # `python scripts/smoke.py`: the script's directory is sys.path[0]
-    import temporary_user
-    from invoke import (
-        AWS_ERROR,
-        DEFAULT_ENDPOINT,
-        Failure,
-        aws_message,
-        invocation_url,
-        invoke,
-        stack_outputs,
-        stage_region,
-    )
+if not __package__:  # `python scripts/smoke.py`: the repository root makes `scripts.` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scripts import temporary_user
+from scripts.invoke import (
+    AWS_ERROR,
+    DEFAULT_ENDPOINT,
+    Failure,
+    aws_message,
+    invocation_url,
+    invoke,
+    stack_outputs,
+    stage_region,
+)
 
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 SEPARATOR = "___"

@@ -1,9 +1,9 @@
 """A throwaway Cognito user for post-deploy checks, so no long-lived test password exists anywhere.
 
-The smoke test creates the user with admin APIs of the stage's own pool (suppressing any invitation),
-links it to a sample customer through the admin-only `custom:customer_id` attribute, gives it a random
-password that only this process ever holds, signs in through the user client (USER_PASSWORD_AUTH; when
-the pool requires MFA it enrols a software token and answers with a TOTP computed here), and deletes the
+The smoke test and the evaluation gate create the user with admin APIs of the stage's own pool (suppressing
+any invitation), link it to a sample customer through the admin-only `custom:customer_id` attribute, give it
+a random password that only this process ever holds, sign in through the user client (USER_PASSWORD_AUTH;
+when the pool requires MFA they enrol a software token and answer with a TOTP computed here), and delete the
 user when done, even if a check failed. Needs cognito-idp:AdminCreateUser, AdminSetUserPassword and
 AdminDeleteUser on that pool.
 """
@@ -23,10 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-if __package__:  # imported as scripts.temporary_user
-    from scripts.invoke import aws_message
-else:  # imported by `python scripts/smoke.py`
-    from invoke import aws_message
+from scripts.invoke import aws_message  # callers import this module as scripts.temporary_user
 
 CUSTOMER_ATTRIBUTE = "custom:customer_id"  # stacks/identity_stack.py
 MAX_CHALLENGES = 3
