@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Run the versioned evaluation cases (`evals/cases.json`) against a deployed stage, as a test user, through
-the real invocation path (scripts/invoke.py's login and invoke), and gate on the pass rate.
+the real invocation path (scripts/invoke.py's invocation), and gate on the pass rate.
 
-    python scripts/evaluate.py                       # pipeline: INVOCATION_URL, USER_CLIENT_ID, AWS_REGION,
-                                                     # AGENT_USERNAME / AGENT_PASSWORD (the test user)
+    python scripts/evaluate.py                       # pipeline: INVOCATION_URL, USER_CLIENT_ID, USER_POOL_ID,
+                                                     # AWS_REGION (the stage's outputs)
     python scripts/evaluate.py --local --user alice  # against `make local`
+
+Against a deployed stage the test user is temporary (scripts/temporary_user.py, as in the smoke test): created
+with the pool's admin APIs, bound to the case set's `customer_id`, given a random password only this process
+holds, signed in through the user client, and deleted afterwards, also when a case or the run fails. No test
+password is stored anywhere. Needs cognito-idp:AdminCreateUser, AdminSetUserPassword and AdminDeleteUser on
+the stage's pool.
 
 A case passes when the answer used its tool, contains every `must_contain` fact and none of the
 `must_not_contain` phrases (case-insensitive). Each case runs in a new session. The report (`--report`) is
 JSON for the pipeline's artifact.
 
-Exit codes: 0 pass rate at or above the threshold, 6 below it, 2 bad cases file or arguments, 3 login failed,
-4 access denied, 5 network error.
+Exit codes: 0 pass rate at or above the threshold, 6 below it, 2 bad cases file, arguments or environment,
+3 the test user could not be created, signed in or deleted, 4 access denied, 5 network error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-# scripts/ is not a package: load the login and invocation code of scripts/invoke.py itself.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import invoke
+if not __package__:  # `python scripts/evaluate.py`: the repository root makes `scripts.` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scripts import invoke, temporary_user
 
 CASES = invoke.REPO_ROOT / "evals" / "cases.json"
 BELOW_THRESHOLD = 6
+USER_FAILED = 3
 CASE_KEYS = {"id": str, "prompt": str, "tool": str, "must_contain": list, "must_not_contain": list}
+DEFAULT_CUSTOMER = "CUST-001"  # lambdas/orders/seed.json: owner of the sample orders ORD-1001..1003
+STAGE_OUTPUTS = ("INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION")
 
 
 @dataclass
@@ -63,6 +72,9 @@ def load_cases(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     threshold = document.get("pass_threshold", 1.0)
     if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
         raise invoke.Failure(f"{path}: 'pass_threshold' must be a number between 0 and 1", 2)
+    customer = document.get("customer_id", DEFAULT_CUSTOMER)
+    if not isinstance(customer, str) or not customer:
+        raise invoke.Failure(f"{path}: 'customer_id' must be the customer id the test user is bound to", 2)
     return document, cases
 
 
@@ -70,15 +82,18 @@ def answer(url: str, prompt: str, token: str | None, timeout: float) -> tuple[st
     """The answer text and the tools the agent used (unprefixed: `orders___get_order` -> `get_order`)."""
     text, tools = [], []
     with invoke.invoke(url, prompt, f"eval-{uuid.uuid4()}", token, timeout) as response:
-        for event in invoke._sse_events(response):
-            if isinstance(event, str):
-                text.append(event)
-            elif isinstance(event, dict) and event.get("type") == "text":
-                text.append(str(event.get("text", "")))
-            elif isinstance(event, dict) and event.get("type") == "tool":
-                tools.append(str(event.get("name", "")).split("___")[-1])
-            elif isinstance(event, dict) and (event.get("type") == "error" or "error" in event):
-                text.append(f"[agent error: {event.get('message') or event.get('error')}]")
+        try:
+            for event in invoke._sse_events(response):
+                if isinstance(event, str):
+                    text.append(event)
+                elif isinstance(event, dict) and event.get("type") == "text":
+                    text.append(str(event.get("text", "")))
+                elif isinstance(event, dict) and event.get("type") == "tool":
+                    tools.append(str(event.get("name", "")).split("___")[-1])
+                elif isinstance(event, dict) and (event.get("type") == "error" or "error" in event):
+                    text.append(f"[agent error: {event.get('message') or event.get('error')}]")
+        except OSError as error:  # includes timeouts
+            raise invoke.Failure(f"the answer stream broke off: {error}", 5) from None
     return "".join(text), tools
 
 
@@ -102,18 +117,62 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true", help="the `make local` stage")
     parser.add_argument("--user", help="with --local: the local user (default alice)")
     parser.add_argument("--timeout", type=float, default=120.0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.user is not None and not args.local:
+        parser.error("--user needs --local (a deployed stage is evaluated as a temporary user)")
+    return args
 
 
-def _target(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[invoke.Target, tuple[str, str]]:
+def _cognito(target: invoke.Target) -> Any:
+    """The stage's Cognito (signed: the temporary user needs admin calls), or the local issuer (unsigned)."""
+    import boto3
+
+    if target.cognito_endpoint:
+        endpoint = {"endpoint_url": target.cognito_endpoint, **invoke._unsigned()}
+        return boto3.client("cognito-idp", region_name=target.region, **endpoint)
+    return boto3.client("cognito-idp", region_name=target.region)
+
+
+def run_cases(
+    cases: Sequence[dict[str, Any]], url: str, token: str, timeout: float, out: TextIO
+) -> list[Result]:
+    """Every case in its own session, one verdict line each as it comes."""
+    results = []
+    for case in cases:
+        text, tools = answer(url, case["prompt"], token, timeout)
+        results.append(judge(case, text, tools))
+        verdict = "pass" if results[-1].passed else "FAIL: " + "; ".join(results[-1].problems)
+        out.write(f"{case['id']}: {verdict}\n")
+    return results
+
+
+def _evaluate(
+    args: argparse.Namespace, environ: Mapping[str, str], document: dict[str, Any],
+    cases: list[dict[str, Any]], out: TextIO,
+) -> list[Result]:  # fmt: skip
+    """As the local stage's own user, or as a temporary customer of the stage that the run deletes."""
     if args.local:
         state_dir = invoke.REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")
-        return invoke.local_target(state_dir / "stage.json", args.user)
-    missing = [key for key in ("INVOCATION_URL", "USER_CLIENT_ID", "AWS_REGION") if not environ.get(key)]
+        target, (username, password) = invoke.local_target(state_dir / "stage.json", args.user)
+        token = invoke.login(_cognito(target), target.client_id or "", username, password, lambda _: "")
+        return run_cases(cases, target.url, token, args.timeout, out)
+    missing = [key for key in STAGE_OUTPUTS if not environ.get(key)]
     if missing:
         raise invoke.Failure(f"set {', '.join(missing)} (the stage's outputs) or use --local", 2)
     target = invoke.Target(environ["INVOCATION_URL"], environ["AWS_REGION"], environ["USER_CLIENT_ID"])
-    return target, invoke.credentials(environ, input, lambda _: "")
+    cognito = _cognito(target)
+    customer = document.get("customer_id", DEFAULT_CUSTOMER)
+    try:
+        with temporary_user.temporary_customer(
+            cognito, environ["USER_POOL_ID"], customer, prefix="eval"
+        ) as user:
+            token = temporary_user.access_token(cognito, environ["USER_CLIENT_ID"], user)
+            out.write(f"test user: a temporary customer linked to {customer}, deleted after the run\n")
+            results = run_cases(cases, target.url, token, args.timeout, out)
+    except temporary_user.UserError as error:
+        raise invoke.Failure(str(error), USER_FAILED) from None
+    out.write("test user deleted\n")
+    return results
 
 
 def main(
@@ -121,27 +180,15 @@ def main(
 ) -> int:
     args = parse_args(argv)
     try:
-        import boto3
-
         document, cases = load_cases(args.cases)
         threshold = document.get("pass_threshold", 1.0) if args.threshold is None else args.threshold
-        target, (username, password) = _target(args, environ)
-        cognito = boto3.client(
-            "cognito-idp",
-            region_name=target.region,
-            endpoint_url=target.cognito_endpoint,
-            **(invoke._unsigned() if target.cognito_endpoint else {}),
-        )
-        token = invoke.login(cognito, target.client_id or "", username, password, lambda _: "")
-        results = []
-        for case in cases:
-            text, tools = answer(target.url, case["prompt"], token, args.timeout)
-            results.append(judge(case, text, tools))
-            verdict = "pass" if results[-1].passed else "FAIL: " + "; ".join(results[-1].problems)
-            out.write(f"{case['id']}: {verdict}\n")
+        results = _evaluate(args, environ, document, cases, out)
     except invoke.Failure as failure:
         out.write(f"error: {failure}\n")
         return failure.code
+    except KeyboardInterrupt:  # the temporary user is deleted on the way out
+        out.write("interrupted\n")
+        return 130
     rate = sum(r.passed for r in results) / len(results)
     gate = "passed" if rate >= threshold else "FAILED"
     out.write(f"evaluation {gate}: {rate:.0%} of {len(results)} cases (threshold {threshold:.0%}, "

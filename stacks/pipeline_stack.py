@@ -6,8 +6,9 @@ self-mutation -> one deployment per stage, in the order of `agentcore:stages`. A
 `approval_required` waits for a manual approval first; every stage runs `scripts/smoke.py` against its own
 outputs after deploying, so a broken stage never reaches the next one. The stage before an approval-gated one
 (staging before prod) also runs the evaluation gate after its smoke test: `scripts/evaluate.py` runs the
-versioned cases in `evals/` through the real invocation path as the stage's test user, and the pipeline stops
-before the approval when the pass rate is below the cases' `pass_threshold`.
+versioned cases in `evals/` through the real invocation path as a temporary test user it creates and deletes
+(no stored password), and the pipeline stops before the approval when the pass rate is below the cases'
+`pass_threshold`.
 """
 
 from __future__ import annotations
@@ -34,11 +35,22 @@ ARTIFACTS_ARE_REBUILT = (
     "Pipeline artifacts are build outputs, re-created from source by the next run; CloudTrail records access."
 )
 REVIEW_DIRECTORY = "cdk.out/review"
-
-
-def eval_user_secret(stage: AgentCoreStage) -> str:
-    """The Secrets Manager secret (JSON keys `username`, `password`) of the stage's evaluation test user."""
-    return f"{stage.config.project}/{stage.stage_name}/eval-user"
+# The admin calls of a temporary customer (scripts/temporary_user.py): create, set its password, delete.
+TEMPORARY_USER_ACTIONS = (
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminSetUserPassword",
+    "cognito-idp:AdminDeleteUser",
+)
+# What the post-deploy scripts read: environment variable -> (stack, output) of the stage just deployed.
+STAGE_OUTPUTS = {
+    "INVOCATION_URL": ("Runtime", "InvocationUrl"),
+    "GATEWAY_URL": ("Gateway", "GatewayUrl"),
+    "TOKEN_ENDPOINT": ("Identity", "TokenEndpoint"),
+    "USER_POOL_ID": ("Identity", "UserPoolId"),
+    "MACHINE_CLIENT_ID": ("Identity", "MachineClientId"),
+    "USER_CLIENT_ID": ("Identity", "UserClientId"),
+    "AWS_REGION": ("Identity", "Region"),
+}
 
 
 def cdk_cli_version() -> str:
@@ -136,55 +148,56 @@ class PipelineStack(cdk.Stack):
         return synth
 
     def _evaluation(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
-        """scripts/evaluate.py against the stage, as its test user (credentials from Secrets Manager)."""
-        secret = eval_user_secret(stage)
-        return pipelines.CodeBuildStep(
+        """scripts/evaluate.py against the stage, as a temporary customer it creates and deletes."""
+        return self._stage_check(
+            stage,
             f"Evaluate-{stage.stage_name}",
-            commands=["make install", ".venv/bin/python scripts/evaluate.py --report evaluation.json"],
-            env_from_cfn_outputs={
-                "INVOCATION_URL": stage.runtime.outputs["InvocationUrl"],
-                "USER_CLIENT_ID": stage.identity.outputs["UserClientId"],
-                "AWS_REGION": stage.identity.outputs["Region"],
-            },
-            build_environment=codebuild.BuildEnvironment(
-                build_image=BUILD_IMAGE,
-                environment_variables={
-                    name: codebuild.BuildEnvironmentVariable(
-                        type=codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER, value=f"{secret}:{key}"
-                    )
-                    for name, key in (("AGENT_USERNAME", "username"), ("AGENT_PASSWORD", "password"))
-                },
-            ),
+            "scripts/evaluate.py --report evaluation.json",
+            outputs=("INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION"),
+            pool_actions=TEMPORARY_USER_ACTIONS,
             timeout=cdk.Duration.minutes(30),
         )
 
     def _smoke_test(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
-        """scripts/smoke.py against the stage just deployed: auth is on, tools answer via the gateway."""
+        """scripts/smoke.py against the stage just deployed: auth is on, tools answer via the gateway.
+
+        It reads the M2M client's secret to get a gateway token, as the agent's credential provider does, and
+        signs in as a temporary customer it creates and deletes (scripts/temporary_user.py)."""
+        return self._stage_check(
+            stage,
+            f"SmokeTest-{stage.stage_name}",
+            "scripts/smoke.py",
+            outputs=tuple(STAGE_OUTPUTS),
+            pool_actions=("cognito-idp:DescribeUserPoolClient", *TEMPORARY_USER_ACTIONS),
+            timeout=cdk.Duration.minutes(15),
+        )
+
+    def _stage_check(
+        self,
+        stage: AgentCoreStage,
+        step_id: str,
+        script: str,
+        *,
+        outputs: Sequence[str],
+        pool_actions: Sequence[str],
+        timeout: cdk.Duration,
+    ) -> pipelines.CodeBuildStep:
+        """A post-deploy script, given the stage's `outputs` (names of STAGE_OUTPUTS), whose role may call
+        `pool_actions` on the stage's own user pool only. The pool id exists only after the stage deploys
+        (and in the stage's account), so the pool is matched by the tag its identity stack gives it."""
+        stacks = {"Runtime": stage.runtime, "Gateway": stage.gateway, "Identity": stage.identity}
         config = stage.config
         return pipelines.CodeBuildStep(
-            f"SmokeTest-{stage.stage_name}",
-            commands=["make install", ".venv/bin/python scripts/smoke.py"],
+            step_id,
+            commands=["make install", f".venv/bin/python {script}"],
             env_from_cfn_outputs={
-                "INVOCATION_URL": stage.runtime.outputs["InvocationUrl"],
-                "GATEWAY_URL": stage.gateway.outputs["GatewayUrl"],
-                "TOKEN_ENDPOINT": stage.identity.outputs["TokenEndpoint"],
-                "USER_POOL_ID": stage.identity.outputs["UserPoolId"],
-                "MACHINE_CLIENT_ID": stage.identity.outputs["MachineClientId"],
-                "USER_CLIENT_ID": stage.identity.outputs["UserClientId"],
-                "AWS_REGION": stage.identity.outputs["Region"],
+                name: stacks[stack].outputs[key]
+                for name, (stack, key) in STAGE_OUTPUTS.items()
+                if name in outputs
             },
             role_policy_statements=[
-                # The smoke test reads the M2M client's secret to get a gateway token, as the agent's
-                # credential provider does, and signs in as a temporary customer it creates and deletes
-                # (scripts/temporary_user.py). The pool id exists only after the stage deploys (and in the
-                # stage's account), so the pool is matched by the tag its identity stack gives it.
                 iam.PolicyStatement(
-                    actions=[
-                        "cognito-idp:DescribeUserPoolClient",
-                        "cognito-idp:AdminCreateUser",
-                        "cognito-idp:AdminSetUserPassword",
-                        "cognito-idp:AdminDeleteUser",
-                    ],
+                    actions=list(pool_actions),
                     resources=[
                         f"arn:{self.partition}:cognito-idp:{config.region}:"
                         f"{self.stage_accounts[stage.stage_name]}:userpool/*"
@@ -192,5 +205,5 @@ class PipelineStack(cdk.Stack):
                     conditions={"StringEquals": {f"aws:ResourceTag/{POOL_TAG}": pool_tag_value(config)}},
                 )
             ],
-            timeout=cdk.Duration.minutes(15),
+            timeout=timeout,
         )

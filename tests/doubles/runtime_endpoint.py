@@ -2,8 +2,9 @@
 
 What it reproduces: `POST /runtimes/<arn>/invocations?qualifier=...`; without `Authorization: Bearer ...` the
 JWT authorizer refuses with HTTP 401, header `x-amzn-ErrorType: AccessDeniedException` and a JSON message.
-With a token (or with `require_auth = False`, a runtime deployed without an authorizer) it answers 200 with a
-one-event SSE stream. The token is not validated: this double only decides "token or no token".
+With a token (or with `require_auth = False`, a runtime deployed without an authorizer) it answers 200 with an
+SSE stream of `answer`'s events, one `data:` line each, as the agent streams them (default: one text event).
+The token is not validated: this double only decides "token or no token"; tests read it from `calls`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class RuntimeEndpoint:
     require_auth: bool = True
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
+    answer: list[Any] = field(default_factory=lambda: [{"type": "text", "text": "hello"}])
 
 
 @contextmanager
@@ -50,7 +52,7 @@ def running_runtime(*, require_auth: bool = True) -> Iterator[RuntimeEndpoint]:
             data = (
                 json.dumps(document).encode()
                 if document is not None
-                else b'data: {"type": "text", "text": "hello"}\n\n'
+                else b"".join(f"data: {json.dumps(event)}\n\n".encode() for event in endpoint.answer)
             )
             headers: dict[str, str] = {}
             if status in (401, 403):

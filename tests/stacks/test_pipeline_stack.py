@@ -87,13 +87,16 @@ def test_the_stage_before_an_approval_runs_the_evaluation_gate_after_its_smoke_t
     assert list(stages).index("prod") > list(stages).index("staging") and approval["RunOrder"] == 1
     project = _project(template, gate)
     assert "scripts/evaluate.py" in project["Source"]["BuildSpec"]
-    secrets = {v["Name"]: (v["Type"], v["Value"]) for v in project["Environment"]["EnvironmentVariables"]}
-    assert secrets == {
-        "AGENT_USERNAME": ("SECRETS_MANAGER", "agentcore/staging/eval-user:username"),
-        "AGENT_PASSWORD": ("SECRETS_MANAGER", "agentcore/staging/eval-user:password"),
-    }
+    # The test user is a temporary customer the step creates and deletes: no stored credentials at all.
+    assert project["Environment"].get("EnvironmentVariables", []) == []
     variables = {v["name"] for v in json.loads(gate["Configuration"]["EnvironmentVariables"])}
-    assert variables == {"INVOCATION_URL", "USER_CLIENT_ID", "AWS_REGION"}
+    assert variables == {"INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION"}
+
+
+def test_no_secret_is_stored_or_read_for_any_post_deploy_check(pipeline):
+    _, template = pipeline
+    text = json.dumps(template)
+    assert "secretsmanager" not in text and "SECRETS_MANAGER" not in text and "eval-user" not in text
 
 
 def test_only_stages_that_require_approval_wait_for_it_before_deploying(pipeline):
@@ -138,29 +141,50 @@ def test_every_stage_is_smoke_tested_after_its_deploys_with_its_own_outputs(pipe
         assert all(namespace.startswith(name) for namespace in namespaces.values() if namespace)
 
 
-def test_smoke_test_role_may_only_read_client_secrets_and_manage_users_in_the_stage_account(pipeline):
-    _, template = pipeline
-    statements = [
-        s
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::IAM::Policy"
-        for s in r["Properties"]["PolicyDocument"]["Statement"]
-        if "cognito-idp" in json.dumps(s["Action"])
-    ]
-    assert len(statements) == 3
-    pools = set()
-    for statement in statements:
-        assert sorted(statement["Action"]) == [
-            "cognito-idp:AdminCreateUser",
-            "cognito-idp:AdminDeleteUser",
-            "cognito-idp:AdminSetUserPassword",
-            "cognito-idp:DescribeUserPoolClient",
+TEMPORARY_USER = [
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminSetUserPassword",
+]
+
+
+def _cognito_statements(template):
+    """{policy logical id: [its statements with a cognito-idp action]}."""
+    return {
+        logical_id: [
+            s
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+            if "cognito-idp" in json.dumps(s["Action"])
         ]
-        assert ":cognito-idp:us-east-1:123456789012:userpool/*" in json.dumps(statement["Resource"])
-        (pool,) = statement["Condition"]["StringEquals"].values()
-        assert list(statement["Condition"]["StringEquals"]) == [f"aws:ResourceTag/{POOL_TAG}"]
-        pools.add(pool)
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and "cognito-idp" in json.dumps(r["Properties"]["PolicyDocument"])
+    }
+
+
+def _only_the_stage_pool(statement):
+    """The pool the statement is limited to (by tag), after checking it is the stage account's pools only."""
+    assert ":cognito-idp:us-east-1:123456789012:userpool/*" in json.dumps(statement["Resource"])
+    assert list(statement["Condition"]["StringEquals"]) == [f"aws:ResourceTag/{POOL_TAG}"]
+    (pool,) = statement["Condition"]["StringEquals"].values()
+    return pool
+
+
+def test_post_deploy_roles_may_only_manage_users_of_their_own_stage_pool(pipeline):
+    _, template = pipeline
+    policies = _cognito_statements(template)
+    smoke = {k: v for k, v in policies.items() if "SmokeTest" in k}
+    evaluate = {k: v for k, v in policies.items() if "Evaluate" in k}
+    assert len(policies) == len(smoke) + len(evaluate) == 4
+    pools = set()
+    for (statement,) in smoke.values():  # the smoke test also reads the M2M client's secret
+        assert sorted(statement["Action"]) == sorted(["cognito-idp:DescribeUserPoolClient", *TEMPORARY_USER])
+        pools.add(_only_the_stage_pool(statement))
     assert pools == {f"agentcore-{stage}-users" for stage in ("dev", "staging", "prod")}  # one pool each
+    ((statement,),) = (
+        evaluate.values()
+    )  # the evaluation gate: the temporary customer's admin calls, nothing else
+    assert sorted(statement["Action"]) == TEMPORARY_USER
+    assert _only_the_stage_pool(statement) == "agentcore-staging-users"
 
 
 def test_each_user_pool_carries_the_tag_the_smoke_test_is_limited_to(synthesized):
