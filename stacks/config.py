@@ -34,6 +34,18 @@ AGENTCORE_TYPES = (
     "AWS::BedrockAgentCore::BrowserCustom",
     "AWS::BedrockAgentCore::CodeInterpreterCustom",
 )
+# A stage with online evaluation also needs this type in its region.
+ONLINE_EVALUATION_TYPE = "AWS::BedrockAgentCore::OnlineEvaluationConfig"
+# Built-in evaluators whose score (0..1) rises with quality, so a low-score alarm reads them the right way up.
+# The safety evaluators (Builtin.Harmfulness, Builtin.Stereotyping, Builtin.Refusal) are left out: which way
+# their score points is not documented.
+SCORED_EVALUATORS = (
+    "Builtin.GoalSuccessRate", "Builtin.Helpfulness", "Builtin.Correctness", "Builtin.Faithfulness",
+    "Builtin.Coherence", "Builtin.ResponseRelevance", "Builtin.Conciseness", "Builtin.InstructionFollowing",
+    "Builtin.ToolSelectionAccuracy", "Builtin.ToolParameterAccuracy",
+)  # fmt: skip
+SAFETY_EVALUATORS = ("Builtin.Harmfulness", "Builtin.Stereotyping", "Builtin.Refusal")
+MAX_EVALUATORS = 10  # per online evaluation configuration (AgentCore's limit)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
 AGENTCORE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
@@ -62,8 +74,8 @@ class ConfigError(ValueError):
 
 
 @functools.cache
-def agentcore_regions() -> frozenset[str]:
-    """Regions whose CloudFormation offers every AgentCore type we deploy (cfn-lint's per-region specs)."""
+def regions_offering(resource_types: tuple[str, ...]) -> frozenset[str]:
+    """Regions whose CloudFormation offers every one of `resource_types` (cfn-lint's per-region specs)."""
     # Located, not imported: importing cfnlint costs ~2 s of every synth (it pulls in sympy and networkx).
     package = importlib.util.find_spec("cfnlint")
     if package is None or package.origin is None:
@@ -72,9 +84,14 @@ def agentcore_regions() -> frozenset[str]:
     regions = set()
     for spec in providers.glob("*.json"):
         types = json.loads(spec.read_text())
-        if all(t in types for t in AGENTCORE_TYPES):
+        if all(t in types for t in resource_types):
             regions.add(spec.stem)
     return frozenset(regions)
+
+
+def agentcore_regions() -> frozenset[str]:
+    """Regions whose CloudFormation offers every AgentCore type we deploy."""
+    return regions_offering(AGENTCORE_TYPES)
 
 
 def _one_of(*allowed: object) -> Callable[[Any], str | None]:
@@ -93,6 +110,23 @@ def _each(values: Any, pattern: re.Pattern[str], what: str) -> str | None:
     for value in values:
         if not isinstance(value, str) or not pattern.fullmatch(value):
             return f"{json.dumps(value)} must be {what}"
+    return None
+
+
+def _evaluators(values: Any) -> str | None:
+    """1 to 10 distinct built-in evaluators whose score rises with quality."""
+    if not values or len(values) > MAX_EVALUATORS:
+        return f"must name 1 to {MAX_EVALUATORS} evaluators"
+    for value in values:
+        if value in SAFETY_EVALUATORS:
+            return (
+                f"{json.dumps(value)} is a safety evaluator whose score direction is not documented, so a "
+                "low-score alarm could read it backwards"
+            )
+        if value not in SCORED_EVALUATORS:
+            return f"{json.dumps(value)} must be one of {', '.join(SCORED_EVALUATORS)}"
+    if len(set(values)) != len(values):
+        return "names an evaluator twice"
     return None
 
 
@@ -165,6 +199,15 @@ class StageConfig:
     latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
     input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)
     output_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.015)
+    # Online evaluation (AgentCore Evaluations): built-in judges score a sample of live sessions
+    online_evaluation: bool = _setting(bool, default=False)
+    online_evaluation_percent: float = _setting((int, float), _between(0.01, 100), default=10)
+    online_evaluators: tuple[str, ...] = _setting(
+        (list, tuple),
+        _evaluators,
+        default=("Builtin.Helpfulness", "Builtin.Correctness", "Builtin.ToolSelectionAccuracy"),
+    )
+    online_evaluation_min_score: float = _setting((int, float), _between(0, 1), default=0.5)
 
     def __post_init__(self) -> None:
         from stacks.bedrock_models import PROFILE_REGIONS, split_model_id
@@ -177,7 +220,9 @@ class StageConfig:
                 f"profile, callable only from {', '.join(regions)} (region is {self.region})"
             )
         self._check_model_provider()
+        self._check_online_evaluation()
         object.__setattr__(self, "browser_allowed_domains", tuple(self.browser_allowed_domains))
+        object.__setattr__(self, "online_evaluators", tuple(self.online_evaluators))
         if self.idle_timeout_seconds > self.max_lifetime_seconds:
             raise ConfigError(
                 f"stage '{self.name}', key 'idle_timeout_seconds': must not exceed max_lifetime_seconds "
@@ -206,6 +251,22 @@ class StageConfig:
             raise ConfigError(
                 f"stage '{self.name}', key 'model_id': '{self.model_id}' is an OpenAI model id "
                 "(set model_provider 'openai' and openai_model_id)"
+            )
+
+    def _check_online_evaluation(self) -> None:
+        """The evaluators judge prompts and answers, which spans carry only with `trace_content`; and the
+        stage's region must offer the resource."""
+        if not self.online_evaluation:
+            return
+        if not self.trace_content:
+            raise ConfigError(
+                f"stage '{self.name}', key 'online_evaluation': needs trace_content: true (the evaluators "
+                "read prompts and answers from the spans, which are redacted without it)"
+            )
+        if self.region not in regions_offering((ONLINE_EVALUATION_TYPE,)):
+            raise ConfigError(
+                f"stage '{self.name}', key 'online_evaluation': region {self.region} does not offer "
+                f"{ONLINE_EVALUATION_TYPE}"
             )
 
     @property

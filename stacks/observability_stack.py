@@ -22,6 +22,7 @@ from stacks.config import StageConfig
 from stacks.encryption import stage_key
 from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
+from stacks.online_evaluation import score_alarms, score_widget
 from stacks.outputs import publish
 from stacks.runtime_stack import RuntimeStack
 from stacks.vended_logs import vended_log_group_name
@@ -58,12 +59,15 @@ class ObservabilityStack(cdk.Stack):
         self.metrics = StageMetrics(config, runtime, gateway, memory)
         self.topic = self._topic()
         self.alarms = self._alarms()
+        evaluation = runtime.evaluation  # online evaluation scores, when the stage has it
+        if evaluation:
+            self.alarms.update(score_alarms(self, config, evaluation, self.topic))
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
             dashboard_name=config.dns_name("agent"),
             default_interval=cdk.Duration.hours(3),
-            widgets=self._widgets(),
+            widgets=self._widgets() + ([[score_widget(evaluation)]] if evaluation else []),
         )
         self.outputs = publish(
             self,

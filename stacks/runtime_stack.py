@@ -27,6 +27,7 @@ from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
 from stacks.model_access import grant_model, model_environment
+from stacks.online_evaluation import OnlineEvaluation
 from stacks.outputs import publish
 from stacks.vended_logs import chain_deliveries, vended_log_group_name
 
@@ -73,6 +74,7 @@ class RuntimeStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self.service_name = config.dns_name("agent")  # the spans' `service.name` (OTEL_SERVICE_NAME)
         self.key = stage_key(self, "Key", config, "agent images at rest")
         self.repository = ecr.Repository(
             self,
@@ -176,6 +178,14 @@ class RuntimeStack(cdk.Stack):
                 "Region": (self.region, "Region of this stage"),
             },
         )
+        self.evaluation = (
+            OnlineEvaluation(
+                self, "OnlineEvaluation", config=config, runtime=self.runtime, endpoint=self.endpoint,
+                service_name=self.service_name,
+            )
+            if config.online_evaluation
+            else None
+        )  # fmt: skip
         chain_deliveries(self.runtime)  # traces and the two log types, one after another
         compliance.acknowledge_policy(self.runtime)
         if config.image_build == "codebuild":
@@ -256,7 +266,7 @@ class RuntimeStack(cdk.Stack):
                 else {}
             ),
             "CODE_INTERPRETER_ID": self.code_interpreter.code_interpreter_id,
-            "OTEL_SERVICE_NAME": self.config.dns_name("agent"),
+            "OTEL_SERVICE_NAME": self.service_name,
             **({} if self.config.trace_content else REDACT_TRACE_CONTENT),
         }
         for capability in capabilities:

@@ -51,3 +51,13 @@ def test_make_synth_checks_cdk_json_before_the_cdk_cli_reads_it():
     check = next(i for i, line in enumerate(commands) if "scripts/check_config.py cdk.json" in line)
     synth = next(i for i, line in enumerate(commands) if " synth --quiet" in line)
     assert check < synth
+
+
+def test_online_evaluation_without_trace_content_is_one_line(tmp_path):
+    path = tmp_path / "cdk.json"
+    context = cdk_context()
+    context["agentcore:stages"]["prod"]["online_evaluation"] = True
+    path.write_text(json.dumps({"context": context}))
+    code, err = _run(path)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("config error: stage 'prod', key 'online_evaluation': needs trace_content: true")

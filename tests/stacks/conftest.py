@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import cdk_context
 
 OPENAI_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
-# dev: OpenAI + browser sites + recordings; prod: recordings in a retained stage.
+# dev: OpenAI + browser sites + recordings; prod: recordings and online evaluation in a retained stage.
 VARIANT_OPTIONS = {
     "dev": {
         "model_provider": "openai",
@@ -24,7 +24,14 @@ VARIANT_OPTIONS = {
         "browser_allowed_domains": ["docs.aws.amazon.com", "*.example.com"],
         "browser_recording": True,
     },
-    "prod": {"browser_recording": True},
+    "prod": {
+        "browser_recording": True,
+        "trace_content": True,
+        "online_evaluation": True,
+        "online_evaluation_percent": 2.5,
+        "online_evaluators": ["Builtin.GoalSuccessRate", "Builtin.ToolParameterAccuracy"],
+        "online_evaluation_min_score": 0.7,
+    },
 }
 
 

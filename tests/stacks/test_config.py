@@ -18,6 +18,44 @@ def _context(**stage_overrides):
     return context
 
 
+EVALUATION_ON = {"online_evaluation": True, "trace_content": True}
+# Online evaluation: each setting, and the two rules between settings (content in spans, the region).
+BAD_ONLINE_EVALUATION = [
+    (
+        {"online_evaluation": True},
+        "stage 'dev', key 'online_evaluation': needs trace_content: true (the evaluators read prompts",
+    ),
+    (
+        {
+            **EVALUATION_ON,
+            "region": "us-gov-west-1",
+            "model_id": "anthropic.claude-3-haiku-20240307-v1:0",
+        },
+        "stage 'dev', key 'online_evaluation': region us-gov-west-1 does not offer "
+        "AWS::BedrockAgentCore::OnlineEvaluationConfig",
+    ),
+    ({"online_evaluation": "on"}, "stage 'dev', key 'online_evaluation': expected bool, got \"on\""),
+    ({"online_evaluation_percent": 0}, "key 'online_evaluation_percent': must be between 0.01 and 100"),
+    ({"online_evaluation_percent": 101}, "key 'online_evaluation_percent': must be between 0.01 and 100"),
+    ({"online_evaluation_min_score": 1.5}, "key 'online_evaluation_min_score': must be between 0 and 1"),
+    ({"online_evaluators": "Builtin.Helpfulness"}, "key 'online_evaluators': expected list or tuple"),
+    ({"online_evaluators": []}, "key 'online_evaluators': must name 1 to 10 evaluators"),
+    (
+        {"online_evaluators": ["Builtin.Helpfulness", "Helpfulness"]},
+        "key 'online_evaluators': \"Helpfulness\" must be one of Builtin.GoalSuccessRate, Builtin.Help",
+    ),
+    (
+        {"online_evaluators": ["Builtin.Harmfulness"]},
+        "key 'online_evaluators': \"Builtin.Harmfulness\" is a safety evaluator whose score direction is "
+        "not documented",
+    ),
+    (
+        {"online_evaluators": ["Builtin.Helpfulness", "Builtin.Helpfulness"]},
+        "key 'online_evaluators': names an evaluator twice",
+    ),
+]
+
+
 def test_the_shipped_context_loads_three_stages_in_promotion_order():
     stages = load_stages(cdk_context())
     assert [s.name for s in stages] == ["dev", "staging", "prod"]
@@ -57,6 +95,7 @@ def test_the_shipped_context_loads_three_stages_in_promotion_order():
             {"transaction_search_percent": 0},
             "stage 'dev', key 'transaction_search_percent': must be between 1",
         ),
+        *BAD_ONLINE_EVALUATION,
     ],
 )
 def test_bad_values_name_the_stage_and_key(overrides, message):
@@ -219,3 +258,18 @@ def test_an_openai_stage_and_browser_domains_load():
     )
     assert dev.uses_openai and dev.openai_model_id == "gpt-4o-mini"
     assert dev.browser_allowed_domains == ("docs.aws.amazon.com", "*.example.com")
+
+
+def test_online_evaluation_settings_load_and_default():
+    (dev, staging, _) = load_stages(
+        _context(
+            **EVALUATION_ON, online_evaluators=["Builtin.GoalSuccessRate"], online_evaluation_percent=0.5
+        )
+    )
+    assert dev.online_evaluation and dev.online_evaluators == ("Builtin.GoalSuccessRate",)
+    assert dev.online_evaluation_percent == 0.5 and dev.online_evaluation_min_score == 0.5
+    assert staging.online_evaluators == (
+        "Builtin.Helpfulness",
+        "Builtin.Correctness",
+        "Builtin.ToolSelectionAccuracy",
+    )
