@@ -4,6 +4,8 @@ the real invocation path (scripts/invoke.py's invocation), and gate on the pass 
 
     python scripts/evaluate.py                       # pipeline: INVOCATION_URL, USER_CLIENT_ID, USER_POOL_ID,
                                                      # AWS_REGION (the stage's outputs)
+    python scripts/evaluate.py --stage staging       # by hand: what the environment leaves out comes from
+                                                     # the outputs of <stage>-Runtime and <stage>-Identity
     python scripts/evaluate.py --local --user alice  # against `make local`
 
 Against a deployed stage the test user is temporary (scripts/temporary_user.py, as in the smoke test): created
@@ -41,7 +43,13 @@ BELOW_THRESHOLD = 6
 USER_FAILED = 3
 CASE_KEYS = {"id": str, "prompt": str, "tool": str, "must_contain": list, "must_not_contain": list}
 DEFAULT_CUSTOMER = "CUST-001"  # lambdas/orders/seed.json: owner of the sample orders ORD-1001..1003
-STAGE_OUTPUTS = ("INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION")
+# environment variable -> (stack, output): as the pipeline passes them (stacks/pipeline_stack.py)
+STAGE_OUTPUTS = {
+    "INVOCATION_URL": ("Runtime", "InvocationUrl"),
+    "USER_CLIENT_ID": ("Identity", "UserClientId"),
+    "USER_POOL_ID": ("Identity", "UserPoolId"),
+    "AWS_REGION": ("Identity", "Region"),
+}
 
 
 @dataclass
@@ -114,13 +122,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cases", type=Path, default=CASES)
     parser.add_argument("--threshold", type=float, help="override the case set's pass_threshold")
     parser.add_argument("--report", type=Path, help="write the results here (JSON)")
+    parser.add_argument("--stage", help="read the stage's stack outputs for what the environment leaves out")
     parser.add_argument("--local", action="store_true", help="the `make local` stage")
     parser.add_argument("--user", help="with --local: the local user (default alice)")
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
     if args.user is not None and not args.local:
         parser.error("--user needs --local (a deployed stage is evaluated as a temporary user)")
+    if args.stage is not None and args.local:
+        parser.error("--stage and --local exclude each other")
     return args
+
+
+def stage_outputs(stage: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The stage's outputs from the environment, and with `stage` what is missing from its stacks."""
+    values = {variable: environ.get(variable, "") for variable in STAGE_OUTPUTS}
+    if stage:
+        import boto3
+
+        region = values["AWS_REGION"] or invoke.stage_region(stage)
+        if not region:
+            raise invoke.Failure(f"no region for stage {stage!r} (cdk.json names none): set AWS_REGION", 2)
+        stacks: dict[str, dict[str, str]] = {}
+        for variable, (suffix, output) in STAGE_OUTPUTS.items():
+            name = f"{stage}-{suffix}"
+            if not values[variable]:
+                if name not in stacks:
+                    client = boto3.client("cloudformation", region_name=region)
+                    stacks[name] = invoke.stack_outputs(client, name)
+                values[variable] = stacks[name].get(output, "")
+    missing = [variable for variable, value in values.items() if not value]
+    if missing and stage:
+        raise invoke.Failure(
+            f"the stacks of stage {stage} give no {', '.join(missing)} (Runtime/Identity outputs)", 2
+        )
+    if missing:
+        raise invoke.Failure(f"set {', '.join(missing)} (the stage's outputs), or pass --stage or --local", 2)
+    return values
 
 
 def _cognito(target: invoke.Target) -> Any:
@@ -156,17 +194,15 @@ def _evaluate(
         target, (username, password) = invoke.local_target(state_dir / "stage.json", args.user)
         token = invoke.login(_cognito(target), target.client_id or "", username, password, lambda _: "")
         return run_cases(cases, target.url, token, args.timeout, out)
-    missing = [key for key in STAGE_OUTPUTS if not environ.get(key)]
-    if missing:
-        raise invoke.Failure(f"set {', '.join(missing)} (the stage's outputs) or use --local", 2)
-    target = invoke.Target(environ["INVOCATION_URL"], environ["AWS_REGION"], environ["USER_CLIENT_ID"])
+    outputs = stage_outputs(args.stage, environ)
+    target = invoke.Target(outputs["INVOCATION_URL"], outputs["AWS_REGION"], outputs["USER_CLIENT_ID"])
     cognito = _cognito(target)
     customer = document.get("customer_id", DEFAULT_CUSTOMER)
     try:
         with temporary_user.temporary_customer(
-            cognito, environ["USER_POOL_ID"], customer, prefix="eval"
+            cognito, outputs["USER_POOL_ID"], customer, prefix="eval"
         ) as user:
-            token = temporary_user.access_token(cognito, environ["USER_CLIENT_ID"], user)
+            token = temporary_user.access_token(cognito, outputs["USER_CLIENT_ID"], user)
             out.write(f"test user: a temporary customer linked to {customer}, deleted after the run\n")
             results = run_cases(cases, target.url, token, args.timeout, out)
     except temporary_user.UserError as error:

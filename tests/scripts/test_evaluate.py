@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from local.oidc_issuer import OidcIssuer
 from tests.conftest import ROOT
+from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
 from tests.local.test_local_stage import start
@@ -225,7 +226,7 @@ def test_a_temporary_user_that_cannot_be_deleted_fails_the_run_and_names_it(depl
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"USER_POOL_ID": ""}, "error: set USER_POOL_ID (the stage's outputs) or use --local"),
+        ({"USER_POOL_ID": ""}, "error: set USER_POOL_ID (the stage's outputs), or pass --stage or --local"),
         ({"INVOCATION_URL": "", "AWS_REGION": ""}, "error: set INVOCATION_URL, AWS_REGION"),
     ],
 )
@@ -245,3 +246,42 @@ def test_user_without_local_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         evaluate.main(["--user", "alice"], environ={})
     assert exit_.value.code == 2 and "--user needs --local" in capsys.readouterr().err
+
+
+def test_with_a_stage_the_missing_outputs_come_from_its_stacks(deployed, tmp_path, monkeypatch):
+    stacks = stubbed_cloudformation(
+        {
+            "staging-Runtime": {"InvocationUrl": deployed.runtime.url},
+            "staging-Identity": {"UserClientId": USER_CLIENT, "UserPoolId": POOL_ID, "Region": REGION},
+        }
+    )
+    patched = boto3.client
+    monkeypatch.setattr(
+        boto3,
+        "client",
+        lambda service, *a, **k: stacks if service == "cloudformation" else patched(service, *a, **k),
+    )
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps(ORDER_CASE))
+    out = io.StringIO()
+    code = evaluate.main(["--stage", "staging", "--cases", str(cases)], out=out, environ={})
+    assert code == 0, out.getvalue()
+    assert len(deployed.runtime.calls) == 1 and len(deployed.cognito.deleted) == 1
+
+
+def test_a_stage_whose_stacks_lack_an_output_is_one_line(monkeypatch, tmp_path):
+    stacks = stubbed_cloudformation({"staging-Runtime": {}, "staging-Identity": {"Region": REGION}})
+    monkeypatch.setattr(boto3, "client", lambda service, *a, **k: stacks)
+    out = io.StringIO()
+    assert evaluate.main(["--stage", "staging"], out=out, environ={}) == 2
+    assert out.getvalue() == (
+        "error: the stacks of stage staging give no INVOCATION_URL, USER_CLIENT_ID, USER_POOL_ID "
+        "(Runtime/Identity outputs)\n"
+    )
+
+
+def test_a_stage_without_a_region_is_one_line(monkeypatch):
+    monkeypatch.setattr(evaluate.invoke, "stage_region", lambda stage: None)  # a cdk.json naming no region
+    out = io.StringIO()
+    assert evaluate.main(["--stage", "qa"], out=out, environ={}) == 2
+    assert out.getvalue() == "error: no region for stage 'qa' (cdk.json names none): set AWS_REGION\n"
