@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -285,3 +286,13 @@ def test_a_stage_without_a_region_is_one_line(monkeypatch):
     out = io.StringIO()
     assert evaluate.main(["--stage", "qa"], out=out, environ={}) == 2
     assert out.getvalue() == "error: no region for stage 'qa' (cdk.json names none): set AWS_REGION\n"
+
+
+def test_the_pipeline_runs_it_as_a_file_from_any_directory(tmp_path):
+    """The pipeline runs `python scripts/evaluate.py`: it finds scripts.invoke and scripts.temporary_user."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "evaluate.py")],
+        cwd=tmp_path, capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (2, "")
+    assert done.stdout.startswith("error: set INVOCATION_URL, USER_CLIENT_ID, USER_POOL_ID, AWS_REGION")
