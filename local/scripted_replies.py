@@ -1,15 +1,16 @@
 """The scripted model's rules (`MODEL=scripted`): deterministic replies to a Converse request, no LLM.
 
 It lets the whole local stage run offline and makes its behaviour testable. Given the request the agent sends
-Bedrock (messages, offered tools), it answers in one of three ways:
+Bedrock (messages, offered tools), it answers in one of five ways:
 
 1. the last message carries tool results → a text answer quoting them (`<tool> returned: {...}`);
-2. the prompt names ids that fill every required argument of an offered tool (an argument's description
+2. the prompt holds an http(s) URL and `browse_web` is offered → `browse_web` opening that URL;
+3. the prompt names ids that fill every required argument of an offered tool (an argument's description
    gives its shape as `e.g. "ORD-1001"`, so `ORD-1002` in the prompt fills `order_id`) → a call of the tool
    whose name shares most words with the prompt;
-3. the prompt asks to run code or browse and the system prompt carries a `Local stage:` note (tools that are
-   off locally) → that note;
-4. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
+4. the prompt asks to run code (or to browse, without `browse_web` offered) and the system prompt carries a
+   `Local stage:` note (tools that are off locally) → that note;
+5. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
    (so a restored conversation is visible) and what the first of them was.
 
 It never calls a tool whose required arguments it cannot fill from the prompt (e.g. `cancel_order` needs a
@@ -20,51 +21,46 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from local.scripted_model import Text, ToolCall
 
 MAX_QUOTE_CHARS = 1500
 _EXAMPLE = re.compile(r'e\.g\. "([A-Z]+-)[A-Za-z0-9]+"')
 _WORD = re.compile(r"[a-z0-9]+")
-_OFF_TOOL_REQUEST = re.compile(
-    r"\b(run|execute|python|code|browse|browser|website|web page)\b", re.IGNORECASE
-)
+_CODE_REQUEST = re.compile(r"\b(run|execute|python|code)\b", re.IGNORECASE)
+_BROWSE_REQUEST = re.compile(r"\b(browse|browser|website|web page)\b", re.IGNORECASE)
+_URL = re.compile(r"https?://[^\s\"'<>]+[^\s\"'<>.,;:!?)]")
+BROWSE_TOOL = "browse_web"
 LOCAL_NOTE_PREFIX = "Local stage:"
 
 
-@dataclass(frozen=True)
-class TextReply:
-    text: str
-
-
-@dataclass(frozen=True)
-class ToolReply:
-    name: str
-    arguments: dict[str, Any]
-    tool_use_id: str
-
-
-Reply = TextReply | ToolReply
-
-
-def reply_to(request: dict[str, Any]) -> Reply:
+def reply_to(request: dict[str, Any]) -> Text | ToolCall:
     """The scripted answer to one Converse request body."""
     messages = request.get("messages") or []
     last = messages[-1] if messages else {"role": "user", "content": []}
     results = [block["toolResult"] for block in last.get("content", []) if "toolResult" in block]
     if results:
-        return TextReply(_quote_results(messages, results))
+        return Text(_quote_results(messages, results))
     prompt = _text(last)
     tools = [t["toolSpec"] for t in (request.get("toolConfig") or {}).get("tools", []) if "toolSpec" in t]
+    offered = {spec["name"] for spec in tools}
+    url = _URL.search(prompt)
+    if url and BROWSE_TOOL in offered:
+        arguments = {"action": "open", "url": url.group(0)}
+        return ToolCall(BROWSE_TOOL, arguments, tool_use_id=f"tooluse-scripted-{len(messages)}")
     call = _tool_call(prompt, tools, turn=len(messages))
     if call is not None:
         return call
     note = _local_note(request)
-    if note and _OFF_TOOL_REQUEST.search(prompt):
-        return TextReply(f"(scripted model, no LLM) {note}")
+    off_request = _CODE_REQUEST.search(prompt) or (
+        _BROWSE_REQUEST.search(prompt) and BROWSE_TOOL not in offered
+    )
+    if note and off_request:
+        return Text(f"(scripted model, no LLM) {note}")
     earlier = [_text(m) for m in messages[:-1] if m.get("role") == "user" and _text(m)]
     first = f' The first was: "{earlier[0][:200]}".' if earlier else ""
-    return TextReply(
+    return Text(
         f'(scripted model, no LLM) You said: "{prompt[:500]}". This conversation has {len(earlier)} '
         f"earlier user message(s).{first} Ask about an order (e.g. ORD-1001) or a product (e.g. SKU-1001) "
         "and I will look it up with my tools."
@@ -103,7 +99,7 @@ def _quote_results(messages: list[dict[str, Any]], results: list[dict[str, Any]]
     return "(scripted model, no LLM) " + "\n".join(parts)
 
 
-def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolReply | None:
+def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolCall | None:
     """The best offered tool whose every required argument is an id found in the prompt."""
     words = set(_WORD.findall(prompt.lower()))
     best: tuple[int, str, dict[str, Any]] | None = None
@@ -124,7 +120,7 @@ def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolRe
                 best = (overlap, spec["name"], arguments)
     if best is None:
         return None
-    return ToolReply(best[1], best[2], f"tooluse-scripted-{turn}")
+    return ToolCall(best[1], best[2], tool_use_id=f"tooluse-scripted-{turn}")
 
 
 def _id_for(prop: dict[str, Any], prompt: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The agent's real HTTP server with the real BedrockModel talking to the fake ConverseStream endpoint.
+"""The agent's real HTTP server with the real BedrockModel talking to the local ConverseStream server.
 
 Use with `pytest_plugins = ["tests.agent.bedrock_fixtures"]`. Both servers are module-scoped (starting the
 agent and its boto3 client once per module keeps the wire tests fast); `bedrock` is reset before each test.
@@ -13,16 +13,24 @@ import pytest
 from agentcore_agent.app import create_app
 from agentcore_agent.model_retries import ModelRetries
 
+from local.bedrock_runtime import ConverseStreamServer, running_converse_stream
 from tests.agent.conftest import Server, serve, settings
-from tests.doubles.converse_stream_server import ConverseStreamServer, running_converse_stream
 
 MODEL_ID = "anthropic.claude-test-v1:0"
+
+
+def scripted_model_id(name: str) -> str:
+    """A model id of its own for one agent's script, shaped like a Claude id: Strands sends tool results'
+    `status` only to Claude models, which the stages deploy."""
+    return f"anthropic.claude-scripted-{name}-v1:0"
+
+
 FAST_RETRIES = {"initial_delay": 0.01, "max_delay": 0.04}  # the production shape (4 attempts), in ms
 
 
 @pytest.fixture(scope="module")
 def bedrock_endpoint() -> Iterator[ConverseStreamServer]:
-    """The fake endpoint, with dummy credentials and the bedrock-runtime endpoint pointed at it."""
+    """The local ConverseStream server, with dummy credentials and bedrock-runtime pointed at it."""
     with pytest.MonkeyPatch.context() as patch, running_converse_stream() as server:
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
             patch.setenv(name, "testing")
@@ -34,7 +42,7 @@ def bedrock_endpoint() -> Iterator[ConverseStreamServer]:
 
 @pytest.fixture
 def bedrock(bedrock_endpoint: ConverseStreamServer) -> ConverseStreamServer:
-    """The fake endpoint with no script and no recorded requests."""
+    """The local ConverseStream server with no script and no recorded requests."""
     bedrock_endpoint.reset()
     return bedrock_endpoint
 

@@ -1,6 +1,8 @@
 """Gateway test fixtures: identity double, local gateway, moto DynamoDB, and the app as `__main__` wires it.
 
-Used as a plugin (`pytest_plugins = ["tests.agent.gateway_fixtures"]`) so conftest.py stays untouched.
+Used as a plugin (`pytest_plugins = ["tests.agent.gateway_fixtures"]`) so conftest.py stays untouched. The
+wired app is the production one end to end: its real BedrockModel talks to the local ConverseStream server
+(tests.agent.bedrock_fixtures), which replays each wired agent's scripted turns under a model id of its own.
 
 moto and the local servers coexist without special configuration: `mock_aws` intercepts botocore requests
 whose URL matches a mocked service's `url_bases` (e.g. `https?://dynamodb.<region>.amazonaws.com`), while
@@ -14,21 +16,25 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from agentcore_agent.__main__ import wire_app
 from strands import ModelRetryStrategy
 
+from local.bedrock_runtime import ConverseStreamServer, Script
 from local.gateway import Decision, JwtAuthorizer, running_gateway
 from local.identity_server import IdentityServer, running_identity
 from local.lambda_context import LAMBDAS_DIR
 from local.oidc_issuer import OidcIssuer
-from local.scripted_model import ScriptedModel, Text
+from local.scripted_model import Call, Text
+from tests.agent.bedrock_fixtures import scripted_model_id
 from tests.agent.conftest import SESSION_A, Reply, Server, serve, settings
+
+pytest_plugins = ["tests.agent.bedrock_fixtures"]  # fixture: bedrock
 
 GATEWAY_TOKEN = "m2m-token-for-the-gateway"
 WORKLOAD_TOKEN = "workload-access-token-from-the-runtime"
@@ -144,8 +150,12 @@ def user_gateway_url(issuer: OidcIssuer, lambdas_dir: Path, gateway_audit: list[
 
 @dataclass
 class WiredServer(Server):
-    """The agent server built by `wire_app`; posts carry a user token and the runtime's workload token."""
+    """The agent server built by `wire_app`; posts carry a user token and the runtime's workload token.
 
+    `model` is the agent's script at the local ConverseStream server (its turns and the calls it answered).
+    """
+
+    model: Script | None = None  # type: ignore[assignment]
     user_token: str = ""
 
     def ask(
@@ -165,7 +175,9 @@ StartWired = Callable[..., WiredServer]
 
 
 @pytest.fixture
-def start_wired(issuer: OidcIssuer, aws_env: None, user_tokens: dict[str, str]) -> Iterator[StartWired]:
+def start_wired(
+    issuer: OidcIssuer, aws_env: None, user_tokens: dict[str, str], bedrock: ConverseStreamServer
+) -> Iterator[StartWired]:
     """`start_wired(turns, gateway_url=..., env=..., auth=True)` → the app as `__main__` wires it.
 
     With auth on (the deployed case) every turn has a verified user (`user_token`, ACTOR's by default) whose
@@ -181,23 +193,21 @@ def start_wired(issuer: OidcIssuer, aws_env: None, user_tokens: dict[str, str]) 
         auth: bool = True,
         user_token: str | None = None,
     ) -> WiredServer:
-        model = ScriptedModel(turns or [Text("Hello.")])
+        model_id = scripted_model_id(f"wired-{len(stack)}")
         values = {
+            "MODEL_ID": model_id,
             **({"OIDC_DISCOVERY_URL": issuer.discovery_url, "ALLOWED_CLIENTS": "client-a"} if auth else {}),
             "GATEWAY_CREDENTIAL_PROVIDER": PROVIDER,
             "GATEWAY_SCOPES": SCOPES,
             **({"GATEWAY_URL": gateway_url} if gateway_url else {}),
             **(env or {}),
         }
-        app, close = wire_app(
-            settings(**values),
-            model_factory=lambda _settings: model,
-            retry_factory=lambda: ModelRetryStrategy(max_attempts=1),
-        )
+        app, close = wire_app(settings(**values), retry_factory=lambda: ModelRetryStrategy(max_attempts=1))
         context = serve(app)
         port = context.__enter__()
         stack.append((context, close))
-        return WiredServer(port=port, model=model, user_token=user_token or user_tokens[ACTOR])
+        script = bedrock.script(*(turns or [Text("Hello.")]), model_id=model_id)
+        return WiredServer(port=port, model=script, user_token=user_token or user_tokens[ACTOR])
 
     yield start
     for context, close in reversed(stack):
@@ -205,12 +215,19 @@ def start_wired(issuer: OidcIssuer, aws_env: None, user_tokens: dict[str, str]) 
         close()
 
 
-def offered(model: ScriptedModel, call: int = 0) -> list[str]:
+class Scripted(Protocol):
+    """A scripted model in-process (`ScriptedModel`) or at the wire (`Script`): the calls it answered."""
+
+    @property
+    def requests(self) -> Sequence[Call]: ...
+
+
+def offered(model: Scripted, call: int = 0) -> list[str]:
     """Names of the tool specs the model was offered on one call."""
     return sorted(spec["name"] for spec in model.requests[call].tool_specs)
 
 
-def tool_results(model: ScriptedModel, call: int) -> list[dict[str, Any]]:
+def tool_results(model: Scripted, call: int) -> list[dict[str, Any]]:
     """Every toolResult block the model saw on one call."""
     return [
         block["toolResult"]

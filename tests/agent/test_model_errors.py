@@ -7,15 +7,9 @@ from agentcore_agent import model_errors
 from botocore.exceptions import ClientError, EventStreamError
 from strands.types.exceptions import ContextWindowOverflowException
 
+from local.bedrock_runtime import HttpError, StreamError, error_statuses, http_errors, stream_errors
+from local.scripted_model import Text
 from tests.agent.bedrock_fixtures import MODEL_ID
-from tests.doubles.converse_stream_server import (
-    Answer,
-    HttpError,
-    StreamError,
-    error_statuses,
-    http_errors,
-    stream_errors,
-)
 
 pytest_plugins = ["tests.agent.bedrock_fixtures"]
 
@@ -67,7 +61,7 @@ def _assert_error_event(reply, shape):
 
 @pytest.mark.parametrize("shape", http_errors())
 def test_http_error_before_the_stream_reaches_the_caller_as_its_error_event(bedrock, bedrock_agent, shape):
-    bedrock.always(HttpError(shape, RAW))
+    bedrock.script(HttpError(shape, RAW))
     reply = bedrock_agent.post({"prompt": "hello"}, session=None)
     _assert_error_event(reply, shape)
     retried_at_once = EXPECTED[shape][2]
@@ -90,7 +84,7 @@ def test_mid_stream_validation_error_is_not_a_generic_retryable_error(bedrock, b
 
 
 def test_a_context_overflow_is_named_although_bedrock_calls_it_a_validation_error(bedrock, bedrock_agent):
-    bedrock.always(HttpError("ValidationException", "Input is too long for requested model."))
+    bedrock.script(HttpError("ValidationException", "Input is too long for requested model."))
     event = bedrock_agent.post({"prompt": "hello"}, session=None).events[-1]
     assert event["error"] == "ContextWindowOverflow"
 
@@ -105,7 +99,7 @@ def test_context_overflow_raised_from_a_validation_error_keeps_its_own_name():
 
 def test_the_session_stays_usable_after_a_mid_stream_error(bedrock, bedrock_agent):
     session = "model-errors-0123456789-0123456789-0123456789"
-    bedrock.script(StreamError("ModelStreamErrorException", RAW, text="Half an answer"), Answer("Whole."))
+    bedrock.script(StreamError("ModelStreamErrorException", RAW, text="Half an answer"), Text("Whole."))
     assert bedrock_agent.post({"prompt": "first"}, session=session).events[-1]["error"] == "ModelStreamError"
     assert bedrock_agent.post({"prompt": "second"}, session=session).text == "Whole."
     messages = bedrock.requests[1].body["messages"]

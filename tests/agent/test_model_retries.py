@@ -1,4 +1,4 @@
-"""One retry layer with a known budget, counted at the wire against the fake ConverseStream endpoint."""
+"""One retry layer with a known budget, counted at the wire against the local ConverseStream server."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import pytest
 from agentcore_agent.agent_factory import default_model, default_retry_strategy
 from agentcore_agent.model_retries import MAX_ATTEMPTS, ModelRetries
 
+from local.bedrock_runtime import HttpError, StreamError
+from local.scripted_model import Text
 from tests.agent.bedrock_fixtures import FAST_RETRIES, MODEL_ID
 from tests.agent.conftest import settings
-from tests.doubles.converse_stream_server import Answer, HttpError, StreamError
 
 pytest_plugins = ["tests.agent.bedrock_fixtures"]
 
@@ -29,7 +30,7 @@ def test_botocore_does_not_retry_on_its_own(bedrock_endpoint):
 
 
 def test_persistent_throttling_is_attempted_exactly_max_attempts_times(bedrock, bedrock_agent):
-    bedrock.always(HttpError("ThrottlingException"))
+    bedrock.script(HttpError("ThrottlingException"))
     reply = bedrock_agent.post({"prompt": "hello"}, session=None)
     assert reply.events[-1]["error"] == "ModelThrottled"
     assert reply.events[-1]["retryable"] is True
@@ -42,7 +43,7 @@ def test_persistent_throttling_is_attempted_exactly_max_attempts_times(bedrock, 
 
 
 def test_one_throttle_then_success_answers(bedrock, bedrock_agent):
-    bedrock.script(HttpError("ThrottlingException"), Answer("Back to normal."))
+    bedrock.script(HttpError("ThrottlingException"), Text("Back to normal."))
     reply = bedrock_agent.post({"prompt": "hello"}, session=None)
     assert reply.text == "Back to normal."
     assert reply.events[-1] == {"type": "end", "stop_reason": "end_turn"}
@@ -50,7 +51,7 @@ def test_one_throttle_then_success_answers(bedrock, bedrock_agent):
 
 
 def test_the_request_reaches_the_wire_as_converse_stream(bedrock, bedrock_agent):
-    bedrock.script(Answer("Hi."))
+    bedrock.script(Text("Hi."))
     assert bedrock_agent.post({"prompt": "hello there"}, session=None).text == "Hi."
     (request,) = bedrock.requests
     assert request.model_id == MODEL_ID
@@ -61,8 +62,7 @@ def test_the_request_reaches_the_wire_as_converse_stream(bedrock, bedrock_agent)
 @pytest.mark.parametrize("code", ["ThrottlingException", "ServiceUnavailableException"])
 def test_an_error_inside_a_started_stream_is_not_retried(bedrock, bedrock_agent, code):
     # Text already reached the caller: a retry would send it twice, so the caller is told to retry instead.
-    bedrock.script(StreamError(code, text="The answer is "))
-    bedrock.always(Answer("duplicate"))
+    bedrock.script(StreamError(code, text="The answer is "), Text("duplicate"))
     reply = bedrock_agent.post({"prompt": "hello"}, session=None)
     assert len(bedrock.requests) == 1
     assert reply.text == "The answer is "
