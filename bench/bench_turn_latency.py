@@ -4,7 +4,8 @@
 
 The agent app is built by `__main__.wire_app` (the production wiring, auth on) and served over real HTTP;
 every dependency is a local wire-level double with latency injected at the wire: AgentCore Memory (the
-records server in front of moto: RetrieveMemoryRecords, ListEvents, CreateEvent each wait `--memory-ms`),
+local stage's SQLite Memory behind its data plane: RetrieveMemoryRecords, ListEvents, CreateEvent each wait
+`--memory-ms`),
 AgentCore Identity (GetResourceOauth2Token waits `--token-ms`; with auth on it is never called, since
 the user's own token goes to the gateway) and the MCP gateway (verifying the user's JWT; each semantic
 search waits `--search-ms`). The model is the scripted double; it notes when it is called.
@@ -25,6 +26,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "agent_src")]
 
 REGION = "us-east-1"
-AWS_URL = f"https://bedrock-agentcore.{REGION}.amazonaws.com"
+MEMORY_ID = "benchMemory-abcdefghij"
 GATEWAY_TOKEN = "bench-m2m-token"
 ACTOR = "bench-user-0001"
 PROMPT = "where is my order ORD-1001?"
@@ -66,12 +68,12 @@ def main() -> int:
     from agentcore_agent import memory_hooks
     from agentcore_agent.__main__ import wire_app
     from agentcore_agent.settings import Settings
-    from moto import mock_aws
     from strands import ModelRetryStrategy
 
+    from local.data_plane import DataPlane
     from local.gateway import JwtAuthorizer, running_gateway
     from local.identity_server import running_identity
-    from local.memory_records_server import MemoryRecordsServer
+    from local.memory_store import MemoryStore
     from local.oidc_issuer import OidcIssuer
     from local.scripted_model import ScriptedModel, Text
     from tests.agent.conftest import serve
@@ -91,8 +93,11 @@ def main() -> int:
     logging.disable(logging.WARNING)  # the per-request INFO lines of the SDK and the agent are noise here
     model = TimedModel()
     with ExitStack() as stack:
-        stack.enter_context(mock_aws())
-        memory = stack.enter_context(MemoryRecordsServer(upstream=AWS_URL))
+        state = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        namespaces = {"facts": "/facts/{actorId}"}
+        store = MemoryStore(state / "memory.sqlite3", memory_id=MEMORY_ID, namespaces=namespaces)
+        stack.callback(store.close)
+        memory = stack.enter_context(DataPlane(memory=store))
         identity = stack.enter_context(running_identity(GATEWAY_TOKEN))
         issuer = stack.enter_context(OidcIssuer())
         authorizer = JwtAuthorizer(issuer.issuer, frozenset({"client-a"}))
@@ -101,17 +106,17 @@ def main() -> int:
         )
         os.environ["AWS_ENDPOINT_URL_BEDROCK_AGENTCORE"] = identity.endpoint_url
         memory_client = boto3.session.Session().client(
-            "bedrock-agentcore", region_name=REGION, endpoint_url=memory.url
+            "bedrock-agentcore", region_name=REGION, endpoint_url=memory.endpoint_url
         )
-        memory_hooks._shared_client = lambda region: memory_client  # the memory double, not identity
+        memory_hooks._shared_client = lambda region: memory_client  # the local Memory, not identity
         settings = Settings.from_env(
             {
                 "AWS_REGION": REGION,
                 "MODEL_ID": "bench",
                 "OIDC_DISCOVERY_URL": issuer.discovery_url,
                 "ALLOWED_CLIENTS": "client-a",
-                "MEMORY_ID": "benchMemory-abcdefghij",
-                "MEMORY_NAMESPACES": json.dumps({"facts": "/facts/{actorId}"}),
+                "MEMORY_ID": MEMORY_ID,
+                "MEMORY_NAMESPACES": json.dumps(namespaces),
                 "GATEWAY_URL": gateway_url,
                 "GATEWAY_CREDENTIAL_PROVIDER": "bench-provider",
                 "GATEWAY_SCOPES": "bench/invoke",

@@ -7,6 +7,7 @@
 Environment: MODEL=bedrock|openai|scripted (default: bedrock when AWS credentials are found, else scripted),
 LOCAL_STATE_DIR (default .local), LOCAL_AGENT_PORT (default 8080), CDK_OUT (default cdk.out).
 Every failure is one line on stderr and exit status 2; Ctrl-C exits with 130 after stopping every component.
+The agent logs to <state>/agent.log, the tool handlers and emulators to <state>/tools.log.
 """
 
 from __future__ import annotations
@@ -16,9 +17,15 @@ import os
 import signal
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import TextIO
 
-from local.lambda_context import REPO_ROOT
+STARTED = time.monotonic()  # the ready line counts from here (the launcher's own imports included)
+
+from local.lambda_context import REPO_ROOT  # noqa: E402
+
+TOOLS_LOG = "tools.log"
 
 
 def _path(name: str, default: str) -> Path:
@@ -27,19 +34,28 @@ def _path(name: str, default: str) -> Path:
 
 
 def _run() -> int:
-    from local.dev_stage import DevStageError
-    from local.stage import LocalStage, LocalStageError, Options
-
-    started = time.monotonic()
     raw_port = os.environ.get("LOCAL_AGENT_PORT") or "8080"
     if not raw_port.isdigit():
         print(f"local: LOCAL_AGENT_PORT={raw_port!r} is not a port number", file=sys.stderr)
         return 2
+    state_dir = _path("LOCAL_STATE_DIR", ".local")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # The terminal gets the launcher's lines only; what the emulators and the tool handlers running in this
+    # process print (the handlers' logs and metrics: CloudWatch's in the cloud) goes to <state>/tools.log.
+    out, err = sys.stdout, sys.stderr
+    with (state_dir / TOOLS_LOG).open("a", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
+        return _serve(state_dir, int(raw_port), out, err)
+
+
+def _serve(state_dir: Path, port: int, out: TextIO, err: TextIO) -> int:
+    from local.dev_stage import DevStageError
+    from local.stage import LocalStage, LocalStageError, Options
+
     options = Options(
-        state_dir=_path("LOCAL_STATE_DIR", ".local"),
+        state_dir=state_dir,
         cdk_out=_path("CDK_OUT", "cdk.out"),
         model=os.environ.get("MODEL") or None,
-        agent_port=int(raw_port),
+        agent_port=port,
     )
     # Ctrl-C stops the stage even when SIGINT was ignored at start-up (a job started in the background by a
     # non-interactive shell inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: the
@@ -50,26 +66,27 @@ def _run() -> int:
     stage = None
     try:
         stage = LocalStage(options)
-        url = stage.start(lambda line: print(line, flush=True))
+        url = stage.start(lambda line: print(line, file=out, flush=True))
         print(
-            f"ready in {time.monotonic() - started:.1f}s: agent at {url} (model: {stage.model}); try "
+            f"ready in {time.monotonic() - STARTED:.1f}s: agent at {url} (model: {stage.model}); try "
             'scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
+            file=out,
             flush=True,
         )
         status = stage.wait()
-        print(f"local: the agent exited with status {status}; stopping", file=sys.stderr)
+        print(f"local: the agent exited with status {status}; stopping", file=err)
         return 1
     except (LocalStageError, DevStageError) as error:
-        print(f"local: {error}", file=sys.stderr)
+        print(f"local: {error}", file=err)
         return 2
     except KeyboardInterrupt:
-        print("stopping", flush=True)
+        print("stopping", file=out, flush=True)
         return 130
     finally:
         if stage is not None:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the clean-up
             stage.stop()
-            print("stopped", flush=True)
+            print("stopped", file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from local.http_server import bound_socket
 from local.lambda_context import (
     LAMBDAS_DIR,
     SEPARATOR,
@@ -365,14 +366,6 @@ def build_app(
     app = Starlette(lifespan=lifespan)
     app.router.add_route(MCP_PATH, MCPEndpoint(), methods=["GET", "POST", "DELETE"])
     return BearerAuth(app, authorizer)
-
-
-def bound_socket() -> socket.socket:
-    """A socket bound to a free 127.0.0.1 port: its URL is known before the gateway starts serving it."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 def gateway_url(sock: socket.socket) -> str:

@@ -10,6 +10,7 @@ thread, and is a context manager. Each double keeps its own protocol version, ro
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,14 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_bytes(
             status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
         )
+
+
+def bound_socket() -> socket.socket:
+    """A socket bound to a free 127.0.0.1 port: its URL is known before a server starts serving it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def json_or_raw(raw: bytes) -> dict[str, Any]:

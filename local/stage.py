@@ -7,12 +7,18 @@ tables are created as declared. What runs:
 - `dynamodb`: moto server with the tool tables (saved under the state directory on stop);
 - `identity`: the OIDC issuer (JWKS + Cognito InitiateAuth for the local users) and the Identity data plane;
 - `memory`: SQLite-backed Memory behind the same `bedrock-agentcore` endpoint as Identity (`data_plane`);
+- `browser`: the Browser data plane on that endpoint too, each session a local headless Chromium, when
+  Chromium is installed and the dev stage allows sites (BROWSER_ALLOWED_DOMAINS, as in the cloud);
 - `gateway`: the MCP gateway in front of the real Lambda handlers (lexical tool search);
 - `model`: `scripted` (local ConverseStream), `bedrock` (the developer's credentials) or `openai`;
 - `traces`: OTLP receiver writing `<state>/traces.jsonl`;
 - `agent`: `python -m local.agent_process` under `opentelemetry-instrument`, logs in `<state>/agent.log`.
-Code Interpreter and Browser are off: model-written code never runs unsandboxed on the developer's machine,
-and the local stage does not drive a browser yet; the agent's system prompt says so.
+Code Interpreter is off: model-written code never runs unsandboxed on the developer's machine. What is off
+(and why) is one line at start-up and a note in the agent's system prompt, so the agent says so when asked.
+
+Start-up is ordered for speed: the agent process (the slowest part: its imports) is launched as soon as the
+endpoints it is configured with exist, and the tables and the gateway (whose imports are the next slowest)
+start in this process while it boots.
 """
 
 from __future__ import annotations
@@ -30,35 +36,41 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from local import dev_stage
 from local.lambda_context import LAMBDAS_DIR, REPO_ROOT
+from local.scripted_replies import LOCAL_NOTE_PREFIX
 
 if str(REPO_ROOT / "agent_src") not in sys.path:  # the launcher reads the agent's default system prompt
     sys.path.insert(0, str(REPO_ROOT / "agent_src"))
 
-from local.bedrock_runtime import ScriptedBedrock
+from local.bedrock_runtime import ConverseStreamServer
+from local.browser import LocalBrowser
+from local.chromium import chromium_path
 from local.data_plane import DataPlane
-from local.dynamodb import LocalDynamoDB
-from local.gateway import JwtAuthorizer, bound_socket, gateway_url, running_gateway
+from local.http_server import bound_socket
 from local.identity_server import IdentityServer
 from local.memory_store import MemoryStore
 from local.oidc_issuer import OidcIssuer
 from local.traces import TraceReceiver
 from local.users import local_users
 
+if TYPE_CHECKING:
+    from local.dynamodb import LocalDynamoDB
+
 MODELS = ("bedrock", "openai", "scripted")
 USER_CLIENT_ID = "local-user-client"
 M2M_CLIENT_ID = "local-gateway-client"
 MEMORY_ID = "local_memory-abcdefghij"
+BROWSER_ID = "local_browser-abcdefghij"
 POOL_ID = "us-east-1_LocalPool"
 STAGE_FILE = "stage.json"
 WORKLOAD_NAME = "local-agent"
 OPENAI_KEY_PROVIDER = "local-openai-key"
-LOCAL_PROMPT_NOTE = (
-    "Local stage: code execution and web browsing are off (model-written code is never run unsandboxed on "
-    "this machine); if asked for them, say they are unavailable locally."
-)
+CODE_OFF = "code execution is off (model-written code is never run unsandboxed on this machine)"
+# Deploy-time ids the local stage leaves out when their tool is off: the Code Interpreter's always, the
+# Browser's unless the local Browser runs.
 OFF_LOCALLY = frozenset({"CODE_INTERPRETER_ID", "BROWSER_ID"})
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -159,8 +171,8 @@ class LocalStage:
     # -- components --------------------------------------------------------------------------------------
 
     def _start(self, say: Callable[[str], None]) -> str:
-        """The HTTP emulators first, then the agent process (it boots while the tables and the gateway's
-        handlers load in this process: the two slowest steps overlap), then wait for its /ping."""
+        """The endpoints the agent is configured with, then the agent process, then (while it boots) the
+        tables and the gateway, then wait for its /ping."""
         stage = dev_stage.load(self.options.cdk_out)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._check_port_free()
@@ -188,15 +200,23 @@ class LocalStage:
 
         store = MemoryStore(self.state_dir / "memory.sqlite3", memory_id=MEMORY_ID, namespaces=namespaces)
         self._stack.callback(store.close)
-        plane = DataPlane(memory=store, identity_url=identity.endpoint_url).start()
+        browser, browser_off = self._browser(runtime_env)
+        plane = DataPlane(memory=store, identity_url=identity.endpoint_url, browser=browser).start()
         self._stack.callback(plane.stop)
         say(f"memory    {plane.endpoint_url}  SQLite {store.path} (long-term extraction emulated)")
+        if browser is not None:
+            self._stack.callback(browser.close)
+            say(
+                f"browser   {plane.endpoint_url}  a headless Chromium per session ({browser.executable}); "
+                f"allowed sites: {runtime_env['BROWSER_ALLOWED_DOMAINS']}"
+            )
 
         model_env = self._model_environment(say)
         traces = TraceReceiver(self.state_dir).start()
         self._stack.callback(traces.stop)
         say(f"traces    {traces.path}  (python -m local spans)")
-        say("off       code interpreter, browser (never run model-written code unsandboxed locally)")
+        off = [CODE_OFF] + ([f"web browsing is off ({browser_off})"] if browser_off else [])
+        say(f"off       {'; '.join(off)}")
 
         gateway_socket = bound_socket()
         self._stack.callback(gateway_socket.close)
@@ -205,14 +225,19 @@ class LocalStage:
             "OIDC_DISCOVERY_URL": issuer.discovery_url,
             "ALLOWED_CLIENTS": USER_CLIENT_ID,
             "MEMORY_ID": MEMORY_ID,
-            "GATEWAY_URL": gateway_url(gateway_socket),
+            "GATEWAY_URL": f"http://127.0.0.1:{gateway_socket.getsockname()[1]}/mcp",  # checked below
+            **({"BROWSER_ID": BROWSER_ID} if browser is not None else {}),
         }
         environment = stage.agent_environment(local_values, OFF_LOCALLY)
-        environment["SYSTEM_PROMPT"] = _system_prompt(environment)
+        environment["SYSTEM_PROMPT"] = _system_prompt(environment, off)
         environment.update(model_env)
         environment.update(self._process_environment(region, plane.endpoint_url, traces.endpoint_url))
         self._launch_agent(environment)
 
+        from local.dynamodb import LocalDynamoDB  # moto and the MCP SDK load while the agent boots
+        from local.gateway import JwtAuthorizer, gateway_url, running_gateway
+
+        assert environment["GATEWAY_URL"] == gateway_url(gateway_socket)
         os.environ.update(_LAMBDA_AWS_ENV | {"AWS_DEFAULT_REGION": region, "AWS_REGION": region})
         self._dynamodb = dynamodb = LocalDynamoDB(self.state_dir, stage.tables, region).start()
         self._stack.callback(dynamodb.stop)
@@ -240,6 +265,16 @@ class LocalStage:
         self._write_stage_file(region, issuer.base_url)
         return f"{self.agent_url}/invocations"
 
+    def _browser(self, runtime_env: Mapping[str, Any]) -> tuple[LocalBrowser | None, str | None]:
+        """The local Browser, or None and why the tool is off: like the cloud, it needs allowed sites."""
+        domains = runtime_env.get("BROWSER_ALLOWED_DOMAINS")
+        if not isinstance(domains, str) or not domains.strip():
+            return None, "the dev stage allows no sites: set browser_allowed_domains for dev in cdk.json"
+        executable = chromium_path()
+        if executable is None:
+            return None, "no Chromium is installed here: apt-get install chromium"
+        return LocalBrowser(BROWSER_ID, executable=executable, profiles_dir=self.state_dir / "browser"), None
+
     def _count(self, table: str) -> int:
         assert self._dynamodb is not None
         return int(self._dynamodb.client().scan(TableName=table, Select="COUNT")["Count"])
@@ -252,7 +287,7 @@ class LocalStage:
         """Endpoint configuration (and, for bedrock, credentials) for the chosen model."""
         environ = self.options.environ
         if self.model == "scripted":
-            bedrock = ScriptedBedrock().start()
+            bedrock = ConverseStreamServer().start()
             self._stack.callback(bedrock.stop)
             say(f"model     scripted  {bedrock.endpoint_url} (deterministic replies, no LLM)")
             return {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": bedrock.endpoint_url, **_DUMMY_CREDENTIALS}
@@ -348,7 +383,10 @@ class LocalStage:
             agent.wait()
 
     def _check_port_free(self) -> None:
+        """Refuse a port another process listens on. SO_REUSEADDR, as the agent's server binds: the TIME_WAIT
+        connections a stopped stage leaves on its port for a minute must not block a restart."""
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", self.options.agent_port))
             except OSError:
@@ -397,7 +435,9 @@ def _targets() -> str:
     return ", ".join(sorted(path.parent.name for path in LAMBDAS_DIR.glob("*/tools.json")))
 
 
-def _system_prompt(environment: Mapping[str, str]) -> str:
+def _system_prompt(environment: Mapping[str, str], off: list[str]) -> str:
+    """The stage's prompt and a note on what is off locally, so that the agent says so when asked for it."""
     from agentcore_agent.settings import DEFAULT_SYSTEM_PROMPT
 
-    return f"{environment.get('SYSTEM_PROMPT') or DEFAULT_SYSTEM_PROMPT}\n\n{LOCAL_PROMPT_NOTE}"
+    note = f"{LOCAL_NOTE_PREFIX} {'; '.join(off)}. If asked for it, say it is unavailable in the local stage."
+    return f"{environment.get('SYSTEM_PROMPT') or DEFAULT_SYSTEM_PROMPT}\n\n{note}"

@@ -1,6 +1,7 @@
-"""The `browse_web` tool end to end without AWS: the app as `__main__` wires it → boto3 (SigV4, REST-JSON) →
-the Browser data-plane double, whose automation stream is a real headless Chromium driven by Playwright over
-CDP, reading pages from a local site with real host names. Driven by the scripted model.
+"""The `browse_web` tool end to end without AWS, on the local stage's components: the app as `__main__` wires
+it, its real BedrockModel talking to the local ConverseStream server (scripted turns), boto3 (SigV4,
+REST-JSON) to the local Browser behind the local data plane, each session a real headless Chromium driven by
+Playwright over CDP, reading pages from a local site under `*.localhost` names (Chromium's 127.0.0.1).
 
 Covers reading a page, following a link, a screenshot and an answer built from what was read; the allow-list
 (opening, following and redirects); one session per agent session, started lazily and stopped on eviction
@@ -10,6 +11,7 @@ error while the answer still arrives.
 
 from __future__ import annotations
 
+import base64
 import gc
 import json
 import re
@@ -25,8 +27,13 @@ from agentcore_agent.browser import check_url, host_allowed
 from agentcore_agent.system_prompt import DATA_RULE, TOOL_RULES
 from strands import ModelRetryStrategy
 
+from local.bedrock_runtime import Script
+from local.browser import START, STOP, LocalBrowser
+from local.chromium import chromium_path
+from local.data_plane import DataPlane
 from local.http_server import JsonHandler, LocalServer
-from local.scripted_model import ScriptedModel, Text, ToolCall
+from local.scripted_model import Text, ToolCall
+from tests.agent.bedrock_fixtures import scripted_model_id
 from tests.agent.conftest import (
     SESSION_A,
     SESSION_B,
@@ -39,13 +46,12 @@ from tests.agent.conftest import (
     settings,
 )
 from tests.agent.gateway_fixtures import offered, tool_results
-from tests.doubles.browser_server import START, STOP, BrowserServer, Chromium, chromium_path
 
-pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixture: aws_env
+pytest_plugins = ["tests.agent.gateway_fixtures", "tests.agent.bedrock_fixtures"]  # aws_env, bedrock
 
 BROWSER_ID = "agentcore_dev_browser-AbCdEf1234"
-ALLOWED = "docs.example.test"
-BLOCKED = "blocked.example.net"
+ALLOWED = "docs.localhost"
+BLOCKED = "blocked.localhost"
 # Generous bounds: the suite shares a loaded machine (a browsing turn takes about a second here).
 STEP_TIMEOUT = "30"
 TURN_TIMEOUT = 180
@@ -60,7 +66,7 @@ MENU = """<html><head><title>Menu</title></head><body>
 
 
 class Site:
-    """A local web site answering for every host name (Chromium maps them all to 127.0.0.1)."""
+    """A local web site answering for every host name (every `*.localhost` name is 127.0.0.1 to Chromium)."""
 
     def __init__(self) -> None:
         self.visits: list[tuple[str, str]] = []  # (host, path)
@@ -103,13 +109,11 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    executable = chromium_path()
-    if executable is None:
+def executable() -> str:
+    found = chromium_path()
+    if found is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    running = Chromium(executable)
-    yield running
-    running.stop()
+    return found
 
 
 @pytest.fixture
@@ -121,8 +125,8 @@ def site() -> Iterator[Site]:
 @dataclass
 class Wired:
     server: Server
-    model: ScriptedModel
-    double: BrowserServer
+    model: Script  # the turns of this agent's model id, and the calls it answered
+    browser: LocalBrowser
     close: Callable[[], None]
 
     def ask(self, prompt: str = "What does an espresso cost?", session: str = SESSION_A) -> Reply:
@@ -140,30 +144,32 @@ class Wired:
 
 
 @pytest.fixture
-def start(aws_env, chromium, monkeypatch) -> Iterator[Callable[..., Wired]]:
-    running: list[tuple[Any, Callable[[], None], BrowserServer]] = []
+def start(aws_env, executable, bedrock, tmp_path, monkeypatch) -> Iterator[Callable[..., Wired]]:
+    running: list[tuple[Any, Callable[[], None], LocalBrowser, DataPlane]] = []
 
     def launch(turns: list[Any], **env: str) -> Wired:
-        double = BrowserServer(BROWSER_ID, chromium.ws_url).start()
-        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", double.endpoint_url)
-        model = ScriptedModel(turns)
-        values = {"BROWSER_ID": BROWSER_ID, "BROWSER_ALLOWED_DOMAINS": ALLOWED}
+        browser = LocalBrowser(
+            BROWSER_ID, executable=executable, profiles_dir=tmp_path / f"browser-{len(running)}"
+        )
+        plane = DataPlane(browser=browser).start()
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", plane.endpoint_url)
+        model_id = scripted_model_id(f"browser-{len(running)}")
+        values = {"BROWSER_ID": BROWSER_ID, "BROWSER_ALLOWED_DOMAINS": ALLOWED, "MODEL_ID": model_id}
         values["BROWSER_TIMEOUT_SECONDS"] = STEP_TIMEOUT
         app, close = wire_app(
-            settings(**(values | env)),
-            model_factory=lambda _settings: model,
-            retry_factory=lambda: ModelRetryStrategy(max_attempts=1),
+            settings(**(values | env)), retry_factory=lambda: ModelRetryStrategy(max_attempts=1)
         )
         context = serve(app)
         port = context.__enter__()
-        running.append((context, close, double))
-        return Wired(Server(port=port, model=model), model, double, close)
+        running.append((context, close, browser, plane))
+        return Wired(Server(port=port), bedrock.script(*turns, model_id=model_id), browser, close)
 
     yield launch
-    for context, close, double in reversed(running):
+    for context, close, browser, plane in reversed(running):
         context.__exit__(None, None, None)
         close()
-        double.stop()
+        plane.stop()
+        browser.close()
 
 
 def browse(action: str, tool_use_id: str, **arguments: str) -> ToolCall:
@@ -209,14 +215,15 @@ def test_the_model_reads_a_page_follows_a_link_takes_a_screenshot_and_answers_fr
     (shot,) = tool_results(wired.model, 3)[-1:]
     assert shot["status"] == "success"
     (image,) = [block["image"] for block in shot["content"] if "image" in block]
-    assert image["format"] == "jpeg" and image["source"]["bytes"].startswith("b'\\xff\\xd8")  # JPEG SOI
+    jpeg = base64.b64decode(image["source"]["bytes"])  # bytes travel base64-encoded in Converse JSON
+    assert image["format"] == "jpeg" and jpeg.startswith(b"\xff\xd8")  # JPEG start of image
 
     assert [path for host, path in site.visits if host == ALLOWED] == ["/", "/menu"]
-    (started,) = wired.double.calls(START)
-    assert started.browser_id == BROWSER_ID and started.signed
+    (started,) = wired.browser.ledger.calls(START)
+    assert started.identifier == BROWSER_ID and started.signed
     assert started.body["sessionTimeoutSeconds"] == 900
     assert started.body["viewPort"] == {"width": 1280, "height": 800}
-    assert wired.double.calls(STOP) == []  # kept for the next turn
+    assert wired.browser.ledger.calls(STOP) == []  # kept for the next turn
 
 
 def test_a_site_outside_the_allow_list_is_refused_before_any_session_or_request(start, site):
@@ -226,7 +233,7 @@ def test_a_site_outside_the_allow_list_is_refused_before_any_session_or_request(
     (refusal,) = tool_results(wired.model, 1)
     assert refusal["status"] == "error"
     assert f"'{BLOCKED}' is not an allowed site. Allowed: {ALLOWED}" in wired.results(1)[0]
-    assert wired.double.calls(START) == [] and site.visits == []
+    assert wired.browser.ledger.calls(START) == [] and site.visits == []
 
 
 def test_following_a_link_or_a_redirect_to_another_site_is_refused(start, site):
@@ -260,7 +267,7 @@ def test_a_page_that_never_loads_is_a_tool_error_and_the_session_keeps_working(s
     assert reply.text == "An espresso costs 2.40 EUR."
     slow = wired.results(1)[-1]
     assert slow.startswith("Browsing failed: ") and "in time" in slow
-    assert len(wired.double.calls(START)) == 1
+    assert len(wired.browser.ledger.calls(START)) == 1
 
 
 def test_a_navigation_error_is_a_readable_tool_error(start, site):
@@ -272,39 +279,44 @@ def test_a_navigation_error_is_a_readable_tool_error(start, site):
     assert "Call log" not in error and "\n" not in error
 
 
-def test_a_session_the_service_ended_is_replaced_on_the_next_call(start, site, chromium):
+def test_a_session_the_service_ended_is_replaced_on_the_next_call(start, site):
     opened = [browse("open", "t1", url=site.url("/")), Text("Open.")]
     wired = start(opened * 2)
     wired.ask()
-    chromium.close_pages()  # the service ends the session under the client
+    (session,) = wired.browser.ledger.started_sessions()
+    chromium = wired.browser.chromium_of(session)
+    assert chromium is not None and wired.browser.end(session)  # the service ends it (e.g. its timeout)
+    assert not chromium.running() and not chromium.user_data_dir.exists()
     wired.ask()
     result = wired.results(3)[-1]
     assert "the previous browser session had ended; a new one was started" in result
     assert "Opening hours" in result
-    first, _ = wired.double.calls(START)
-    assert [call.session_id for call in wired.double.calls(STOP)] == [first.session_id]
+    assert [call.session_id for call in wired.browser.ledger.calls(STOP)] == [session]
+    assert len(wired.browser.ledger.calls(START)) == 2
 
 
 def test_one_session_per_agent_session_started_lazily_and_stopped_on_eviction_and_close(start, site):
     wired = start([Text("No browsing needed.")], SESSION_CACHE_SIZE="1")
     wired.ask(session=SESSION_A)
-    assert wired.double.calls(START) == []  # never used, never started
+    assert wired.browser.ledger.calls(START) == []  # never used, never started
     wired.model.turns = [browse("open", "t1", url=site.url("/")), Text("Open.")]
     wired.model.requests.clear()
     wired.ask(session=SESSION_A)
     wired.model.requests.clear()
     wired.ask(session=SESSION_A)
-    assert len(wired.double.calls(START)) == 1  # the same session across turns
+    assert len(wired.browser.ledger.calls(START)) == 1  # the same session across turns
     wired.model.requests.clear()
     wired.ask(session=SESSION_B)  # the cache holds one agent: session A's agent is evicted
     gc.collect()
-    first, second = wired.double.calls(START)
-    assert wired.double.wait_for_stops(1)
-    assert [call.session_id for call in wired.double.calls(STOP)] == [first.session_id]
+    ledger = wired.browser.ledger
+    first, second = ledger.started_sessions()
+    assert ledger.wait_for(lambda: ledger.stopped_sessions() == [first])  # the agent's reaper stopped it
+    assert [call.session_id for call in ledger.calls(STOP)] == [first]
     wired.close()
-    assert [call.session_id for call in wired.double.calls(STOP)] == [first.session_id, second.session_id]
+    assert [call.session_id for call in ledger.calls(STOP)] == [first, second]
+    assert ledger.stopped_sessions() == [first, second]
     wired.close()  # idempotent
-    assert len(wired.double.calls(STOP)) == 2
+    assert len(ledger.calls(STOP)) == 2
 
 
 def test_a_screenshot_too_large_even_at_low_quality_is_refused(start, site, monkeypatch):

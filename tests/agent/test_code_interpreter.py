@@ -159,28 +159,28 @@ def test_model_runs_python_in_the_custom_interpreter_and_sees_1024(start):
     assert result["status"] == "success"
     assert text_of(result) == "exit code: 0\nstdout:\n1024"
 
-    (started,) = wired.double.calls(START)
-    (invoked,) = wired.double.calls(INVOKE)
+    (started,) = wired.double.ledger.calls(START)
+    (invoked,) = wired.double.ledger.calls(INVOKE)
     assert started.identifier == invoked.identifier == INTERPRETER_ID  # never the AWS-managed interpreter
     assert started.body["sessionTimeoutSeconds"] == 900
     assert SESSION_A in started.body["name"]
-    session_id = wired.double.started_sessions()[0]
+    session_id = wired.double.ledger.started_sessions()[0]
     assert invoked.session_id == session_id
     assert invoked.body == {
         "name": "executeCode",
         "arguments": {"code": "print(2**10)", "language": "python", "clearContext": False},
     }
     assert "/us-east-1/bedrock-agentcore/aws4_request" in invoked.headers["authorization"]  # real SigV4
-    assert wired.double.calls(STOP) == []  # the session lives as long as the agent
+    assert wired.double.ledger.calls(STOP) == []  # the session lives as long as the agent
 
 
 def test_no_interpreter_session_until_the_tool_is_used(start):
     wired = start([ANSWER])
     assert_answered(wired.ask())
     assert "execute_python" in offered(wired.model)
-    assert wired.double.requests == []
+    assert wired.double.ledger.requests == []
     wired.close()
-    assert wired.double.requests == []  # nothing to stop either
+    assert wired.double.ledger.requests == []  # nothing to stop either
 
 
 def test_tool_is_not_offered_without_code_interpreter_id(aws_env):
@@ -198,9 +198,9 @@ def test_one_interpreter_session_per_agent_session_across_turns(start):
     wired.ask(session=SESSION_A)
     wired.ask(session=SESSION_B)
 
-    starts, invokes = wired.double.calls(START), wired.double.calls(INVOKE)
+    starts, invokes = wired.double.ledger.calls(START), wired.double.ledger.calls(INVOKE)
     assert len(starts) == 2 and len(invokes) == 3
-    first, second = wired.double.started_sessions()
+    first, second = wired.double.ledger.started_sessions()
     assert [call.session_id for call in invokes] == [first, first, second]
     assert [SESSION_A in starts[0].body["name"], SESSION_B in starts[1].body["name"]] == [True, True]
     assert "1024" in text_of(wired.result(5))
@@ -212,16 +212,16 @@ def test_eviction_stops_the_evicted_agents_session_and_close_stops_the_rest(star
     wired.ask(session=SESSION_B)  # the cache holds one agent: session A's agent is evicted
     gc.collect()  # the agent is normally freed at once; collect in case a cycle holds it
 
-    first, second = wired.double.started_sessions()
-    assert wired.double.wait_for(lambda: wired.double.stopped_sessions() == [first])
-    (stop,) = wired.double.calls(STOP)
+    first, second = wired.double.ledger.started_sessions()
+    assert wired.double.ledger.wait_for(lambda: wired.double.ledger.stopped_sessions() == [first])
+    (stop,) = wired.double.ledger.calls(STOP)
     assert (stop.identifier, stop.session_id) == (INTERPRETER_ID, first)
 
     wired.close()
-    assert wired.double.stopped_sessions() == [first, second]
-    assert [call.session_id for call in wired.double.calls(STOP)] == [first, second]
+    assert wired.double.ledger.stopped_sessions() == [first, second]
+    assert [call.session_id for call in wired.double.ledger.calls(STOP)] == [first, second]
     wired.close()  # idempotent
-    assert len(wired.double.calls(STOP)) == 2
+    assert len(wired.double.ledger.calls(STOP)) == 2
 
 
 def test_python_errors_come_back_to_the_model_as_output(start):
@@ -255,7 +255,7 @@ def test_bad_input_is_refused_without_calling_the_service(start, code, expected)
     assert_answered(wired.ask())
     result = wired.result(1)
     assert result["status"] == "error" and expected in text_of(result)
-    assert wired.double.requests == []
+    assert wired.double.ledger.requests == []
 
 
 def test_service_error_is_a_tool_error_and_the_session_is_kept(start):
@@ -268,12 +268,12 @@ def test_service_error_is_a_tool_error_and_the_session_is_kept(start):
         "Python execution failed: the Code Interpreter refused the call (InternalServerException: "
         "sandbox host failed). Try again later or answer without it."
     )
-    assert len(wired.double.calls(INVOKE)) == 1  # not retried: a retry could run the program twice
-    assert wired.double.calls(STOP) == []
+    assert len(wired.double.ledger.calls(INVOKE)) == 1  # not retried: a retry could run the program twice
+    assert wired.double.ledger.calls(STOP) == []
 
     assert_answered(wired.ask())  # the next call works in the same session
     assert "1024" in text_of(wired.result(3))
-    assert len(wired.double.calls(START)) == 1
+    assert len(wired.double.ledger.calls(START)) == 1
 
 
 def test_exception_inside_the_event_stream_is_a_tool_error(start):
@@ -290,11 +290,11 @@ def test_start_failure_is_a_tool_error_and_the_next_call_starts_again(start):
     assert_answered(wired.ask())
     text = text_of(wired.result(1))
     assert text.startswith("Could not start the Python sandbox:") and "AccessDeniedException" in text
-    assert wired.double.calls(INVOKE) == []
+    assert wired.double.ledger.calls(INVOKE) == []
 
     assert_answered(wired.ask())
     assert "1024" in text_of(wired.result(3))
-    assert len(wired.double.calls(START)) == 2
+    assert len(wired.double.ledger.calls(START)) == 2
 
 
 def test_timeout_is_a_tool_error_and_resets_the_sandbox(start):
@@ -310,27 +310,27 @@ def test_timeout_is_a_tool_error_and_resets_the_sandbox(start):
         "Python execution failed: the Code Interpreter did not answer in time (1 s)"
     )
     assert "sandbox was reset" in text_of(result)
-    assert len(wired.double.calls(INVOKE)) == 1
-    (first,) = wired.double.started_sessions()
-    assert wired.double.stopped_sessions() == [first]  # the possibly still running code is abandoned
+    assert len(wired.double.ledger.calls(INVOKE)) == 1
+    (first,) = wired.double.ledger.started_sessions()
+    assert wired.double.ledger.stopped_sessions() == [first]  # the possibly still running code is abandoned
 
     assert_answered(wired.ask())  # a fresh session on the next call
     assert "1024" in text_of(wired.result(3))
-    assert len(wired.double.started_sessions()) == 2
+    assert len(wired.double.ledger.started_sessions()) == 2
 
 
 def test_session_ended_by_the_service_is_reported_and_replaced(start):
     wired = start([POWER, ANSWER, POWER, ANSWER, POWER, ANSWER])
     wired.ask()
-    (first,) = wired.double.started_sessions()
-    wired.double.sessions[first] = "TERMINATED"  # e.g. its service-side timeout passed
+    (first,) = wired.double.ledger.started_sessions()
+    wired.double.ledger.set_state(first, "TERMINATED")  # e.g. its service-side timeout passed
 
     assert_answered(wired.ask())
     text = text_of(wired.result(3))
     assert "ResourceNotFoundException" in text and "run the code again" in text
     assert_answered(wired.ask())
     assert "1024" in text_of(wired.result(5))
-    assert len(wired.double.started_sessions()) == 2
+    assert len(wired.double.ledger.started_sessions()) == 2
 
 
 def test_unreachable_service_is_a_tool_error(aws_env, monkeypatch):
@@ -357,15 +357,15 @@ def test_old_session_is_restarted_before_the_service_ends_it(double):
         text = text_of(tool.run(owner, "print(2)"))
         assert text.startswith("(the sandbox had expired and was restarted: earlier variables are gone)")
         assert text.endswith("stdout:\n2")
-        first, second = double.started_sessions()
-        assert double.stopped_sessions() == [first]
+        first, second = double.ledger.started_sessions()
+        assert double.ledger.stopped_sessions() == [first]
         assert tool.live_sessions == 1
 
         reference = weakref.ref(owner)
         del owner
         gc.collect()
         assert reference() is None
-        assert double.wait_for(lambda: double.stopped_sessions() == [first, second])
+        assert double.ledger.wait_for(lambda: double.ledger.stopped_sessions() == [first, second])
         assert tool.live_sessions == 0
     finally:
         tool.close()

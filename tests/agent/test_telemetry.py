@@ -1,5 +1,6 @@
-"""Traces of real turns: the app as `__main__` wires it, with memory (moto events + records double), the local
-gateway and the identity double, exported by an OpenTelemetry SDK provider into memory.
+"""Traces of real turns: the app as `__main__` wires it, with the local Memory (SQLite), the local gateway,
+the identity double and the local ConverseStream server, exported by an OpenTelemetry SDK provider into
+memory.
 
 What production has and these tests reproduce: ADOT installs the global tracer provider (Strands and
 `agentcore_agent.telemetry` read it), instruments botocore, and instruments Starlette, so each request is a
@@ -14,6 +15,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -27,7 +29,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from local.memory_records_server import MemoryRecordsServer
+from local.data_plane import DataPlane
+from local.memory_store import MemoryStore
 from local.scripted_model import Text, ToolCall
 from tests.agent import gateway_fixtures
 from tests.agent.conftest import SESSION_A, SESSION_B, serve
@@ -36,7 +39,6 @@ from tests.agent.gateway_fixtures import ACTOR, ORDER_PROMPT, StartWired, WiredS
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
 
 REGION = "us-east-1"
-AWS_URL = f"https://bedrock-agentcore.{REGION}.amazonaws.com"
 MEMORY_ID = "agentmemory-0123456789"
 RECORD_TEXT = "RECORD-TEXT prefers delivery to the office"
 MEMORY_SPANS = {
@@ -78,29 +80,32 @@ def spans(exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-def memory(tables: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryRecordsServer]:
-    """Memory for the wired app: events in moto (`tables` runs mock_aws), records from the double.
+def memory(tables: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[DataPlane]:
+    """The local Memory for the wired app, with one long-term record of the user.
 
     The identity double owns AWS_ENDPOINT_URL_BEDROCK_AGENTCORE, so the memory client gets its endpoint
     explicitly through the factory's shared-client hook.
     """
-    with MemoryRecordsServer(upstream=AWS_URL) as server:
-        server.add_record(f"/facts/{ACTOR}", RECORD_TEXT, score=0.9)
+    namespaces = {"facts": "/facts/{actorId}"}
+    store = MemoryStore(tmp_path / "memory.sqlite3", memory_id=MEMORY_ID, namespaces=namespaces)
+    store.add_record(f"/facts/{ACTOR}", RECORD_TEXT, score=0.9)
+    with DataPlane(memory=store) as server:
         client = boto3.session.Session().client(
             "bedrock-agentcore",
             region_name=REGION,
-            endpoint_url=server.url,
+            endpoint_url=server.endpoint_url,
             config=Config(retries={"total_max_attempts": 1}),
         )
         monkeypatch.setattr(memory_hooks, "_shared_client", lambda region: client)
         yield server
+    store.close()
 
 
 @pytest.fixture
 def traced_server(
     identity: Any,
     user_gateway_url: str,
-    memory: MemoryRecordsServer,
+    memory: DataPlane,
     start_wired: StartWired,
     monkeypatch: Any,
 ) -> WiredServer:

@@ -17,8 +17,9 @@ decoding all run for real. Shapes follow `botocore/data/bedrock-agentcore/2024-0
   `exception` message whose `:exception-type` is the stream member (e.g. `throttlingException`).
 
 It stands in for the sandbox by running `executeCode` Python in a fresh subprocess with a timeout (so unlike
-the real service, variables do not persist between calls). Every request is recorded, and `fail(...)` makes
-chosen operations fail (HTTP error, in-stream exception, or a delay that trips the client's read timeout).
+the real service, variables do not persist between calls). Calls and session states are kept in a
+`SessionLedger` (`ledger`, shared with the local Browser), and `fail(...)` makes chosen operations fail (HTTP
+error, in-stream exception, or a delay that trips the client's read timeout).
 """
 
 from __future__ import annotations
@@ -29,28 +30,19 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from local.eventstream import EVENTSTREAM, event_message, exception_message
 from local.http_server import JsonHandler, LocalServer
+from local.tool_sessions import READY, Call, SessionLedger, error, send_answer, session_query
 
 SESSION_HEADER = "x-amzn-code-interpreter-session-id"
 START, INVOKE, STOP = "StartCodeInterpreterSession", "InvokeCodeInterpreter", "StopCodeInterpreterSession"
-_STATUS = {
-    "AccessDeniedException": 403,
-    "ValidationException": 400,
-    "ResourceNotFoundException": 404,
-    "ConflictException": 409,
-    "ServiceQuotaExceededException": 402,
-    "ThrottlingException": 429,
-    "InternalServerException": 500,
-}
 
 
 def result_event(result: dict[str, Any]) -> bytes:
@@ -84,17 +76,6 @@ def run_python(code: str, timeout: float) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """One request the double received."""
-
-    operation: str
-    identifier: str
-    session_id: str | None
-    body: dict[str, Any]
-    headers: dict[str, str]
-
-
 @dataclass
 class Failure:
     """How an operation fails: an HTTP error (default), an exception event mid-stream, or only a delay."""
@@ -112,8 +93,7 @@ class CodeInterpreterServer:
     def __init__(self, interpreter_id: str, *, exec_timeout: float = 10.0) -> None:
         self.interpreter_id = interpreter_id
         self.exec_timeout = exec_timeout
-        self.requests: list[Recorded] = []
-        self.sessions: dict[str, str] = {}  # session id -> "READY" | "TERMINATED"
+        self.ledger = SessionLedger()
         self._failures: dict[str, Failure] = {}
         self._lock = threading.Lock()
         self._released = threading.Event()  # set on stop so delayed handlers end at once
@@ -124,26 +104,6 @@ class CodeInterpreterServer:
         """The value for AWS_ENDPOINT_URL_BEDROCK_AGENTCORE."""
         return self._server.url
 
-    def calls(self, operation: str) -> list[Recorded]:
-        """The recorded requests of one operation, in order."""
-        with self._lock:
-            return [r for r in self.requests if r.operation == operation]
-
-    def started_sessions(self) -> list[str]:
-        return [s for s, _ in self._sessions_in(None)]
-
-    def stopped_sessions(self) -> list[str]:
-        return [s for s, state in self._sessions_in(None) if state == "TERMINATED"]
-
-    def wait_for(self, condition: Any, timeout: float = 5.0) -> bool:
-        """Poll `condition()` until true (for effects of background threads such as the reaper)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.02)
-        return bool(condition())
-
     def fail(self, operation: str, failure: Failure | None = None) -> None:
         """Make the next `failure.times` calls of `operation` fail as described."""
         with self._lock:
@@ -152,10 +112,6 @@ class CodeInterpreterServer:
     def recover(self) -> None:
         with self._lock:
             self._failures.clear()
-
-    def _sessions_in(self, state: str | None) -> list[tuple[str, str]]:
-        with self._lock:
-            return [(s, v) for s, v in self.sessions.items() if state is None or v == state]
 
     def _take_failure(self, operation: str) -> Failure | None:
         with self._lock:
@@ -207,13 +163,10 @@ class CodeInterpreterServer:
                 }.get((method, tail))
                 if operation is None:
                     return self._error("ValidationException", f"unknown operation {method} {url.path}")
-                session_id = (
-                    self.headers.get(SESSION_HEADER) or (parse_qs(url.query).get("sessionId") or [None])[0]
-                )
-                headers = self.lowered_headers()
-                with double._lock:
-                    double.requests.append(Recorded(operation, identifier, session_id, body, headers))
-                if not headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
+                session_id = self.headers.get(SESSION_HEADER) or session_query(self.path)
+                call = Call(operation, identifier, session_id, body, self.lowered_headers())
+                double.ledger.record(call)
+                if not call.signed:
                     return self._error("AccessDeniedException", "request is not SigV4-signed")
                 if identifier != double.interpreter_id:
                     return self._error("ResourceNotFoundException", f"no code interpreter {identifier}")
@@ -233,20 +186,14 @@ class CodeInterpreterServer:
                 timeout = body.get("sessionTimeoutSeconds")
                 if timeout is not None and not 1 <= timeout <= 28800:
                     return self._error("ValidationException", "sessionTimeoutSeconds out of range")
-                session_id = uuid.uuid4().hex[:26].upper()
-                with double._lock:
-                    double.sessions[session_id] = "READY"
+                session_id = double.ledger.open()
                 now = datetime.now(UTC).isoformat()
                 self._json(
                     {"codeInterpreterIdentifier": identifier, "sessionId": session_id, "createdAt": now}
                 )
 
             def _stop(self, identifier: str, session_id: str | None) -> None:
-                with double._lock:
-                    known = session_id in double.sessions
-                    if known:
-                        double.sessions[session_id] = "TERMINATED"  # type: ignore[index]
-                if not known:
+                if not double.ledger.close(session_id):
                     return self._error("ResourceNotFoundException", f"no session {session_id}")
                 now = datetime.now(UTC).isoformat()
                 self._json(
@@ -254,9 +201,7 @@ class CodeInterpreterServer:
                 )
 
             def _invoke(self, session_id: str | None, body: dict[str, Any], failure: Failure | None) -> None:
-                with double._lock:
-                    state = double.sessions.get(session_id or "")
-                if state != "READY":
+                if double.ledger.state(session_id) != READY:
                     return self._error("ResourceNotFoundException", f"session {session_id} is not active")
                 arguments = body.get("arguments") or {}
                 if body.get("name") != "executeCode" or arguments.get("language", "python") != "python":
@@ -271,7 +216,7 @@ class CodeInterpreterServer:
                 self.send_json(200, payload)
 
             def _error(self, code: str, message: str) -> None:
-                self.send_json(_STATUS.get(code, 400), {"message": message}, {"x-amzn-ErrorType": code})
+                send_answer(self, *error(code, message))
 
         return Handler
 

@@ -73,10 +73,6 @@ def test_events_list_newest_first_with_paging_and_survive_a_restart(endpoint):
 def test_retrieval_is_lexical_per_actor_namespace_and_extraction_is_emulated(endpoint):
     url, _ = endpoint
     api = client(url)
-    write(api, "alice", "I prefer express shipping for my orders")
-    write(api, "alice", "my dog is called Rex")
-    write(api, "alice", "the assistant's words are not extracted", role="ASSISTANT")
-    write(api, "bob", "I prefer express shipping too")
 
     def search(namespace: str, query: str) -> list[str]:
         found = api.retrieve_memory_records(
@@ -85,11 +81,19 @@ def test_retrieval_is_lexical_per_actor_namespace_and_extraction_is_emulated(end
         assert all(record["namespaces"] == [namespace] for record in found)
         return [record["content"]["text"] for record in found]
 
+    write(api, "alice", "I prefer express shipping for my orders")
+    write(api, "alice", "my dog is called Rex")
+    assert search("/facts/alice", "shipping") == []  # a turn's prompt is extracted once it was answered
+    write(api, "alice", "the assistant's words are not extracted", role="ASSISTANT")
+    write(api, "bob", "I prefer express shipping too")
+    write(api, "bob", "noted", role="ASSISTANT")
+
     assert search("/facts/alice", "what shipping do I like?") == ["I prefer express shipping for my orders"]
     assert search("/preferences/alice", "shipping dog") == ["I prefer express shipping for my orders"]
     assert search("/facts/alice", "assistant words") == []
     summary = search(f"/summaries/alice/{SESSION}", "dog")
     assert len(summary) == 1 and "express shipping" in summary[0] and "Rex" in summary[0]
+    assert search("/facts/bob", "shipping") == ["I prefer express shipping too"]
 
 
 def test_unknown_memory_is_refused_like_the_service(endpoint):

@@ -1,163 +1,149 @@
 """`python -m local` end to end: the real agent process, the emulators, invoke.py --local, the scripted model.
 
-Each test starts the launcher in its own process group on a free agent port with its own state directory,
-reads its output line by line up to the ready line, and talks to it with `scripts/invoke.py --local`.
+One stage is started for the module (tests/local/launcher.py) from the synthesized dev stage, configured
+with an allowed site for the browser (`shop.localhost`, which Chromium resolves to 127.0.0.1, served by a
+local site here); the tests share it. The restart test stops it with Ctrl-C, checks that nothing is left,
+and hands the restarted stage on. MODEL=openai needs a stage of its own.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
+import json
 import os
-import signal
+import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from local.stage import free_port
+from local.chromium import chromium_path
+from local.http_server import JsonHandler, LocalServer
+from local.traces import print_turn
+from tests.local.launcher import ROOT, LocalProcess, start
 
-ROOT = Path(__file__).resolve().parents[2]
-READY_SECONDS = 120
-
-
-def _invoke_module():
-    spec = importlib.util.spec_from_file_location("invoke_script_local", ROOT / "scripts" / "invoke.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+SITE = "shop.localhost"
+PAGE = b"<html><head><title>Lighthouse Shop</title></head><body><p>Open 9am to 5pm.</p></body></html>"
 
 
-invoke = _invoke_module()
-
-
-@dataclass
-class Running:
-    process: subprocess.Popen
-    lines: list[str]
-    state: Path
-
-    def ask(self, prompt: str, *extra: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        status = invoke.main(
-            ["--local", *extra, prompt], out=out, err=err, environ={"LOCAL_STATE_DIR": str(self.state)}
-        )
-        return status, out.getvalue(), err.getvalue()
-
-    def interrupt(self) -> int:
-        os.killpg(self.process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
-        return self.process.wait(timeout=60)
-
-
-def start(state: Path, cdk_out: Path, **env: str) -> Running:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-        "MODEL": "scripted",
-        "LOCAL_STATE_DIR": str(state),
-        "LOCAL_AGENT_PORT": str(free_port()),
-        "CDK_OUT": str(cdk_out),
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        # As a background job of a non-interactive shell (e.g. CI) starts it: with SIGINT ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+def with_allowed_sites(outdir: Path, target: Path, domains: str) -> Path:
+    """A copy of the synthesized dev stage whose Runtime allows `domains`: what synthesizing it with
+    `browser_allowed_domains` gives (runtime_stack.py; tests/stacks/test_browser_options.py)."""
+    shutil.copytree(
+        outdir / "assembly-dev", target / "assembly-dev", ignore=shutil.ignore_patterns("asset.*")
     )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.startswith("ready"):
-                ready.set()
-        ready.set()  # the process ended
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(READY_SECONDS) or not any(line.startswith("ready") for line in lines):
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail("no ready line:\n" + "\n".join(lines))
-    return Running(process, lines, state)
+    patched = 0
+    for template in (target / "assembly-dev").glob("*.template.json"):
+        document = json.loads(template.read_text())
+        for resource in document.get("Resources", {}).values():
+            if resource.get("Type") == "AWS::BedrockAgentCore::Runtime":
+                resource["Properties"]["EnvironmentVariables"]["BROWSER_ALLOWED_DOMAINS"] = domains
+                template.write_text(json.dumps(document))
+                patched += 1
+    assert patched == 1
+    return target
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+class Stage:
+    """The module's running stage; the restart test replaces it."""
+
+    def __init__(self, running: LocalProcess, cdk_out: Path) -> None:
+        self.running, self.cdk_out = running, cdk_out
 
 
-@pytest.fixture
-def stage_dirs(tmp_path: Path, synthesized) -> Iterator[tuple[Path, Path]]:
-    yield tmp_path / "state", synthesized.outdir
+@pytest.fixture(scope="module")
+def stage(synthesized, tmp_path_factory) -> Iterator[Stage]:
+    cdk_out = with_allowed_sites(synthesized.outdir, tmp_path_factory.mktemp("cdk.out"), SITE)
+    shared = Stage(start(tmp_path_factory.mktemp("local") / "state", CDK_OUT=str(cdk_out)), cdk_out)
+    yield shared
+    shared.running.interrupt()
 
 
-def test_questions_are_answered_from_local_tables_refusals_hold_and_ctrl_c_leaves_no_process(stage_dirs):
-    state, cdk_out = stage_dirs
-    running = start(state, cdk_out)
-    try:
-        components = [line.split()[0] for line in running.lines if not line.startswith("{")]
-        assert {"dynamodb", "identity", "memory", "gateway", "model", "agent", "ready"} <= set(components)
-        status, out, err = running.ask("Is SKU-1001 in stock?", "--user", "alice")
-        assert status == 0, err
-        assert "[using tool inventory___check_stock]" in err
-        assert '"sku": "SKU-1001"' in out and '"available": 42' in out  # lambdas/inventory/seed.json
-        status, out, err = running.ask("Where is my order ORD-1001?", "--user", "alice")
-        assert status == 0, err
-        assert "[using tool orders___get_order]" in err
-        assert '"order_id": "ORD-1001"' in out and '"status": "DELIVERED"' in out  # lambdas/orders/seed.json
-        status, out, err = running.ask("Where is my order ORD-1001?", "--user", "bob")  # alice's order
-        assert status == 0, err
-        assert "[using tool orders___get_order]" in err
-        assert "PERMISSION_DENIED" in out and "Bristol" not in out  # refused, nothing of alice's leaked
-        status, out, _ = running.ask("Can you run some Python code for me?")
-        assert status == 0 and "code execution and web browsing are off" in out  # the agent says so
-        status, _, err = running.ask("hi", "--user", "mallory")
-        assert status == 2 and "not a local user" in err
-    finally:
-        code = running.interrupt()
-    assert code == 130
-    assert not group_alive(running.process.pid)  # the agent process went with it
-    assert not (state / "stage.json").exists()
-    spans = subprocess.run(  # the turn's trace was exported (spans are flushed when the agent stops)
-        [sys.executable, "-m", "local", "spans"],
-        cwd=ROOT,
-        env={**os.environ, "LOCAL_STATE_DIR": str(state)},
-        capture_output=True,
-        text=True,
-        timeout=60,
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalServer]:
+    class Handler(JsonHandler):
+        def do_GET(self) -> None:
+            self.send_bytes(200, PAGE, {"Content-Type": "text/html"})
+
+    with LocalServer(Handler, name="test-site") as server:
+        yield server
+
+
+def test_every_component_reports_one_line_and_the_ready_line_names_the_agent(stage):
+    components = [line.split()[0] for line in stage.running.lines if line[:1].isalpha()]
+    assert components[:-1] == sorted(set(components[:-1]), key=components.index)  # one line each
+    assert {"identity", "memory", "browser", "model", "traces", "off", "dynamodb", "gateway", "agent"} <= set(
+        components
     )
-    assert spans.returncode == 0 and "invoke_agent" in spans.stdout
+    assert components[-1] == "ready"
+    assert f"agent at http://127.0.0.1:{stage.running.port}/invocations" in stage.running.lines[-1]
 
 
-def test_the_conversation_continues_after_a_restart(stage_dirs):
-    state, cdk_out = stage_dirs
-    first = start(state, cdk_out)
-    try:
-        status, _, err = first.ask("Is SKU-1001 in stock?", "--user", "bob")
-        assert status == 0, err
-        session = next(line.split()[1] for line in err.splitlines() if line.startswith("session:"))
-    finally:
-        first.interrupt()
-    second = start(state, cdk_out)
-    try:
-        status, out, err = second.ask("what did I ask before?", "--user", "bob", "--session-id", session)
-        assert status == 0, err
-        assert "1 earlier user message(s)" in out and '"Is SKU-1001 in stock?"' in out
-    finally:
-        second.interrupt()
+def test_a_customers_question_is_answered_with_a_tool_call_on_the_local_table(stage):
+    status, out, err = stage.running.ask("Where is my order ORD-1001?")  # alice by default
+    assert status == 0, err
+    assert "[using tool orders___get_order]" in err
+    assert '"order_id": "ORD-1001"' in out and '"status": "DELIVERED"' in out  # lambdas/orders/seed.json
+    status, out, err = stage.running.ask("Is SKU-1001 in stock?", "--user", "alice")
+    assert status == 0 and "[using tool inventory___check_stock]" in err, err
+    assert '"sku": "SKU-1001"' in out and '"available": 42' in out  # lambdas/inventory/seed.json
+
+
+def test_a_cross_customer_call_stays_refused(stage):
+    status, out, err = stage.running.ask("Where is my order ORD-1001?", "--user", "bob")  # alice's order
+    assert status == 0, err
+    assert "[using tool orders___get_order]" in err
+    assert "PERMISSION_DENIED" in out and "Bristol" not in out  # refused, nothing of alice's leaked
+
+
+def test_code_execution_is_off_and_the_agent_says_so(stage):
+    assert any(line.startswith("off ") and "code execution is off" in line for line in stage.running.lines)
+    status, out, _ = stage.running.ask("Can you run some Python code for me?")
+    assert status == 0
+    assert "code execution is off (model-written code is never run unsandboxed on this machine)" in out
+
+
+@pytest.mark.skipif(
+    chromium_path() is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_the_agent_reads_an_allowed_site_in_a_local_headless_chromium(stage, site):
+    url = f"http://{SITE}:{site.port}/hours"
+    status, out, err = stage.running.ask(f"What does {url} say?")
+    assert status == 0, err
+    assert "[using tool browse_web]" in err
+    assert "Title: Lighthouse Shop" in out and "Open 9am to 5pm." in out
+    status, out, _ = stage.running.ask(f"What does http://elsewhere.localhost:{site.port}/ say?")
+    assert status == 0 and "is not an allowed site" in out
+
+
+def test_an_unknown_user_is_a_one_line_error(stage):
+    status, _, err = stage.running.ask("hi", "--user", "mallory")
+    assert status == 2 and err.strip().splitlines()[-1].startswith(
+        "error: --user 'mallory' is not a local user"
+    )
+
+
+def test_ctrl_c_leaves_no_process_and_the_conversation_continues_after_a_restart(stage):
+    first = stage.running
+    status, _, err = first.ask("Is SKU-1001 in stock?", "--user", "bob")
+    assert status == 0, err
+    session = next(line.split()[1] for line in err.splitlines() if line.startswith("session:"))
+    assert first.interrupt() == 130
+    assert first.left_behind() == []  # the agent and every Chromium went with it
+    assert not (first.state / "stage.json").exists()
+    assert not any((first.state / "browser").glob("*"))  # no browser profile left behind
+    spans = io.StringIO()  # the turns' traces were exported (flushed when the agent stopped)
+    assert (
+        print_turn(first.state / "traces.jsonl", spans, session) == 0 and "invoke_agent" in spans.getvalue()
+    )
+
+    # The same port again at once: the stopped stage's connections in TIME_WAIT must not block it.
+    stage.running = start(first.state, port=first.port, CDK_OUT=str(stage.cdk_out))
+    status, out, err = stage.running.ask("what did I ask before?", "--user", "bob", "--session-id", session)
+    assert status == 0, err
+    assert "1 earlier user message(s)" in out and '"Is SKU-1001 in stock?"' in out
 
 
 def test_an_unknown_model_is_a_one_line_error(tmp_path, synthesized):
@@ -180,14 +166,15 @@ def test_an_unknown_model_is_a_one_line_error(tmp_path, synthesized):
     ]
 
 
-def test_model_openai_reaches_an_openai_compatible_server_with_the_key_from_local_identity(stage_dirs):
+def test_model_openai_reaches_an_openai_compatible_server_with_the_key_from_local_identity(
+    tmp_path, synthesized
+):
     from tests.doubles.openai_server import OpenAIServer
 
-    state, cdk_out = stage_dirs
     with OpenAIServer(api_key="sk-local-test", answers=["Hello from an OpenAI-compatible server."]) as server:
         running = start(
-            state,
-            cdk_out,
+            tmp_path / "state",
+            CDK_OUT=str(synthesized.outdir),
             MODEL="openai",
             OPENAI_MODEL="gpt-test",
             OPENAI_BASE_URL=server.base_url,
@@ -201,3 +188,4 @@ def test_model_openai_reaches_an_openai_compatible_server_with_the_key_from_loca
     assert "Hello from an OpenAI-compatible server." in out
     assert server.requests and server.requests[-1].body["model"] == "gpt-test"
     assert server.refused == 0  # the agent used the key local Identity served it
+    assert any("web browsing is off (the dev stage allows no sites" in line for line in running.lines)

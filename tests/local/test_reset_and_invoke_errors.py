@@ -7,7 +7,7 @@ import io
 import pytest
 
 from local.stage import STAGE_FILE, LocalStageError, choose_model, reset
-from tests.local.test_local_stage import invoke
+from tests.local.launcher import invoke
 
 
 def test_reset_removes_the_state_but_not_while_the_stage_runs(tmp_path):
