@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from tests.conftest import ROOT
 from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
-from tests.local.test_local_stage import start
+from tests.local.launcher import start
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import evaluate
@@ -66,10 +65,9 @@ FAILING = {
 @pytest.fixture(scope="module")
 def local_stage(tmp_path_factory, synthesized):
     state = tmp_path_factory.mktemp("eval-stage")
-    running = start(state, synthesized.outdir)
+    running = start(state, CDK_OUT=str(synthesized.outdir))
     yield state
-    os.killpg(running.process.pid, signal.SIGINT)
-    running.process.wait(timeout=60)
+    running.interrupt()
 
 
 def _run(state, *args):
