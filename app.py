@@ -60,8 +60,18 @@ def build_app(app: cdk.App) -> list[AgentCoreStage]:
     return stages
 
 
+def new_app(**props: Any) -> cdk.App:
+    """The CDK app, without the CDK's built-in CloudFormation validation plugin.
+
+    That plugin only warns (its errors are downgraded) and checks the resource schemas cfn-lint also checks,
+    as a gate, over every template (`make lint`, `make test`, `make review`); it cost a third of `make synth`
+    (a WebAssembly engine compiled at every synth). See docs/benchmarks/synth.md.
+    """
+    return cdk.App(builtin_cloud_formation_validation=False, **props)
+
+
 def main() -> None:
-    app = cdk.App()
+    app = new_app()
     try:
         build_app(app)
     except ConfigError as error:

@@ -77,12 +77,11 @@ def moto_models() -> None:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    import aws_cdk as cdk
 
-    from app import build_app
+    from app import build_app, new_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = cdk.App(context=cdk_context(), outdir=str(outdir))
+    app = new_app(context=cdk_context(), outdir=str(outdir))
     stages = build_app(app)
     app.synth()
     return Synthesized(stages={stage.stage_name: stage for stage in stages}, outdir=outdir)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 import pytest
 
-from app import ONLY_STAGE_KEY, build_app
+from app import ONLY_STAGE_KEY, build_app, new_app
 from stacks.config import ConfigError
 from tests.conftest import cdk_context
 from tests.stacks.test_pipeline_stack import PIPELINE
 
 
 def built(**context):
-    app = cdk.App(context={**cdk_context(), **context})
+    app = new_app(context={**cdk_context(), **context})
     stages = build_app(app)
     return [stage.stage_name for stage in stages], [child.node.id for child in app.node.children]
 

@@ -55,9 +55,8 @@ class Variant:
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Variant:
     """dev and prod with VARIANT_OPTIONS, synthesized under the compliance packs."""
-    import aws_cdk as cdk
 
-    from app import build_app
+    from app import build_app, new_app
 
     context = copy.deepcopy(cdk_context())
     stages = context["agentcore:stages"]
@@ -65,7 +64,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Variant:
         name: {**stages[name], **options} for name, options in VARIANT_OPTIONS.items()
     }
     outdir = tmp_path_factory.mktemp("variant.out")
-    app = cdk.App(context=context, outdir=str(outdir))
+    app = new_app(context=context, outdir=str(outdir))
     built = build_app(app)
     app.synth()
     return Variant(stages={stage.stage_name: stage for stage in built}, outdir=outdir)
@@ -85,16 +84,14 @@ class StackTemplate:
 @pytest.fixture(scope="session")
 def every_template(tmp_path_factory: pytest.TempPathFactory) -> list[StackTemplate]:
     """Every template of every stage (+ one stage with the optional features' grants) and the pipeline."""
-    import aws_cdk as cdk
-
-    from app import build_app
+    from app import build_app, new_app
     from tests.stacks.test_model_access import OPENAI
     from tests.stacks.test_pipeline_stack import PIPELINE
 
     context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
     # the optional features' grants are listed too: the OpenAI model, browser recordings
     context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
-    app = cdk.App(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
+    app = new_app(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
     build_app(app)
     return [
         StackTemplate(

@@ -9,6 +9,7 @@ import aws_cdk as cdk
 import pytest
 from cfnlint.api import lint
 
+from app import new_app
 from stacks import compliance, iam_wildcards
 from tests.conftest import ROOT, cdk_context
 
@@ -53,7 +54,7 @@ def test_the_packs_catch_a_violation(tmp_path):
     from aws_cdk import aws_lambda as lambda_
     from aws_cdk import aws_sns as sns
 
-    app = cdk.App(outdir=str(tmp_path))
+    app = new_app(outdir=str(tmp_path))
     compliance.add_packs(app)
     probe = cdk.Stack(app, "Probe")
     sns.Topic(probe, "Unencrypted")
@@ -129,9 +130,9 @@ def test_a_new_wildcard_statement_on_an_acknowledged_role_is_a_new_finding(tmp_p
     """The runtime role's `Resource::*` is acknowledged for named statements; another one fails synth."""
     from aws_cdk import aws_iam as iam
 
-    from app import build_app
+    from app import build_app, new_app
 
-    app = cdk.App(context=cdk_context(), outdir=str(tmp_path))
+    app = new_app(context=cdk_context(), outdir=str(tmp_path))
     stages = build_app(app)
     stages[0].runtime.runtime.add_to_role_policy(
         iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"])

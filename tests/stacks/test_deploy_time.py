@@ -9,6 +9,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+from app import new_app
 from stacks.account_stack import AccountStack
 from stacks.config import ConfigError, load_stages
 from stacks.gateway_stack import GATEWAY_KEY_ACTIONS
@@ -92,7 +93,7 @@ def _account_template(mode: str | None) -> Template:
     if mode is not None:
         context["agentcore:stages"]["dev"]["transaction_search"] = mode
     config = load_stages(context)[0]
-    app = cdk.App(context=context)  # the feature flags of cdk.json, as `cdk synth` reads them
+    app = new_app(context=context)  # the feature flags of cdk.json, as `cdk synth` reads them
     stack = AccountStack(app, "Account", config=config, env=cdk.Environment(region=config.region))
     return Template.from_stack(stack)
 

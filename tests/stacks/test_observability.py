@@ -8,7 +8,6 @@ import fnmatch
 import json
 import re
 
-import aws_cdk as cdk
 import pytest
 
 from tests.conftest import cdk_context
@@ -277,13 +276,13 @@ def test_transaction_search_policy_is_scoped_to_spans_and_this_account(synthesiz
 
 
 def test_alarm_email_subscribes_when_configured(tmp_path):
-    from app import build_app
+    from app import build_app, new_app
 
     context = copy.deepcopy(cdk_context())
     context["agentcore:stages"] = {
         "dev": {**context["agentcore:stages"]["dev"], "alarm_email": "ops@example.com"}
     }
-    app = cdk.App(context=context, outdir=str(tmp_path))
+    app = new_app(context=context, outdir=str(tmp_path))
     (stage,) = build_app(app)
     artifact = stage.synth().get_stack_by_name("dev-Observability")
     resources = artifact.template["Resources"].values()

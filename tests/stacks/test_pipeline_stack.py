@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import aws_cdk as cdk
 import pytest
 from cfnlint.api import lint
 
@@ -25,11 +24,11 @@ PIPELINE_LINT_IGNORED = {"W3005", "E3703"}
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    from app import build_app
+    from app import build_app, new_app
 
     outdir = tmp_path_factory.mktemp("pipeline")
     context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
-    app = cdk.App(context=context, outdir=str(outdir))
+    app = new_app(context=context, outdir=str(outdir))
     build_app(app)
     app.synth()
     template = json.loads((outdir / "Pipeline.template.json").read_text())

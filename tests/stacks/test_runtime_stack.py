@@ -177,14 +177,12 @@ def test_docker_mode_builds_an_arm64_asset_locally_instead_of_codebuild(tmp_path
     """`image_build: docker` swaps CodeBuild for a local arm64 Docker asset; synth still needs no Docker."""
     import copy
 
-    import aws_cdk as cdk
-
-    from app import build_app
+    from app import build_app, new_app
     from tests.conftest import cdk_context
 
     context = copy.deepcopy(cdk_context())
     context["agentcore:stages"] = {"dev": {**context["agentcore:stages"]["dev"], "image_build": "docker"}}
-    (stage,) = build_app(cdk.App(context=context, outdir=str(tmp_path)))
+    (stage,) = build_app(new_app(context=context, outdir=str(tmp_path)))
     assembly = stage.synth()
     template = assembly.get_stack_by_name("dev-Runtime").template
     types = {r["Type"] for r in template["Resources"].values()}
