@@ -51,7 +51,7 @@ $(NODE_DEPS): package.json package-lock.json
 # '**' selects every stack of every stage: with no selector, `cdk synth` of an app whose stacks all sit in Stages
 # selects none, and an error annotation in any stage passes silently.
 SYNTH_STAMP := cdk.out/.synthesized-$(or $(STAGE),all)
-SYNTH_SOURCES := app.py cdk.json requirements.txt \
+SYNTH_SOURCES := app.py cdk.json requirements.txt package.json package-lock.json $(wildcard cdk.context.json) \
 	$(shell find stacks agent_src lambdas policies -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
 define synthesize
@@ -89,8 +89,10 @@ lint: $(SYNTH_STAMP) $(DEV_DEPS) ## ruff + cfn-lint over every synthesized templ
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/cfn-lint cdk.out/assembly-*/*.template.json --ignore-checks W3005
 
+# The head is synthesized only when cdk.out is stale (like `make lint`); the base only when the review cache
+# (review/synth_cache.py) does not hold that commit's assembly.
 review: $(DEV_DEPS) $(NODE_DEPS) ## Report of what will be deployed (BASE=<git ref>: and what changes; ALLOW_REPLACE=<ids>)
-	$(PY) -m review --synth '$(MAKE) --no-print-directory synth' $(if $(BASE),--base '$(BASE)') $(if $(ALLOW_REPLACE),--allow-replace '$(ALLOW_REPLACE)')
+	$(PY) -m review --synth '$(MAKE) --no-print-directory $(SYNTH_STAMP)' $(if $(BASE),--base '$(BASE)') $(if $(ALLOW_REPLACE),--allow-replace '$(ALLOW_REPLACE)')
 
 # Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
 RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_review.py bench/bench_synth.py

@@ -1,12 +1,15 @@
 """Benchmark `make review` against `make synth`, in the same run: the report's cost as a ratio to synth.
 
-Three commands, each timed wall-clock, interleaved (synth, review, review with a base) so machine load hits
-them alike; the median of N rounds and the ratios of the medians:
+Four commands, each timed wall-clock, interleaved so machine load hits them alike; the median of N rounds
+and the ratios of the medians:
 - `make synth`: synthesize every stage (the baseline);
 - `make review`: synth, then the report (cfn-lint in the background, IAM, acknowledgments); goal <= 1.3x;
 - `make review BASE=HEAD~1`: the same plus the base synthesized in a temporary worktree in parallel and every
-  stack diffed with @aws-cdk/cloudformation-diff; goal <= 2.3x.
-Writes docs/benchmarks/review.md.
+  stack diffed with @aws-cdk/cloudformation-diff; goal <= 2.3x;
+- the same again with the base's assembly in the review cache (review/synth_cache.py): a review re-run.
+Before each review app.py is touched, so the head is synthesized like after an edit (the review skips a
+current cdk.out), and the cache is cleared except for the cached line.
+`--record` writes docs/benchmarks/review.md.
 
     python bench/bench_review.py [--rounds 3] [--base HEAD~1] [--record | --output FILE]
 """
@@ -18,6 +21,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +29,17 @@ from pathlib import Path
 import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from review import synth_cache  # noqa: E402
+
 GOALS = {"review": 1.3, "review with base": 2.3}
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], keep_cache: bool = False) -> float:
+    if command[-1] != "synth":
+        os.utime(REPO / "app.py")
+    if not keep_cache:
+        synth_cache.clear(REPO)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -50,12 +61,13 @@ def main() -> None:
         "synth": [*make, "synth"],
         "review": [*make, "review"],
         "review with base": [*make, "review", f"BASE={args.base}"],
+        "review with cached base": [*make, "review", f"BASE={args.base}"],
     }
     timed(commands["synth"])  # warm-up: installs, node and Python caches
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.rounds):
         for name, command in commands.items():
-            samples[name].append(timed(command))
+            samples[name].append(timed(command, keep_cache=name == "review with cached base"))
     median = {name: statistics.median(values) for name, values in samples.items()}
     lines = [
         "# make review benchmark",

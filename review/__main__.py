@@ -1,9 +1,10 @@
 """`python -m review [--synth CMD] [--base REF] [--allow-replace IDS]`: write cdk.out/review/review.md and
 index.html and print where they are.
 
-With a base, the base ref is synthesized in a temporary worktree while the head synthesizes (two cores), each
-stack is diffed with the CDK's diff engine, and the exit code is 3 when a retained stage would replace or
-delete a stateful resource that ALLOW_REPLACE does not name.
+With a base, the base ref is synthesized in a temporary worktree while the head synthesizes (two cores),
+unless an earlier review kept its assembly (review/synth_cache.py; a committed head is kept for the next
+review), each stack is diffed with the CDK's diff engine, and the exit code is 3 when a retained stage would
+replace or delete a stateful resource that ALLOW_REPLACE does not name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from review import assembly, html_page, markdown
+from review import assembly, html_page, markdown, synth_cache
 from review.assembly import AssemblyError
 from review.base import BaseError, BaseSynth
 from review.change_sections import change_sections
@@ -67,11 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.base:
             base = BaseSynth(args.cdk_json.resolve().parent, args.base).start()
+            if base.cached is not None:
+                print(f"review: base {args.base} ({base.commit[:12]}) from the review cache {base.cached}")
         if args.synth:
             head = subprocess.run(shlex.split(args.synth))
             if head.returncode != 0:
                 print(f"review: `{args.synth}` failed (exit {head.returncode})", file=sys.stderr)
                 return head.returncode
+            root = args.cdk_json.resolve().parent
+            synth_cache.store(root, synth_cache.head_key(root), args.cdk_out)
         review = collect(args.cdk_out, lambda: differences(stage_settings(args.cdk_json)))
         sections = assembly_sections(review)
         changes: ChangeSet | None = None

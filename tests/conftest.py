@@ -60,11 +60,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     yield
     # pytest-xdist 3.8 tells its scheduler a test's group by suffixing `item._nodeid` with `@group`, which
     # pytest 9.2 no longer reads (the node id is `item._id`), so every group is silently split across workers.
-    # Until xdist catches up, put the suffix where pytest reads it.
+    # Until xdist catches up, put the suffix where pytest reads it (for every group, e.g. tests/review's).
     if getattr(config.option, "loadgroup", False):
-        for item in synth:
-            if "@" not in item.nodeid:
-                item._id = type(item._id).parse(f"{item.nodeid}@{SYNTH_GROUP}")
+        for item in items:
+            group = item.get_closest_marker("xdist_group")
+            if group is not None and "@" not in item.nodeid:
+                name = group.args[0] if group.args else group.kwargs.get("name", "default")
+                item._id = type(item._id).parse(f"{item.nodeid}@{name}")
 
 
 @pytest.fixture(scope="session", autouse=True)

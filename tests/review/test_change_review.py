@@ -8,11 +8,15 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+
+# One worker runs them in order: each review's base is the previous one's head, kept in the review cache.
+pytestmark = pytest.mark.xdist_group("change-review")
 
 # Appended to app.py by the commits under test: each wraps build_app the way a code change would alter it.
 WILDCARD = """
@@ -106,58 +110,91 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
-def _review(repo: Path, commit: str, *variables: str) -> tuple[int, str, str]:
+@dataclass
+class Review:
+    code: int
+    report: str
+    out: str
+    err: str
+
+
+def _review(repo: Path, commit: str) -> Review:
     """Check out `commit` (HEAD~n of main) and run `make review BASE=<commit>~1` there."""
     _git(repo, "checkout", "-q", "--detach", commit)
     # -o install: the copy shares this checkout's installed .venv and node_modules (nothing to install).
     result = subprocess.run(
-        ["make", "--no-print-directory", "-o", "install", "review", f"BASE={commit}~1", *variables],
+        ["make", "--no-print-directory", "-o", "install", "review", f"BASE={commit}~1"],
         cwd=repo,
         capture_output=True,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))},
     )
     report = repo / "cdk.out" / "review" / "review.md"
-    return result.returncode, report.read_text() if report.exists() else "", result.stderr
+    return Review(
+        result.returncode, report.read_text() if report.exists() else "", result.stdout, result.stderr
+    )
 
 
 def _section(report: str, title: str) -> str:
     return report.split(f"### {title}", 1)[1].split("\n### ", 1)[0]
 
 
-def test_a_wildcard_statement_is_a_security_change(repo):
-    code, report, err = _review(repo, "main~2")
-    assert code == 0, err
-    security = _section(report, "Security changes")
-    row = next(line for line in security.splitlines() if "s3:GetObject" in line)
-    assert row.startswith("| prod/Memory | + | Allow |") and "⚠️ **\\***" in row
-    assert "Permissions broadened in: prod/Memory." in security
-    assert "No stateful resource is replaced or deleted." in report
-
-
-def test_a_renamed_memory_is_a_replacement_that_blocks_the_retained_stage(repo):
-    code, report, err = _review(repo, "main~1")
-    assert code != 0
-    assert "prod/Memory: AWS::BedrockAgentCore::Memory" in err and "would be replaced" in err
+def _stateful_row(report: str) -> str:
     stateful = _section(report, "Stateful resources replaced or deleted")
-    row = next(line for line in stateful.splitlines() if "AWS::BedrockAgentCore::Memory" in line)
-    assert "⚠️ **replaced**" in row and "| Name |" in row and "blocked: retained stage" in row
-    assert "No security changes." in _section(report, "Security changes")
-    logical_id = row.split("|")[2].strip()
-    # Acknowledged: the same review (head already synthesized) passes and says why.
+    return next(line for line in stateful.splitlines() if "AWS::BedrockAgentCore::Memory" in line)
+
+
+@pytest.fixture(scope="module")
+def reviews(repo: Path) -> dict[str, Review]:
+    """The commits reviewed in history order, as a developer would (each base is the previous head)."""
+    done = {"wildcard": _review(repo, "main~2"), "rename": _review(repo, "main~1")}
+    # Acknowledged: the same review (head already synthesized) run again with ALLOW_REPLACE.
+    logical_id = _stateful_row(done["rename"].report).split("|")[2].strip()
     accepted = subprocess.run(
         [str(repo / ".venv/bin/python"), "-m", "review", "--base", "HEAD~1", "--allow-replace", logical_id],
         cwd=repo,
         capture_output=True,
         text=True,
     )
-    assert accepted.returncode == 0, accepted.stderr
     report = (repo / "cdk.out" / "review" / "review.md").read_text()
-    assert "accepted by ALLOW_REPLACE" in _section(report, "Stateful resources replaced or deleted")
+    done["accepted"] = Review(accepted.returncode, report, accepted.stdout, accepted.stderr)
+    done["unchanged"] = _review(repo, "main")
+    return done
 
 
-def test_an_unrelated_commit_changes_nothing(repo):
-    code, report, err = _review(repo, "main")
-    assert code == 0, err
-    assert "no changes." in report.split("### Security changes", 1)[0]
-    assert "No security changes." in report and "No changes." in report
+def test_a_wildcard_statement_is_a_security_change(reviews):
+    review = reviews["wildcard"]
+    assert review.code == 0, review.err
+    security = _section(review.report, "Security changes")
+    row = next(line for line in security.splitlines() if "s3:GetObject" in line)
+    assert row.startswith("| prod/Memory | + | Allow |") and "⚠️ **\\***" in row
+    assert "Permissions broadened in: prod/Memory." in security
+    assert "No stateful resource is replaced or deleted." in review.report
+
+
+def test_a_renamed_memory_is_a_replacement_that_blocks_the_retained_stage(reviews):
+    review = reviews["rename"]
+    assert review.code != 0
+    assert "prod/Memory: AWS::BedrockAgentCore::Memory" in review.err and "would be replaced" in review.err
+    row = _stateful_row(review.report)
+    assert "⚠️ **replaced**" in row and "| Name |" in row and "blocked: retained stage" in row
+    assert "No security changes." in _section(review.report, "Security changes")
+    accepted = reviews["accepted"]
+    assert accepted.code == 0, accepted.err
+    assert "accepted by ALLOW_REPLACE" in _section(accepted.report, "Stateful resources replaced or deleted")
+
+
+def test_an_unrelated_commit_changes_nothing(reviews):
+    review = reviews["unchanged"]
+    assert review.code == 0, review.err
+    assert "no changes." in review.report.split("### Security changes", 1)[0]
+    assert "No security changes." in review.report and "No changes." in review.report
+
+
+def test_each_commit_is_synthesized_once(reviews):
+    """A reviewed head is kept and serves as the next review's base; an unchanged head is not synthesized."""
+    assert "from the review cache" not in reviews["wildcard"].out  # its base was never synthesized before
+    for name in ("rename", "accepted", "unchanged"):
+        assert "from the review cache" in reviews[name].out, name
+    assert "synth --quiet" in reviews["rename"].out  # app.py changed: the head is synthesized again
+    assert "synth --quiet" not in reviews["unchanged"].out  # only README.md changed: cdk.out is current
