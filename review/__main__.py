@@ -49,6 +49,13 @@ def _retained(*cdk_jsons: Path) -> set[str]:
     return names
 
 
+def write(out: Path, sections: list) -> None:
+    """The report as review.md and index.html in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "review.md").write_text(markdown.render(TITLE, sections))
+    (out / "index.html").write_text(html_page.render(TITLE, sections))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make review", description=__doc__)
     parser.add_argument(
@@ -92,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if base is not None:
             base.close()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "review.md").write_text(markdown.render(TITLE, sections))
-    (out / "index.html").write_text(html_page.render(TITLE, sections))
+    write(out, sections)
     print(f"review: {out / 'review.md'}\nreview: {out / 'index.html'}")
     if changes is not None and changes.blocking():
         for stack, loss in changes.blocking():

@@ -87,3 +87,13 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     stages = build_app(app)
     app.synth()
     return Synthesized(stages={stage.stage_name: stage for stage in stages}, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def reviewed(synthesized: Synthesized) -> Any:
+    """`make review`'s model of the session's assembly (one cfn-lint pass over every template, shared by the
+    compliance gate and the report tests)."""
+    from review.config_diff import differences, stage_settings
+    from review.model import collect
+
+    return collect(synthesized.outdir, lambda: differences(stage_settings(ROOT / "cdk.json")))
