@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 
 from app import new_app
+from review import assembly
 from stacks import compliance, iam_wildcards
 from tests.conftest import ROOT, cdk_context
 
@@ -103,25 +103,26 @@ def _template_findings(template: dict, logical_id: str, region: str) -> set[str]
 
 
 def test_iam5_acknowledgments_name_findings_of_statements_that_exist(synthesized):
-    """Exact findings: every IAM5 acknowledgment on a policy is a finding one of its statements produces."""
+    """Exact findings: every IAM5 acknowledgment on a policy is a finding one of its statements produces.
+
+    Read from the assembly (each acknowledgment is metadata of the policy's L1, beside its logical id)."""
     checked = 0
-    for stage in synthesized.stages.values():
-        for artifact in stage.synth().stacks:
-            template = json.loads(Path(artifact.template_full_path).read_text())
-            stack_path = f"{stage.stage_name}/{artifact.stack_name.removeprefix(stage.stage_name + '-')}"
-            for path, rule, _ in compliance.acknowledgments(stage):
-                if not rule.startswith("AwsSolutions-IAM5[") or not path.startswith(stack_path + "/"):
-                    continue
-                construct = compliance.at(stage, path.removeprefix(f"{stage.stage_name}/"))
-                logical_id = cdk.Stack.of(construct).get_logical_id(construct)
-                finding = rule.removeprefix("AwsSolutions-IAM5[").removesuffix("]")
-                region, account = stage.config.region, "<AWS::AccountId>"
-                expected = {
-                    f.replace(iam_wildcards.REGION, region).replace(iam_wildcards.ACCOUNT, account)
-                    for f in _template_findings(template, logical_id, region)
-                }
-                assert finding in expected, f"{rule} @ {path}"
-                checked += 1
+    for stage in assembly.load(synthesized.outdir):
+        region, account = synthesized.stages[stage.name].config.region, "<AWS::AccountId>"
+        for stack in stage.stacks:
+            logical_ids = {path: logical_id for logical_id, path in stack.paths.items()}
+            for path, entries in stack.metadata.items():
+                rules = [rule for e in entries if e["type"] == compliance.ACKNOWLEDGED for rule in e["data"]]
+                for rule in (r.removeprefix("Annotation::") for r in rules):
+                    if not rule.startswith("AwsSolutions-IAM5["):
+                        continue
+                    finding = rule.removeprefix("AwsSolutions-IAM5[").removesuffix("]")
+                    expected = {
+                        f.replace(iam_wildcards.REGION, region).replace(iam_wildcards.ACCOUNT, account)
+                        for f in _template_findings(stack.template, logical_ids[path], region)
+                    }
+                    assert finding in expected, f"{rule} @ {path}"
+                    checked += 1
     assert checked > 20
 
 
