@@ -45,14 +45,17 @@ class Synthesized:
                 yield name, artifact.stack_name, Path(artifact.template_full_path)
 
 
+# Session fixtures that synthesize an app (this one, and tests/stacks' variant with the optional features on).
+SYNTHESIZING = ("synthesized", "variant")
 SYNTH_GROUP = "synthesized-app"
 
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook: before it reads the groups, after it applies them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """Tests of the synthesized app share one xdist group and run first: one worker pays for the synthesis
-    (the slowest fixture) while the others take every other test (`--dist loadgroup`, see pyproject.toml)."""
-    synth = [item for item in items if "synthesized" in getattr(item, "fixturenames", ())]
+    """Tests of the synthesized apps share one xdist group and run first: one worker pays for the syntheses
+    (the slowest fixtures) while the others take every other test (`--dist loadgroup`, see pyproject.toml).
+    One group, not one per app: a test comparing the variant with the app would otherwise build both twice."""
+    synth = [item for item in items if set(SYNTHESIZING) & set(getattr(item, "fixturenames", ()))]
     for item in synth:
         item.add_marker(pytest.mark.xdist_group(SYNTH_GROUP))
     grouped = {id(item) for item in synth}
