@@ -45,21 +45,29 @@ class Synthesized:
                 yield name, artifact.stack_name, Path(artifact.template_full_path)
 
 
-# Session fixtures that synthesize an app (this one, and tests/stacks' variant with the optional features on).
-SYNTHESIZING = ("synthesized", "variant")
-SYNTH_GROUP = "synthesized-app"
+# Session fixtures that synthesize an app -> their tests' xdist group. The session's app and tests/stacks'
+# variant share one group: a test comparing them would otherwise build both on two workers.
+SYNTH_GROUPS = {
+    "synthesized": "synthesized-app",
+    "variant": "synthesized-app",
+    "every_template": "every-template",
+}
 
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook: before it reads the groups, after it applies them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """Tests of the synthesized apps share one xdist group and run first: one worker pays for the syntheses
-    (the slowest fixtures) while the others take every other test (`--dist loadgroup`, see pyproject.toml).
-    One group, not one per app: a test comparing the variant with the app would otherwise build both twice."""
-    synth = [item for item in items if set(SYNTHESIZING) & set(getattr(item, "fixturenames", ()))]
-    for item in synth:
-        item.add_marker(pytest.mark.xdist_group(SYNTH_GROUP))
-    grouped = {id(item) for item in synth}
-    items[:] = synth + [item for item in items if id(item) not in grouped]
+    """Tests of a synthesized app share its xdist group and run first: one worker pays for each synthesis
+    (the slowest fixtures) while the others take every other test (`--dist loadgroup`, see pyproject.toml)."""
+    grouped: list[pytest.Item] = []
+    for item in items:
+        groups = {group for name, group in SYNTH_GROUPS.items() if name in getattr(item, "fixturenames", ())}
+        if len(groups) > 1:
+            raise pytest.UsageError(f"{item.nodeid} uses apps of two groups ({', '.join(sorted(groups))})")
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))
+            grouped.append(item)
+    ids = {id(item) for item in grouped}
+    items[:] = grouped + [item for item in items if id(item) not in ids]
     yield
     # pytest-xdist 3.8 tells its scheduler a test's group by suffixing `item._nodeid` with `@group`, which
     # pytest 9.2 no longer reads (the node id is `item._id`), so every group is silently split across workers.
