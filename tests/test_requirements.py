@@ -18,8 +18,9 @@ BUILD_AND_LIST_MODULES = """
 import json, sys
 at_start = set(sys.modules)  # the interpreter's own (site hooks such as setuptools' _distutils_hack)
 import aws_cdk as cdk
-from app import build_app, new_app
-build_app(new_app(context=json.load(open("cdk.json"))["context"]))
+from app import ONLY_STAGE_KEY, build_app, new_app
+# One stage imports every stack module (the pipeline's only when configured, as in cdk.json).
+build_app(new_app(context={**json.load(open("cdk.json"))["context"], ONLY_STAGE_KEY: "dev"}))
 print(json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - at_start})))
 """
 
