@@ -22,6 +22,8 @@ RESOURCE_POLICIES = {
     "AWS::ECR::Repository": "RepositoryPolicyText",
     "AWS::SecretsManager::ResourcePolicy": "ResourcePolicy",
     "AWS::DynamoDB::Table": "ResourcePolicy",
+    # stacks/transaction_search.py's `adopt` mode writes the X-Ray -> aws/spans Logs policy from its handler.
+    "Custom::TransactionSearch": "LogsPolicyDocument",
 }
 
 
@@ -99,6 +101,8 @@ def render_conditions(condition: Any) -> str:
 
 
 def statements(document: Any) -> list[Statement]:
+    if isinstance(document, dict) and len(document) == 1 and next(iter(document)).startswith("Fn::"):
+        document = render(document)  # JSON text joined with intrinsics (a Logs resource policy's document)
     if isinstance(document, str):
         try:
             document = json.loads(document)
