@@ -47,6 +47,7 @@ import asyncio
 import concurrent.futures
 import copy
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -445,13 +446,21 @@ def memory_hooks_factory(
     return [hooks]
 
 
-_CLIENTS: dict[str | None, BaseClient] = {}
+_CLIENTS: dict[tuple[str | None, ...], BaseClient] = {}
 _CLIENTS_LOCK = threading.Lock()
+# What botocore reads when it builds the client: a client made under other values would call elsewhere.
+_ENDPOINT_VARIABLES = (
+    "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE",
+    "AWS_ENDPOINT_URL",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+)
 
 
 def _shared_client(region: str | None) -> BaseClient:
-    """One client per region for the process: building a boto3 client per request costs ~50 ms."""
+    """One client per region and endpoint configuration for the process: building a boto3 client per request
+    costs ~50 ms."""
+    key = (region, *(os.environ.get(name) for name in _ENDPOINT_VARIABLES))
     with _CLIENTS_LOCK:
-        if region not in _CLIENTS:
-            _CLIENTS[region] = make_memory_client(region=region)
-        return _CLIENTS[region]
+        if key not in _CLIENTS:
+            _CLIENTS[key] = make_memory_client(region=region)
+        return _CLIENTS[key]

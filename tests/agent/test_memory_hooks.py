@@ -533,3 +533,17 @@ def test_client_has_short_timeouts_and_few_retries(aws: None) -> None:
     assert (config.connect_timeout, config.read_timeout) == (1.5, 1.5)
     assert config.retries["total_max_attempts"] == 2
     assert client.meta.service_model.service_name == "bedrock-agentcore"
+
+
+def test_the_shared_client_follows_the_endpoint_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client cached under one endpoint is not reused after the endpoint changes (it would call elsewhere:
+    a test that runs after another one, or a process whose configuration changed, hit the real AWS URL)."""
+    from agentcore_agent.memory_hooks import _shared_client
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", "http://127.0.0.1:1/first")
+    first = _shared_client(REGION)
+    assert _shared_client(REGION) is first
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", "http://127.0.0.1:1/second")
+    assert _shared_client(REGION).meta.endpoint_url == "http://127.0.0.1:1/second"
+    monkeypatch.delenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE")
+    assert _shared_client(REGION).meta.endpoint_url == f"https://bedrock-agentcore.{REGION}.amazonaws.com"
