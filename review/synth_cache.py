@@ -44,9 +44,15 @@ def _git(root: Path, *args: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def _directory(root: Path) -> Path | None:
+def git_directory(root: Path) -> Path | None:
+    """The git directory shared by every worktree of the repository at `root` (None outside git)."""
     common = _git(root, "rev-parse", "--path-format=absolute", "--git-common-dir")
-    return Path(common.strip()) / "agentcore-review-cache" if common else None
+    return Path(common.strip()) if common else None
+
+
+def _directory(root: Path) -> Path | None:
+    common = git_directory(root)
+    return common / "agentcore-review-cache" if common else None
 
 
 def key(root: Path, commit: str) -> str | None:

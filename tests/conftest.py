@@ -66,6 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if groups:
             item.add_marker(pytest.mark.xdist_group(groups.pop()))
             grouped.append(item)
+        elif item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     ids = {id(item) for item in grouped}
     items[:] = grouped + [item for item in items if id(item) not in ids]
     yield
