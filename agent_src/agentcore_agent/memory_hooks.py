@@ -254,7 +254,7 @@ class MemoryHooks(Plugin):
                 events = await asyncio.wait_for(asyncio.wrap_future(load), self.timeout_seconds)
             except TimeoutError:
                 self.cool_down.trip()
-                raise TimeoutError(f"list_events: no answer within {self.timeout_seconds:g}s") from None
+                raise TimeoutError(f"list_events: no answer within {self.timeout_seconds:g} s") from None
             messages, newest = events_to_messages(
                 events, actor_id=self.actor_id, last_k_turns=self.last_k_turns
             )

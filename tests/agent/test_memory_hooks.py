@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -371,6 +370,12 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
+# A slow endpoint that answers only when the test ends (stopping the server drops what it holds): a turn that
+# finishes meanwhile did not wait for it, whatever the machine's load. The hooks' own deadline says so.
+UNTIL_THE_TEST_ENDS = 300.0
+HOOK_DEADLINE = "no answer within 0.3 s"
+
+
 def warnings_for(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
 
@@ -381,11 +386,9 @@ def test_endpoint_down_still_answers_and_warns(
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", f"http://127.0.0.1:{closed_port()}")
     client = make_memory_client(region=REGION, timeout_seconds=0.5)
     caplog.set_level(logging.WARNING, logger=LOGGER)
-    started = time.monotonic()
     agent, model = make_agent(client, ALICE, S1, "the answer", timeout_seconds=0.5)
     result = agent("hello?")
     assert str(result).strip() == "the answer"
-    assert time.monotonic() - started < 3
     messages = warnings_for(caplog)
     assert any("list_events" in m and S1 in m for m in messages)
     assert any("create_event" in m and S1 in m for m in messages)
@@ -397,17 +400,16 @@ def test_slow_endpoint_is_abandoned_at_the_timeout(
     env: Env, caplog: pytest.LogCaptureFixture, boto_session: boto3.session.Session
 ) -> None:
     seed_records(env.store)
-    env.server.delay_seconds = 3.0
+    env.server.delay_seconds = UNTIL_THE_TEST_ENDS
     caplog.set_level(logging.WARNING, logger=LOGGER)
     patient = make_memory_client(
         region=REGION, timeout_seconds=10, session=boto_session
     )  # the hooks' own deadline must still hold
-    started = time.monotonic()
     agent, model = make_agent(patient, ALICE, S1, "still here", timeout_seconds=0.3)
     assert str(agent("are you there?")).strip() == "still here"
-    assert time.monotonic() - started < 2.0  # one (concurrent) timeout, then the cool-down skips the rest
     messages = warnings_for(caplog)
-    assert any("list_events" in m and S1 in m and "TimeoutError" in m for m in messages)
+    # The hooks' deadline ended the wait (the client's own timeout would be a ReadTimeoutError after 10 s).
+    assert any("list_events" in m and S1 in m and HOOK_DEADLINE in m for m in messages)
     assert any("retrieve_memory_records" in m and S1 in m for m in messages)
     assert "ALICE-FACT" not in everything_sent(model)
     # History, records (3 namespaces) and the prompt's write go out together, concurrently; after the first
@@ -419,24 +421,22 @@ def test_slow_endpoint_is_abandoned_at_the_timeout(
 def test_slow_event_writes_are_abandoned_at_the_timeout(
     env: Env, caplog: pytest.LogCaptureFixture, boto_session: boto3.session.Session
 ) -> None:
-    env.server.delay_seconds = 3.0
+    env.server.delay_seconds = UNTIL_THE_TEST_ENDS
     env.server.affects = frozenset({"CreateEvent", "ListEvents"})  # slow events, not search
     caplog.set_level(logging.WARNING, logger=LOGGER)
     patient = make_memory_client(region=REGION, timeout_seconds=10, session=boto_session)
-    started = time.monotonic()
     agent, _ = make_agent(
         patient, ALICE, S1, "written or not, here I am", last_k_turns=0, timeout_seconds=0.3
     )
     assert str(agent("hi")).strip() == "written or not, here I am"
-    assert time.monotonic() - started < 2.0
-    assert any("create_event" in m and "TimeoutError" in m and S1 in m for m in warnings_for(caplog))
+    assert any("create_event" in m and HOOK_DEADLINE in m and S1 in m for m in warnings_for(caplog))
 
 
 def test_slow_search_times_out_but_events_are_still_written(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed_records(env.store)
-    env.server.delay_seconds = 3.0
+    env.server.delay_seconds = UNTIL_THE_TEST_ENDS
     env.server.affects = frozenset({"RetrieveMemoryRecords"})
     caplog.set_level(logging.WARNING, logger=LOGGER)
     agent, model = make_agent(env.client, ALICE, S1, "fine", timeout_seconds=0.3)
