@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,9 +43,16 @@ def _chunks(items: list, count: int) -> list[list]:
     return [chunk for chunk in (items[i::count] for i in range(count)) if chunk]
 
 
-def _store() -> Path | None:
-    directory = synth_cache.git_directory(Path.cwd())
+def _store(root: Path | None = None) -> Path | None:
+    directory = synth_cache.git_directory(root or Path.cwd())
     return directory / "agentcore-lint-cache" if directory else None
+
+
+def clear(root: Path) -> None:
+    """Forget every kept finding (benchmarks measure the unkept path this way)."""
+    store = _store(root)
+    if store is not None:
+        shutil.rmtree(store, ignore_errors=True)
 
 
 def _key(stack: Stack) -> str:
