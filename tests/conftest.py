@@ -57,7 +57,9 @@ SYNTH_GROUPS = {
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook: before it reads the groups, after it applies them
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     """Tests of a synthesized app share its xdist group and run first: one worker pays for each synthesis
-    (the slowest fixtures) while the others take every other test (`--dist loadgroup`, see pyproject.toml)."""
+    (the slowest fixtures) while the others take the rest (`--dist loadgroup`, see pyproject.toml). Every
+    other test is grouped by its file, so a module-scoped fixture (a stage of servers, a pipeline synth) is
+    built once, not once per worker that happens to get one of its tests."""
     grouped: list[pytest.Item] = []
     for item in items:
         groups = {group for name, group in SYNTH_GROUPS.items() if name in getattr(item, "fixturenames", ())}
