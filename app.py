@@ -16,7 +16,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from stacks import compliance
-from stacks.config import CONTEXT_KEYS, ConfigError, StageConfig, load_pipeline, load_stages
+from stacks.config import ConfigError, StageConfig, context_of, load_pipeline, load_stages
 from stacks.stage import AgentCoreStage
 
 ONLY_STAGE_KEY = "agentcore:stage"
@@ -38,8 +38,7 @@ def build_app(app: cdk.App) -> list[AgentCoreStage]:
 
     Raises ConfigError before building anything when the configuration is bad.
     """
-    context: dict[str, Any] = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
-    context = {key: value for key, value in context.items() if value is not None}
+    context = context_of(app.node.try_get_context)
     configs = load_stages(context)
     pipeline = load_pipeline(context)
     only = app.node.try_get_context(ONLY_STAGE_KEY)

@@ -348,6 +348,12 @@ def load_stage(
     return StageConfig(name=stage, project=project, **values)
 
 
+def context_of(try_get_context: Callable[[str], Any]) -> dict[str, Any]:
+    """This app's keys of a CDK app's context (`app.node.try_get_context`), the ones that are set."""
+    values = {key: try_get_context(key) for key in CONTEXT_KEYS}
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def load_stages(context: Mapping[str, Any]) -> list[StageConfig]:
     """All stages from the app context, in the order they are declared (the promotion order)."""
     project = context.get(PROJECT_KEY, "agentcore")

@@ -1,5 +1,6 @@
-"""`make review BASE=HEAD~1` in a throw-away git repository (a copy of this repository's tracked files, one
-stage only to keep synth short): a new wildcard is a security change, a renamed memory is a replacement that
+"""`make review BASE=HEAD~1` in a throw-away git repository (a copy of this repository's tracked files whose
+app.py is tests/apps/memory_stages.py, the product's memory stack alone, and one stage, to keep the three
+syntheses short): a new wildcard is a security change, a renamed memory is a replacement that
 blocks the retained stage unless acknowledged, an unrelated commit changes nothing."""
 
 from __future__ import annotations
@@ -87,12 +88,13 @@ def _patch_app(repo: Path, code: str) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """Commits: base (prod only) -> wildcard statement -> renamed memory -> README only."""
+    """Commits: base (memory stack, prod only) -> wildcard statement -> renamed memory -> README only."""
     repo = tmp_path_factory.mktemp("change-review") / "repo"
     for name in _git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0"):
         if name and (ROOT / name).is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
+    shutil.copy2(ROOT / "tests" / "apps" / "memory_stages.py", repo / "app.py")
     for name in (".venv", "node_modules"):
         (repo / name).symlink_to((ROOT / name).resolve())
     cdk_json = json.loads((repo / "cdk.json").read_text())
