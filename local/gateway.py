@@ -34,8 +34,6 @@ import math
 import re
 import socket
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -46,7 +44,6 @@ from typing import Any
 
 import anyio
 import jwt
-import uvicorn
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -54,6 +51,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from local.asgi_server import serving
 from local.http_server import bound_socket
 from local.lambda_context import (
     LAMBDAS_DIR,
@@ -392,20 +390,5 @@ def running_gateway(
         authorizer=chosen, lambdas_dir=lambdas_dir, audit=audit, search_delay_seconds=search_delay_seconds
     )
     sock = sock or bound_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="local-gateway", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("local gateway did not start")
-        time.sleep(0.01)
-    try:
+    with serving(app, sock, name="local gateway", lifespan="on", start_timeout=10):
         yield gateway_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

@@ -5,19 +5,17 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from agentcore_agent.app import create_app
 from agentcore_agent.settings import Settings
 from strands import ModelRetryStrategy
 
+from local.asgi_server import serving
 from local.oidc_issuer import OidcIssuer
 from local.scripted_model import ScriptedModel, Text
 
@@ -106,21 +104,8 @@ def serve(app: Any) -> Iterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("agent server did not start")
-        time.sleep(0.01)
-    try:
+    with serving(app, sock, name="agent server"):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def settings(**overrides: Any) -> Settings:

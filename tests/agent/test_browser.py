@@ -261,7 +261,7 @@ def test_a_page_that_never_loads_is_a_tool_error_and_the_session_keeps_working(s
             browse("open", "t2", url=site.url("/menu")),
             Text(price_from),
         ],
-        BROWSER_TIMEOUT_SECONDS="5",  # the never-loading page costs this long
+        BROWSER_TIMEOUT_SECONDS="3",  # the never-loading page costs this long
     )
     reply = wired.ask()
     assert reply.text == "An espresso costs 2.40 EUR."
