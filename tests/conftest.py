@@ -74,6 +74,7 @@ SYNTH_GROUPS = {
     "synthesized": "synthesized-app",
     "variant": "synthesized-app",
     "every_template": "every-template",
+    "pipeline_app": "every-template",
 }
 
 

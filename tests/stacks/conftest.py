@@ -82,15 +82,28 @@ class StackTemplate:
 
 
 @pytest.fixture(scope="session")
-def every_template(tmp_path_factory: pytest.TempPathFactory) -> list[StackTemplate]:
-    """Every template of every stage (+ one stage with the optional features' grants) and the pipeline."""
+def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Every stage of cdk.json and the pipeline promoting them (tests/stacks/test_pipeline_stack.PIPELINE),
+    synthesized once: its cloud assembly, for the pipeline tests and `every_template`."""
     from app import build_app, new_app
-    from tests.stacks.test_model_access import OPENAI
     from tests.stacks.test_pipeline_stack import PIPELINE
 
     context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
-    # the optional features' grants are listed too: the OpenAI model, browser recordings
+    app = new_app(context=context, outdir=str(tmp_path_factory.mktemp("pipeline")))
+    build_app(app)
+    return app.synth()
+
+
+@pytest.fixture(scope="session")
+def every_template(pipeline_app: Any, tmp_path_factory: pytest.TempPathFactory) -> list[StackTemplate]:
+    """Every template of every stage and the pipeline (`pipeline_app`), and of one more stage with the
+    optional features' grants (the OpenAI model, browser recordings), synthesized alone."""
+    from app import ONLY_STAGE_KEY, build_app, new_app
+    from tests.stacks.test_model_access import OPENAI
+
+    context = copy.deepcopy(cdk_context())
     context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
+    context[ONLY_STAGE_KEY] = "openai"
     app = new_app(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
     build_app(app)
     return [
@@ -101,5 +114,6 @@ def every_template(tmp_path_factory: pytest.TempPathFactory) -> list[StackTempla
             artifact.environment.account,
             json.loads(Path(artifact.template_full_path).read_text()),
         )
-        for artifact in app.synth().stacks_recursively
+        for assembly in (pipeline_app, app.synth())
+        for artifact in assembly.stacks_recursively
     ]

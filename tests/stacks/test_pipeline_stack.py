@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import json
+from pathlib import Path
 
 import pytest
 from cfnlint.api import lint
@@ -23,16 +23,9 @@ PIPELINE_LINT_IGNORED = {"W3005", "E3703"}
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from app import build_app, new_app
-
-    outdir = tmp_path_factory.mktemp("pipeline")
-    context = {**copy.deepcopy(cdk_context()), "agentcore:pipeline": PIPELINE}
-    app = new_app(context=context, outdir=str(outdir))
-    build_app(app)
-    app.synth()
-    template = json.loads((outdir / "Pipeline.template.json").read_text())
-    return outdir, template
+def pipeline(pipeline_app):
+    outdir = Path(pipeline_app.directory)
+    return outdir, json.loads((outdir / "Pipeline.template.json").read_text())
 
 
 def _stages(template):
