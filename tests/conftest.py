@@ -27,8 +27,9 @@ gc.set_threshold(100_000, 20, 100)
 
 def _exit_without_teardown() -> None:
     """An xdist worker's last step: its results are already with the controller, and CPython's teardown of a
-    2 M-object heap kept every run waiting 4-6 s after the last test. Registered first, so every other exit
-    handler (the jsii kernel's stop, executors, tracer providers) has run."""
+    2 M-object heap kept every run waiting 4-6 s after the last test. Registered when this conftest loads,
+    so the handlers registered later (the jsii kernel's stop, tracer providers) run before it; logging's,
+    registered earlier, is run here."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
