@@ -22,7 +22,7 @@ UV := $(VENV)/bin/uv
 uv_index_args = $(shell $(PY) -m pip config list 2>/dev/null \
 	| sed -nE "s/^[^.]*\.(index-url|extra-index-url|find-links)='(.*)'$$/\1 \2/p" \
 	| awk '{ for (i = 2; i <= NF; i++) print "--" $$1 " " $$i }' | awk '!seen[$$0]++ && !($$1 == "--index-url" && n++)')
-UV_PIP_INSTALL = $(UV) pip install --quiet --python $(PY) --index-strategy unsafe-best-match $(uv_index_args)
+UV_PIP_INSTALL = $(UV) pip install --quiet --compile-bytecode --python $(PY) --index-strategy unsafe-best-match $(uv_index_args)
 
 UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 SYNTH_DEPS := $(VENV)/.synth-deps

@@ -32,9 +32,11 @@ Exit codes: 0 every check passed, 1 a check failed, 2 bad arguments or configura
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
+import ssl
 import sys
 import time
 import urllib.parse
@@ -50,7 +52,6 @@ import anyio
 import httpx
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import McpError
 
 if not __package__:  # `python scripts/smoke.py`: the repository root makes `scripts.` importable
@@ -93,6 +94,12 @@ SETTINGS: dict[str, tuple[str, str, str]] = {
     "machine_client_id": ("MACHINE_CLIENT_ID", "Identity", "MachineClientId"),
     "user_client_id": ("USER_CLIENT_ID", "Identity", "UserClientId"),
 }
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for the run's HTTP clients (httpx loads the CA bundle again for each client)."""
+    return httpx.create_ssl_context()
 
 
 class CheckFailed(Exception):
@@ -290,7 +297,9 @@ def check_gateway_refuses_anonymous(config: Config) -> str:
     }
     headers = {"Accept": "application/json, text/event-stream"}
     try:
-        response = httpx.post(config.gateway_url, json=message, headers=headers, timeout=config.timeout)
+        response = httpx.post(
+            config.gateway_url, json=message, headers=headers, timeout=config.timeout, verify=tls_context()
+        )
     except httpx.HTTPError as error:
         raise CheckFailed(f"cannot reach {_host(config.gateway_url)}: {_describe(error)}") from None
     if response.status_code in (401, 403):
@@ -330,6 +339,7 @@ def machine_token(config: Config, cognito: Any) -> str:
             auth=(config.machine_client_id, secret),
             headers={"Accept": "application/json"},
             timeout=config.timeout,
+            verify=tls_context(),
         )
     except httpx.HTTPError as error:
         raise CheckFailed(f"cannot reach {_host(config.token_endpoint)}: {_describe(error)}") from None
@@ -380,8 +390,11 @@ async def gateway_checks(config: Config, token: str, report: Report, steps: Sequ
             report.result(name, True, note, time.monotonic() - start)
         done.append(name)
 
-    http = create_mcp_http_client(
-        headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(timeout)
+    http = httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=True,
+        verify=tls_context(),
     )
     start = time.monotonic()
     try:

@@ -30,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import logging
 import math
+import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -59,6 +61,13 @@ SEARCH_TOOL_NAME = "x_amz_bedrock_agentcore_search"
 MAX_QUERY_CHARS = 2000
 MAX_SESSIONS = 256  # open per-user MCP sessions; the least recently used is closed beyond this
 AGENT_SESSION = "agent"  # the key of the M2M session (user keys are "user:<sub>", so they never collide)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every MCP session: httpx builds one per client by loading the CA bundle (~35 ms
+    here), which a user's first turn would otherwise wait for."""
+    return httpx.create_ssl_context()
 
 
 class GatewayUnavailableError(Exception):
@@ -252,7 +261,9 @@ class Gateway:
         """Streamable HTTP with our timeouts and the session's bearer; closes its HTTP client on exit."""
         timeout = httpx.Timeout(self.timeout_seconds, read=max(self.timeout_seconds, 30.0))
         async with (
-            httpx.AsyncClient(auth=session, timeout=timeout, follow_redirects=True) as http,
+            httpx.AsyncClient(
+                auth=session, timeout=timeout, follow_redirects=True, verify=tls_context()
+            ) as http,
             streamable_http_client(self.url, http_client=http) as streams,
         ):
             yield streams

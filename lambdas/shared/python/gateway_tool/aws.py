@@ -23,12 +23,20 @@ CLIENT_CONFIG: dict[str, Any] = {
 
 
 @cache
+def botocore_session() -> Any:
+    """The execution environment's botocore session: its loader keeps the parsed service models (a new session
+    parses ~1 MB of endpoint and service JSON again for its first client)."""
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@cache
 def dynamodb_client() -> Any:
     """The low-level DynamoDB client (cached; tests call `dynamodb_client.cache_clear()` under moto)."""
-    import botocore.session
     from botocore.config import Config
 
-    return botocore.session.get_session().create_client("dynamodb", config=Config(**CLIENT_CONFIG))
+    return botocore_session().create_client("dynamodb", config=Config(**CLIENT_CONFIG))
 
 
 def required_env(name: str) -> str:
