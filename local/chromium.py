@@ -11,11 +11,14 @@ small /dev/shm, on which Chromium crashes); the profile in `user_data_dir`; the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 FLAGS = (
@@ -62,6 +65,7 @@ class Chromium:
             stderr=subprocess.PIPE,
             text=True,
             errors="replace",
+            start_new_session=True,  # its own process group: its helpers (renderers, utilities) end with it
         )
         self.ws_url = self._endpoint()
 
@@ -94,12 +98,26 @@ class Chromium:
         return found[0]
 
     def stop(self) -> None:
-        """Terminate (then kill) the process and delete its profile; idempotent."""
+        """End the process and every helper of its group, then delete its profile; idempotent.
+
+        The helpers can outlive the browser process by moments and write into the profile meanwhile, so the
+        group is killed before the profile goes (a file written during the removal would leave it behind).
+        """
         if self._process.poll() is None:
-            self._process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                self._signal_group(signal.SIGKILL)
                 self._process.wait()
-        shutil.rmtree(self.user_data_dir, ignore_errors=True)
+        self._signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while True:
+            shutil.rmtree(self.user_data_dir, ignore_errors=True)
+            if not self.user_data_dir.exists() or time.monotonic() > deadline:
+                return
+            time.sleep(0.02)  # a killed helper's last write landed during the removal
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group has already ended
+            os.killpg(self._process.pid, signum)
