@@ -17,6 +17,8 @@ What it reproduces (see /work/shared/AGENTCORE_FACTS.md, Gateway section):
   inputSchema}, ...]}` as structuredContent and as JSON text (the shape `AgentCoreToolSearchPlugin` reads).
   The real gateway ranks with embeddings (SEMANTIC search); this double ranks lexically (BM25 over tool name,
   description and argument names/descriptions), so only use queries that share words with the intended tool;
+- answers as a single JSON response (not an SSE stream), as the deployed gateway does without
+  `streamingConfiguration.enableResponseStreaming` (stacks/gateway_stack.py leaves it off);
 - tools/call invokes the real `handler.lambda_handler` in-process (in a worker thread, as Lambda would run it
   concurrently) with the arguments as `event` and a context whose `client_context.custom` carries the
   prefixed tool name and the gateway ids; the handler's dict comes back as one JSON text content block.
@@ -348,7 +350,7 @@ def build_app(
     server = build_server(
         lambdas_dir, authorizer, gateway_arn, audit, search_delay_seconds=search_delay_seconds
     )
-    manager = StreamableHTTPSessionManager(app=server, stateless=True)
+    manager = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True)
 
     class MCPEndpoint:
         """An ASGI class (not a function) so Starlette passes scope/receive/send through untouched."""

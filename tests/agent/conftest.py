@@ -16,6 +16,7 @@ from agentcore_agent.settings import Settings
 from strands import ModelRetryStrategy
 
 from local.asgi_server import serving
+from local.http_server import bound_socket
 from local.oidc_issuer import OidcIssuer
 from local.scripted_model import ScriptedModel, Text
 
@@ -100,9 +101,9 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any) -> Iterator[int]:
     """Run an ASGI app with uvicorn in a daemon thread on a socket bound here (so no other process can take
-    the port between choosing and binding it); yield the port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    the port between choosing and binding it; as the runtime's, its connections have TCP_NODELAY); yield
+    the port."""
+    sock = bound_socket()
     port = sock.getsockname()[1]
     with serving(app, sock, name="agent server"):
         yield port

@@ -47,6 +47,16 @@ def test_requests_without_the_bearer_token_get_401(gateway_url: str, authorizati
     assert response.status_code == 401
 
 
+def test_a_call_is_answered_with_one_json_response_like_the_non_streaming_gateway(gateway_url: str) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
+    body["params"] = {"name": SEARCH_TOOL_NAME, "arguments": {"query": "order status"}}
+    response = httpx.post(gateway_url, json=body, headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert answer["id"] == 7 and "orders___get_order" in answer["result"]["content"][0]["text"]
+
+
 def test_list_tools_shows_prefixed_names_with_gateway_schemas(gateway_url: str) -> None:
     tools = {tool.name: tool for tool in run(gateway_url, "list_tools").tools}
     assert set(tools) == {
