@@ -156,6 +156,16 @@ def _policy_set(gateway_arn: str, directory: Path) -> tuple[tuple[str, ...], str
     return tuple(files), "\n".join(render(text, gateway_arn) for text in files.values())
 
 
+@cache
+def _parsed(gateway_arn: str, directory: Path, lambdas_dir: Path) -> tuple[tuple[str, ...], Any, Any]:
+    """(file names, parsed policy set, parsed schema): parsing both was 5/6 of each call's cost (1.7 ms)."""
+    import cedarpy
+
+    names, policy_text = _policy_set(gateway_arn, directory)
+    schema = cedarpy.Schema.from_json_str(cedar_schema(lambdas_dir))
+    return names, cedarpy.PolicySet.from_str(policy_text), schema
+
+
 def authorize(
     claims: Mapping[str, Any],
     tool: str,
@@ -169,8 +179,8 @@ def authorize(
     import cedarpy  # here, not at the top: synth reads the policy files and needs no Cedar engine
 
     request, entities = cedar_request(claims, tool, arguments, gateway_arn)
-    names, policy_text = _policy_set(gateway_arn, directory)
-    result = cedarpy.is_authorized(request, policy_text, entities, schema=cedar_schema(lambdas_dir))
+    names, policies, schema = _parsed(gateway_arn, directory, lambdas_dir)
+    result = cedarpy.is_authorized(request, policies, entities, schema=schema)
     return Decision(
         allowed=result.decision == cedarpy.Decision.Allow,
         policies=tuple(names[int(reason.removeprefix("policy"))] for reason in result.diagnostics.reasons),
