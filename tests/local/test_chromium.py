@@ -15,9 +15,10 @@ from local.chromium import Chromium, chromium_path
 
 # Chromium's shape at exit, made deterministic: the browser process reports its DevTools endpoint, and a
 # helper it started (a renderer, a utility process) outlives it for a moment, writing into the profile.
+# The helper ignores SIGTERM and gives up by itself after ~30 s, so a failing test leaves no writer for long.
 LINGERING_HELPER = """#!/bin/sh
 for arg in "$@"; do case "$arg" in --user-data-dir=*) profile="${arg#--user-data-dir=}";; esac; done
-(trap '' TERM; i=0; while :; do i=$((i+1)); echo x > "$profile/helper-$i"; done) &
+(trap '' TERM; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); echo x > "$profile/helper-$i"; sleep 0.01; done) &
 echo "$!" > "$profile/../helper.pid"
 echo "DevTools listening on ws://127.0.0.1:9/devtools/browser/stand-in" >&2
 trap 'exit 0' TERM
@@ -25,35 +26,32 @@ while :; do sleep 0.05; done
 """
 
 
-def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), or None when it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _live(pids: list[int]) -> list[int]:
+    """Those running, as opposed to gone or a zombie not yet reaped by its new parent."""
+    return [pid for pid in pids if (fields := _stat(pid)) is not None and fields[0] != "Z"]
+
+
+def _group(pgid: int) -> list[int]:
+    candidates = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+    return [pid for pid in _live(candidates) if (fields := _stat(pid)) is not None and int(fields[2]) == pgid]
 
 
 def _none_left(pgid: int, *pids: int) -> bool:
     """No live process in the group (nor among `pids`) within a second: SIGKILL takes effect in moments."""
     deadline = time.monotonic() + 1.0
-    while _group_members(pgid) or any(_alive(pid) for pid in pids):
+    while _group(pgid) or _live(list(pids)):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
     return True
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie not yet reaped by its new parent."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_helper_that_outlives_the_browser_process_is_ended_before_the_profile_is_removed(tmp_path):
@@ -78,8 +76,12 @@ def test_a_helper_that_outlives_the_browser_process_is_ended_before_the_profile_
 def test_a_real_chromium_leaves_no_process_of_its_group_and_no_profile(tmp_path):
     chromium = Chromium(str(chromium_path()), tmp_path / "session")
     assert chromium.ws_url.startswith("ws://127.0.0.1:")
-    assert len(_group_members(chromium.pid)) > 1  # the browser process and its helpers
+    try:
+        assert len(_group(chromium.pid)) > 1  # the browser process and its helpers
 
-    chromium.stop()
+        chromium.stop()
 
-    assert _none_left(chromium.pid) and not chromium.user_data_dir.exists()
+        assert _none_left(chromium.pid) and not chromium.user_data_dir.exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a failed stop leaves no Chromium behind
+            os.killpg(chromium.pid, signal.SIGKILL)
