@@ -67,6 +67,9 @@ from policies.authorizer import authorize
 SEARCH_TOOL_NAME = "x_amz_bedrock_agentcore_search"
 SEARCH_RESULT_LIMIT = 10
 MCP_PATH = "/mcp"
+# The version the local gateway announces. Given, so the MCP SDK does not read its own package metadata
+# (importlib.metadata, ~2 ms) for every request: a stateless server builds its initialize options per request.
+SERVER_VERSION = "local"
 LOCAL_GATEWAY_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/local-gateway-abcdefghij"
 STATIC_ISSUER = "https://local-gateway.invalid/static"
 STATIC_CLIENT = "local-static-client"
@@ -265,7 +268,7 @@ def build_server(
     handlers, tools = discover_targets(lambdas_dir)
     by_name = {tool.name: tool for tool in tools}
     index = LexicalIndex(tools)
-    server: Server = Server("local-agentcore-gateway")
+    server: Server = Server("local-agentcore-gateway", version=SERVER_VERSION)
     interceptor, settings = _interceptor(), authorizer.interceptor_settings()
     record = audit.append if audit is not None else lambda decision: None
 

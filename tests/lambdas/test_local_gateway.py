@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -55,6 +56,18 @@ def test_a_call_is_answered_with_one_json_response_like_the_non_streaming_gatewa
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     answer = response.json()
     assert answer["id"] == 7 and "orders___get_order" in answer["result"]["content"][0]["text"]
+
+
+def test_a_call_does_not_read_package_metadata(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stateless MCP server builds its initialize options per request; without a server version it
+    reads the SDK's package metadata (~2 ms of the gateway's event loop) every time."""
+    read: list[str] = []
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: read.append(name) or real_version(name))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}
+    assert httpx.post(gateway_url, json=body, headers=headers).status_code == 200
+    assert read == []
 
 
 def test_list_tools_shows_prefixed_names_with_gateway_schemas(gateway_url: str) -> None:
