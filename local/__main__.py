@@ -2,7 +2,7 @@
 
     python -m local                 # start; Ctrl-C stops everything
     python -m local reset           # forget the state under .local/ (make local-reset)
-    python -m local spans [--session ID]
+    python -m local spans [--session ID] [--json]
 
 Environment: MODEL=bedrock|openai|scripted (default: bedrock when AWS credentials are found, else scripted),
 LOCAL_STATE_DIR (default .local), LOCAL_AGENT_PORT (default 8080), CDK_OUT (default cdk.out).
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("reset", help="forget the local state (.local/)")
     spans = commands.add_parser("spans", help="print the spans of the last turn")
     spans.add_argument("--session", help="the last turn of this runtime session id")
+    spans.add_argument("--json", action="store_true", help="print every export as a line of OTLP JSON")
     args = parser.parse_args(argv)
     if args.command == "reset":
         from local.stage import LocalStageError, reset
@@ -109,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"removed {state}")
         return 0
     if args.command == "spans":
-        from local.traces import TRACES_FILE, print_turn
+        from local.traces import TRACES_FILE, print_exports, print_turn
 
-        return print_turn(_path("LOCAL_STATE_DIR", ".local") / TRACES_FILE, sys.stdout, args.session)
+        traces = _path("LOCAL_STATE_DIR", ".local") / TRACES_FILE
+        if args.json:
+            return print_exports(traces, sys.stdout)
+        return print_turn(traces, sys.stdout, args.session)
     return _run()
 
 

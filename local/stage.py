@@ -11,7 +11,7 @@ tables are created as declared. What runs:
   Chromium is installed and the dev stage allows sites (BROWSER_ALLOWED_DOMAINS, as in the cloud);
 - `gateway`: the MCP gateway in front of the real Lambda handlers (lexical tool search);
 - `model`: `scripted` (local ConverseStream), `bedrock` (the developer's credentials) or `openai`;
-- `traces`: OTLP receiver writing `<state>/traces.jsonl`;
+- `traces`: OTLP receiver keeping every export in `<state>/traces.otlp`;
 - `agent`: `python -m local.agent_process` under `opentelemetry-instrument`, logs in `<state>/agent.log`.
 Code Interpreter is off: model-written code never runs unsandboxed on the developer's machine. What is off
 (and why) is one line at start-up and a note in the agent's system prompt, so the agent says so when asked.

@@ -21,7 +21,7 @@ import pytest
 
 from local.chromium import chromium_path
 from local.http_server import JsonHandler, LocalServer
-from local.traces import print_turn
+from local.traces import TRACES_FILE, print_turn
 from tests.local.launcher import ROOT, LocalProcess, start
 
 SITE = "shop.localhost"
@@ -135,9 +135,7 @@ def test_ctrl_c_leaves_no_process_and_the_conversation_continues_after_a_restart
     assert not (first.state / "stage.json").exists()
     assert not any((first.state / "browser").glob("*"))  # no browser profile left behind
     spans = io.StringIO()  # the turns' traces were exported (flushed when the agent stopped)
-    assert (
-        print_turn(first.state / "traces.jsonl", spans, session) == 0 and "invoke_agent" in spans.getvalue()
-    )
+    assert print_turn(first.state / TRACES_FILE, spans, session) == 0 and "invoke_agent" in spans.getvalue()
 
     # The same port again at once: the stopped stage's connections in TIME_WAIT must not block it.
     stage.running = start(first.state, port=first.port, CDK_OUT=str(stage.cdk_out))

@@ -1,0 +1,93 @@
+"""The local trace receiver: the real OTLP exporter sends to it, `python -m local spans` reads it back."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import local.traces
+from local.traces import TraceReceiver, exports, print_exports, print_turn, spans
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[TraceReceiver]:
+    server = TraceReceiver(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def export_a_turn(endpoint: str, session_id: str) -> None:
+    """One `invoke_agent` span with a child, sent as the agent sends them (OTLP/HTTP protobuf)."""
+    exporter = OTLPSpanExporter(endpoint=endpoint)
+    provider = TracerProvider(resource=Resource.create({"service.name": "agentcore-dev-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    turn = {"session.id": session_id}
+    with (
+        tracer.start_as_current_span("invoke_agent agentcore_agent", attributes=turn),
+        tracer.start_as_current_span("execute_tool orders___get_order"),
+    ):
+        pass
+    provider.shutdown()
+
+
+def test_exported_spans_are_kept_and_read_back_as_otlp_json(receiver: TraceReceiver) -> None:
+    export_a_turn(receiver.endpoint_url, "session-1")
+    kept = list(spans(receiver.path))
+    assert {(span["name"], span["service"]) for span in kept} == {
+        ("invoke_agent agentcore_agent", "agentcore-dev-agent"),
+        ("execute_tool orders___get_order", "agentcore-dev-agent"),
+    }
+    out = io.StringIO()
+    assert print_turn(receiver.path, out, "session-1") == 0
+    tree = [line.rsplit("  ", 1)[0] for line in out.getvalue().splitlines()[1:]]  # without the durations
+    assert tree == ["invoke_agent agentcore_agent", "  execute_tool orders___get_order"]
+    dumped = io.StringIO()
+    assert print_exports(receiver.path, dumped) == 0
+    lines = [json.loads(line) for line in dumped.getvalue().splitlines()]
+    assert len(lines) == 2 and all("resourceSpans" in line for line in lines)  # one export per span
+
+
+def test_an_export_is_not_converted_on_the_request_path(
+    receiver: TraceReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The JSON mapping is pure Python (~7 ms of the stage's CPU per tool turn): it runs only when read."""
+    conversions: list[object] = []
+    real = local.traces.MessageToDict
+    monkeypatch.setattr(local.traces, "MessageToDict", lambda message: conversions.append(1) or real(message))
+    export_a_turn(receiver.endpoint_url, "session-2")
+    assert conversions == [] and receiver.path.stat().st_size > 0
+    assert len(list(exports(receiver.path))) == 2 and len(conversions) == 2
+
+
+def test_a_body_that_is_not_an_export_is_refused_and_not_kept(receiver: TraceReceiver) -> None:
+    request = urllib.request.Request(
+        receiver.endpoint_url,
+        data=b"\xff\xff not protobuf",
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert b"not an OTLP trace export" in refused.value.read()
+    assert not receiver.path.exists()
+    assert print_turn(receiver.path, io.StringIO()) == 1
+
+
+def test_a_record_cut_short_by_a_killed_stage_ends_the_file(receiver: TraceReceiver) -> None:
+    export_a_turn(receiver.endpoint_url, "session-3")
+    whole = receiver.path.read_bytes()
+    receiver.path.write_bytes(whole + whole[: len(whole) // 3])  # the stage died while writing a record
+    assert len(list(exports(receiver.path))) == 2
