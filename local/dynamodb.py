@@ -4,6 +4,14 @@ The tool handlers reach it through `AWS_ENDPOINT_URL_DYNAMODB`, with their real 
 in memory, so the tables are written to `<state>/dynamodb/<table>.json` when the stage stops and loaded from
 there when it starts again; a table with no saved state is seeded from `lambdas/<target>/seed.json`, as the
 deployed stage seeds it when the table is created.
+
+Item answers are written straight as JSON (`plain_json_item_answers`): moto 5.2 writes every answer through
+its shape-driven serializer, which costs ~7 ms for one GetItem of an order (it tries several key spellings
+for each of the ten members of every attribute value), a third of a tool call in `make local`. An item answer
+of moto's DynamoDB backend is already in the wire's JSON form (`{"Item": {"name": {"S": ...}}}`), so
+`json.dumps` of it is the same answer; one holding a value only the serializer can write (bytes for a B
+attribute, a datetime in a table description) still goes through the serializer.
+tests/local/test_local_dynamodb.py checks the two agree, answer by answer.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ with warnings.catch_warnings():  # "install moto[server]": only Flask is needed 
     warnings.simplefilter("ignore", UserWarning)
     from moto.server import ThreadedMotoServer
 
+from moto.core.responses import ActionContext
+from moto.dynamodb.responses import DynamoResult
+
 from local.dev_stage import Table
 from local.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR
 from local.moto_models import prepare_services
@@ -31,6 +42,21 @@ if str(SHARED_LAYER_DIR) not in sys.path:
 from gateway_tool.dynamodb import batch_write_request, load_seed, unmarshal_item
 
 BATCH = 25  # BatchWriteItem's limit
+_serialized = DynamoResult.execute_result
+
+
+def _plain_json(result: DynamoResult, context: ActionContext) -> tuple[int, dict[str, str], str]:
+    """A DynamoDB answer as `json.dumps` of moto's result, or through moto's serializer when that fails."""
+    try:
+        body = json.dumps(result.result, separators=(",", ":"))
+    except TypeError:  # bytes or datetime: only the serializer knows their wire form
+        return _serialized(result, context)  # type: ignore[return-value]
+    return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+
+def plain_json_item_answers() -> None:
+    """Write moto's DynamoDB item answers as plain JSON from now on, in this process (idempotent)."""
+    DynamoResult.execute_result = _plain_json  # type: ignore[assignment, method-assign]
 
 
 class LocalDynamoDB:
@@ -60,6 +86,7 @@ class LocalDynamoDB:
     def start(self) -> LocalDynamoDB:
         """Start moto, create every table and fill it from saved state or its seed file."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the foreground
+        plain_json_item_answers()
         prepare_services(("dynamodb",))  # before the server's request threads race on moto's lazy first use
         self._server.start()
         client = self.client()
