@@ -46,11 +46,13 @@ def wire_app(
     interpreter and browser session; call it after the server stops. Raises `SettingsError` when the
     gateway is configured incompletely (so `main` exits with status 2).
     """
+    from . import redacted_tracing
     from .app import create_app
     from .gateway_client import Gateway
     from .gateway_tools import GatewayToolSearch
     from .memory_hooks import memory_hooks_factory
 
+    redacted_tracing.install()  # before the first agent: Strands reads its tracer at construction
     gateway: Gateway | None = None
     if settings.gateway_url:
         try:

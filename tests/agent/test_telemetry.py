@@ -254,6 +254,48 @@ def _span_text(done: tuple[ReadableSpan, ...]) -> str:
     return " ".join(parts)
 
 
+MESSAGE_EVENTS = {"gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message"}
+CONVERSATION_SPANS = {
+    "chat",
+    "execute_event_loop_cycle",
+    "invoke_agent",
+}  # those given the whole conversation
+
+
+@pytest.mark.parametrize("redacted", [True, False])
+def test_redacted_messages_are_not_put_on_spans_as_events_of_nothing(
+    redacted, traced_server, spans, monkeypatch
+):
+    """Strands puts one event per conversation message on every model-call and cycle span; redacted they say
+    "[REDACTED]" and nothing else, so the wired app leaves them out (redacted_tracing.py). With content
+    traced (no redaction) they stay."""
+    from agentcore_agent import redacted_tracing
+    from strands.telemetry import tracer as strands_tracer
+
+    from stacks.runtime_stack import REDACT_TRACE_CONTENT
+
+    assert isinstance(strands_tracer.get_tracer(), redacted_tracing.RedactedTracer)  # wire_app installed it
+    if redacted:
+        variable = REDACT_TRACE_CONTENT["OTEL_SEMCONV_STABILITY_OPT_IN"]
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", variable)
+    else:
+        monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+    monkeypatch.setattr(strands_tracer, "_tracer_instance", None)
+    assert isinstance(redacted_tracing.install(), strands_tracer.Tracer)
+    assert isinstance(strands_tracer.get_tracer(), redacted_tracing.RedactedTracer)
+
+    session = f"{SESSION_B}-events-{redacted}"
+    traced_server.ask(ORDER_PROMPT, session=session)
+    traced_server.ask(ORDER_PROMPT, session=session)  # a longer conversation: more messages per model call
+    done = finished(spans, requests=2)
+    model_calls = [s for s in done if s.name == "chat"]
+    conversation_spans = [s for s in done if s.name.split(" ")[0] in CONVERSATION_SPANS]
+    message_events = [e.name for s in conversation_spans for e in s.events if e.name in MESSAGE_EVENTS]
+    assert len(model_calls) == 4
+    assert any(e.name == "gen_ai.choice" for s in model_calls for e in s.events)  # the rest is kept
+    assert message_events == [] if redacted else len(message_events) > 2 * len(model_calls)
+
+
 @pytest.mark.parametrize("redacted", [True, False])
 def test_the_stacks_redaction_setting_keeps_conversation_content_out_of_every_span(
     redacted, traced_server, spans, monkeypatch
