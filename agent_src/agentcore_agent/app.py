@@ -35,7 +35,7 @@ from typing import Any
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, BedrockAgentCoreContext, RequestContext
 from starlette.middleware import Middleware
 
-from . import model_errors
+from . import model_errors, telemetry
 from .agent_factory import build_agent, default_model
 from .auth import CALLER_STATE, Authenticator, AuthError, Caller
 from .http_boundary import InvocationGuard, authenticate, error_response, loggable, verified_caller
@@ -107,7 +107,7 @@ def create_app(
         )
 
     guard = Middleware(InvocationGuard, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
-    app = BedrockAgentCoreApp(middleware=[guard])
+    app = telemetry.without_send_receive_spans(BedrockAgentCoreApp(middleware=[guard]))
 
     @app.entrypoint
     async def invoke(payload: Any, context: RequestContext) -> Any:

@@ -13,6 +13,12 @@ botocore spans become root spans of their own, invisible from the session's trac
   what Strands itself records).
 
 The tracer comes from the global provider, which ADOT installs before the app starts (a proxy until then).
+
+`without_send_receive_spans(app)`: ADOT's Starlette instrumentation wraps the app in the ASGI middleware,
+which adds a span for every ASGI message besides the request's server span: one `http send` per SSE event
+of the answer (hundreds for a long streamed answer, each exported and stored) and one `http receive` per
+body chunk. They time nothing of ours. The middleware can leave them out (`exclude_spans`), but the
+instrumentation does not pass that option, so it is set on the installed middleware before its first request.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import contextlib
 import contextvars
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -34,6 +40,16 @@ T = TypeVar("T")
 SESSION_ID = "session.id"  # the attribute Strands puts on its spans (from the agent's trace_attributes)
 
 _tracer = trace.get_tracer(__name__)
+ASGI_INSTRUMENTATION = "OpenTelemetryMiddleware"  # opentelemetry.instrumentation.asgi
+
+
+def without_send_receive_spans(app: Any) -> Any:
+    """Make the instrumentation's ASGI middleware on this Starlette `app` (if any) record one server span
+    per request, not one more per message; returns `app`."""
+    for middleware in app.user_middleware:
+        if getattr(middleware.cls, "__name__", "") == ASGI_INSTRUMENTATION:
+            middleware.kwargs["exclude_spans"] = ["receive", "send"]
+    return app
 
 
 @contextlib.contextmanager

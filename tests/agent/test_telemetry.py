@@ -320,3 +320,26 @@ def test_the_stacks_redaction_setting_keeps_conversation_content_out_of_every_sp
     secrets = (marker, RECORD_TEXT, "on its way", "12 Harbour Street")  # prompt, memory, answer, tool result
     leaked = [secret for secret in secrets if secret in text]
     assert leaked == [] if redacted else len(leaked) == len(secrets)
+
+
+def test_the_instrumented_app_records_one_server_span_per_request_not_one_per_sse_event(spans):
+    """ADOT's Starlette instrumentation adds an `http send` span per ASGI message (per SSE event of an
+    answer); the app keeps only the server span (telemetry.without_send_receive_spans)."""
+    from agentcore_agent import telemetry
+    from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    def events(request: Any) -> StreamingResponse:
+        chunks = (f"data: {index}\n\n".encode() for index in range(5))
+        return StreamingResponse(chunks, media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/invocations", events, methods=["POST"])])
+    StarletteInstrumentor.instrument_app(app)
+    telemetry.without_send_receive_spans(app)
+    with TestClient(app) as client:
+        assert client.post("/invocations", content=b"{}").text.count("data:") == 5
+    done = spans.get_finished_spans()
+    assert [(s.name, s.kind) for s in done] == [("POST /invocations", trace.SpanKind.SERVER)]

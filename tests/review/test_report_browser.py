@@ -6,10 +6,12 @@ import os
 
 import pytest
 
+from local.chromium import chromium_path
 from review import assembly
 
-# Debian's chromium here; CI runners set CHROMIUM to the browser they ship.
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Debian's chromium here (.ci/run installs it); CI runners set CHROMIUM to the browser they ship.
+CHROMIUM = os.environ.get("CHROMIUM") or chromium_path()
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: Debian's chromium is not installed")
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
