@@ -70,6 +70,7 @@ MCP_PATH = "/mcp"
 # The version the local gateway announces. Given, so the MCP SDK does not read its own package metadata
 # (importlib.metadata, ~2 ms) for every request: a stateless server builds its initialize options per request.
 SERVER_VERSION = "local"
+CLAIMS_SCOPE_KEY = "agentcore.gateway.claims"  # the ASGI scope entry BearerAuth puts the verified claims in
 LOCAL_GATEWAY_ARN = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/local-gateway-abcdefghij"
 STATIC_ISSUER = "https://local-gateway.invalid/static"
 STATIC_CLIENT = "local-static-client"
@@ -281,8 +282,9 @@ def build_server(
 
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> Any:
-        token = server.request_context.request.headers.get("authorization", "").partition(" ")[2]
-        claims = authorizer.verify(token) or {}
+        request = server.request_context.request
+        token = request.headers.get("authorization", "").partition(" ")[2]
+        claims = request.scope[CLAIMS_SCOPE_KEY]  # verified once, by BearerAuth
         header = f"Bearer {_unsigned_jwt(claims) if isinstance(authorizer, StaticToken) else token}"
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name}}
         body["params"]["arguments"] = arguments or {}
@@ -329,15 +331,16 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scheme, _, token = dict(scope["headers"]).get(b"authorization", b"").decode().partition(" ")
-            accepted = scheme == "Bearer" and bool(token)
-            if accepted:
-                accepted = await anyio.to_thread.run_sync(self.authorizer.verify, token) is not None
-            if not accepted:
+            claims = None
+            if scheme == "Bearer" and token:
+                claims = await anyio.to_thread.run_sync(self.authorizer.verify, token)
+            if claims is None:
                 response = JSONResponse(
                     {"message": "Unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
                 )
                 await response(scope, receive, send)
                 return
+            scope = {**scope, CLAIMS_SCOPE_KEY: claims}
         await self.app(scope, receive, send)
 
 

@@ -13,7 +13,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
-from local.gateway import SEARCH_TOOL_NAME, running_gateway
+from local.gateway import SEARCH_TOOL_NAME, StaticToken, running_gateway
 
 TOKEN = "test-token"
 
@@ -68,6 +68,21 @@ def test_a_call_does_not_read_package_metadata(gateway_url: str, monkeypatch: py
     body = {"jsonrpc": "2.0", "id": 8, "method": "tools/list"}
     assert httpx.post(gateway_url, json=body, headers=headers).status_code == 200
     assert read == []
+
+
+def test_a_tool_call_verifies_the_token_once(gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The authorizer middleware hands its verified claims to the tool call: no second verification."""
+    verified: list[str] = []
+    real_verify = StaticToken.verify
+    monkeypatch.setattr(
+        StaticToken, "verify", lambda self, token: verified.append(token) or real_verify(self, token)
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call"}
+    body["params"] = {"name": SEARCH_TOOL_NAME, "arguments": {"query": "order status"}}
+    answer = httpx.post(gateway_url, json=body, headers=headers).json()
+    assert "orders___get_order" in answer["result"]["content"][0]["text"]
+    assert verified == [TOKEN]
 
 
 def test_list_tools_shows_prefixed_names_with_gateway_schemas(gateway_url: str) -> None:
