@@ -14,7 +14,10 @@ of a turn is written with CreateEvent, the USER messages of that session written
 under the namespaces of the strategies (names and namespace templates from the stage's MEMORY_NAMESPACES),
 so a turn never retrieves its own prompt (the service, extracting later, does not either). `facts` gets
 every user message, `preferences` only those that state one ("I like/prefer/love/hate/want...", "my
-favourite..."), `summaries` keeps one record per session listing what the user said. Retrieval ranks a
+favourite..."), `summaries` keeps one record per session listing what the user said. A fact or preference
+the namespace already holds (the same words, ignoring case and spacing) is not filed again, as the service
+consolidates what it extracts: a question asked every day stays one record, not one per day (which would
+also fill every top-k with copies and slow every retrieval). Retrieval ranks a
 namespace's records lexically (BM25 over words) and returns those sharing a word with the query, best first:
 the deployed memory ranks by embeddings, extracts asynchronously (records appear after a delay) and rewrites
 what it extracts. Other strategy names get no records. `add_record` files a record directly (as the
@@ -221,8 +224,19 @@ class MemoryStore:
             namespace = namespace.replace("{memoryStrategyId}", f"{strategy}-local")
             if strategy == "summaries":
                 self._append_summary(namespace, strategy, text)
-            elif strategy == "facts" or (strategy == "preferences" and _PREFERENCE.search(text)):
+            elif self._files(strategy, text) and not self._holds(namespace, text):
                 self._insert(namespace, strategy, text)
+
+    @staticmethod
+    def _files(strategy: str, text: str) -> bool:
+        """Whether the facts or preferences strategy extracts `text`."""
+        return strategy == "facts" or (strategy == "preferences" and bool(_PREFERENCE.search(text)))
+
+    def _holds(self, namespace: str, text: str) -> bool:
+        """Whether `namespace` has a record of these words already (case and spacing aside)."""
+        words = " ".join(text.lower().split())
+        rows = self._db.execute("SELECT text FROM records WHERE namespace = ?", (namespace,))
+        return any(" ".join(row[0].lower().split()) == words for row in rows)
 
     def _insert(
         self,

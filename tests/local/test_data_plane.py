@@ -96,6 +96,24 @@ def test_retrieval_is_lexical_per_actor_namespace_and_extraction_is_emulated(end
     assert search("/facts/bob", "shipping") == ["I prefer express shipping too"]
 
 
+def test_a_fact_said_again_is_not_filed_again(endpoint):
+    """The service consolidates what it extracts; the emulation keeps one record of the same words."""
+    url, _ = endpoint
+    api = client(url)
+    for text in ("Where is my order ORD-1001?", "where is my  order ORD-1001?", "Where is ORD-1002?"):
+        write(api, "alice", text)
+        write(api, "alice", "It is on its way.", role="ASSISTANT")
+    found = api.retrieve_memory_records(
+        memoryId=MEMORY,
+        namespace="/facts/alice",
+        searchCriteria={"searchQuery": "where is my order", "topK": 5},
+    )["memoryRecordSummaries"]
+    assert sorted(record["content"]["text"] for record in found) == [
+        "Where is ORD-1002?",
+        "Where is my order ORD-1001?",
+    ]
+
+
 def test_unknown_memory_is_refused_like_the_service(endpoint):
     url, _ = endpoint
     with pytest.raises(ClientError) as error:
