@@ -39,8 +39,8 @@ import botocore
 
 from local.eventstream import EVENTSTREAM, event_message, exception_message
 from local.http_server import JsonHandler, LocalServer
-from local.scripted_model import Text, ToolCall, next_turn, stream_events
 from local.scripted_replies import reply_to
+from local.scripted_turns import Text, ToolCall, next_turn, stream_events
 
 
 @cache

@@ -1,9 +1,8 @@
 """The LLM double (local stage + tests): scripted turns in Converse-stream form, in-process or at the wire.
 
-It stands in for Bedrock, which cannot exist offline. A script is a list of turns, replayed one per model
-call (the last one repeats when the script runs out); each turn is text, a tool call, or a failure. A
-successful turn becomes exactly the events of a Converse stream (`stream_events`: messageStart,
-contentBlock*, messageStop with a stopReason, metadata), so the real Strands agent/tool loop runs unchanged:
+It stands in for Bedrock, which cannot exist offline. A script is a list of turns (`local.scripted_turns`),
+replayed one per model call; each turn is text, a tool call, or (in-process only) a failure. A successful
+turn becomes exactly the events of a Converse stream, so the real Strands agent/tool loop runs unchanged:
 
 - in-process, `ScriptedModel` is a Strands `Model` yielding those events (for tests that drive a Strands
   `Agent` or the app directly);
@@ -17,34 +16,16 @@ model was given.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterable
+from dataclasses import dataclass
+from typing import Any
 
 from strands.models.model import Model
 from strands.types.exceptions import ModelThrottledException
 
-USAGE = {"inputTokens": 11, "outputTokens": 7}
+from local.scripted_turns import USAGE, Call, Text, ToolCall, next_turn, stream_events
 
-
-@dataclass(frozen=True)
-class Text:
-    """A turn in which the model answers with text (streamed in `chunks` pieces).
-
-    `text` may be a callable of the messages the model was given, for an answer built from tool results.
-    """
-
-    text: str | Callable[[list[dict[str, Any]]], str]
-    chunks: int = 2
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A turn in which the model asks for a tool; `name` may be a callable choosing among offered tools."""
-
-    name: str | Callable[[list[dict[str, Any]]], str]
-    arguments: dict[str, Any] = field(default_factory=dict)
-    tool_use_id: str = "tooluse-1"
+__all__ = ["USAGE", "Call", "Fail", "Recorded", "ScriptedModel", "Text", "ToolCall", "Turn", "throttled"]
 
 
 @dataclass(frozen=True)
@@ -57,19 +38,6 @@ class Fail:
 Turn = Text | ToolCall | Fail
 
 
-class Call(Protocol):
-    """What the model was given on one call (recorded in-process or read from the wire)."""
-
-    @property
-    def messages(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def tool_specs(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def system_prompt(self) -> str | None: ...
-
-
 @dataclass
 class Recorded:
     """What the agent sent the in-process model on one call."""
@@ -77,46 +45,6 @@ class Recorded:
     messages: list[dict[str, Any]]
     tool_specs: list[dict[str, Any]]
     system_prompt: str | None
-
-
-T = TypeVar("T")
-
-
-def next_turn(turns: Sequence[T], calls: int) -> T:
-    """The turn for call number `calls` (1-based): in order, then the last one again."""
-    if not turns:
-        raise ValueError("a script needs at least one turn")
-    return turns[min(calls - 1, len(turns) - 1)]
-
-
-def stream_events(
-    turn: Text | ToolCall, call: Call, usage: dict[str, int] | None = None
-) -> list[dict[str, Any]]:
-    """The Converse stream events of one successful turn, as Bedrock sends them (one content block)."""
-    events: list[dict[str, Any]] = [{"messageStart": {"role": "assistant"}}]
-    if isinstance(turn, Text):
-        text = turn.text(call.messages) if callable(turn.text) else turn.text
-        size = max(1, -(-len(text) // max(1, turn.chunks)))
-        for start in range(0, len(text), size):
-            events.append(
-                {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": text[start : start + size]}}}
-            )
-        stop_reason = "end_turn"
-    else:
-        name = turn.name(call.tool_specs) if callable(turn.name) else turn.name
-        start_block = {"toolUse": {"toolUseId": turn.tool_use_id, "name": name}}
-        events.append({"contentBlockStart": {"contentBlockIndex": 0, "start": start_block}})
-        delta = {"toolUse": {"input": json.dumps(turn.arguments)}}
-        events.append({"contentBlockDelta": {"contentBlockIndex": 0, "delta": delta}})
-        stop_reason = "tool_use"
-    counts = usage or USAGE
-    total = counts["inputTokens"] + counts["outputTokens"]
-    events += [
-        {"contentBlockStop": {"contentBlockIndex": 0}},
-        {"messageStop": {"stopReason": stop_reason}},
-        {"metadata": {"usage": {**counts, "totalTokens": total}, "metrics": {"latencyMs": 1}}},
-    ]
-    return events
 
 
 class ScriptedModel(Model):

@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from local.scripted_model import Text, ToolCall
+from local.scripted_turns import Text, ToolCall
 
 MAX_QUOTE_CHARS = 1500
 _EXAMPLE = re.compile(r'e\.g\. "([A-Z]+-)[A-Za-z0-9]+"')
