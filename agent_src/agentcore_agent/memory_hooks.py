@@ -10,6 +10,12 @@
   model-call middleware appends them to the system prompt as one delimited block (system_prompt.py), so
   they are never stored as a user turn (not in `agent.messages`, not in short-term memory) and do not
   accumulate.
+* a namespace of this session (its template has `{sessionId}`, e.g. the session's summary) is searched only
+  when the agent may lack part of the session: it was resumed (its history load found earlier events) or
+  its conversation window has dropped messages. Otherwise every message of the session is already in the
+  model's context, so such a record holds nothing new: a new conversation's turns make one call less
+  per turn (RetrieveMemoryRecords is billed per call). On a first turn the decision waits for the history
+  load, which runs beside the tool search.
 * The turn's first model call waits for both (and, in the gateway plugin, for the tool search), so the
   wait before the model is the slowest of these fetches, not their sum.
 * writes: each message's text becomes a conversational event (CreateEvent) with role USER or ASSISTANT
@@ -50,7 +56,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -162,6 +168,9 @@ class MemoryHooks(Plugin):
         self.namespaces = resolve_namespaces(
             namespaces, actor_id=actor_id, session_id=session_id, strategy_ids=strategy_ids
         )
+        self.session_scoped = frozenset(
+            key for key, template in namespaces.items() if "{sessionId}" in template
+        )
         self.last_k_turns = last_k_turns
         self.top_k = min(top_k, 100)
         self.timeout_seconds = timeout_seconds
@@ -169,6 +178,7 @@ class MemoryHooks(Plugin):
         self._context: str | None = None  # retrieved records for the running invocation only
         self._history_load: concurrent.futures.Future[list[dict[str, Any]]] | None = None
         self._restored: list[dict[str, Any]] | None = None  # the loaded history, kept for a rolled-back turn
+        self._began_here = False  # the history load found no earlier event: the session began in this agent
         self._prefetch: asyncio.Future[tuple[list[dict[str, Any]], str | None]] | None = None
         self._writes: asyncio.Future[None] | None = None  # the newest queued event write
         self._last_timestamp = datetime.fromtimestamp(0, UTC)
@@ -197,12 +207,21 @@ class MemoryHooks(Plugin):
         self._forget_turn()
         restore = self.last_k_turns > 0 and not event.agent.messages
         query = last_user_text(event.messages or [])[:MAX_QUERY_TEXT]
-        self._prefetch = asyncio.ensure_future(self._turn_context(restore, query))
+        self._prefetch = asyncio.ensure_future(self._turn_context(restore, query, event.agent))
 
-    async def _turn_context(self, restore: bool, query: str) -> tuple[list[dict[str, Any]], str | None]:
+    async def _turn_context(
+        self, restore: bool, query: str, agent: Any
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """(history to put before the turn, the records block); never raises (failures are warnings)."""
+        loading = asyncio.ensure_future(self._history(restore))
+
+        async def whole_session_in_context() -> bool:
+            await asyncio.wait([loading])  # its failure is reported below
+            dropped = getattr(agent.conversation_manager, "removed_message_count", None)
+            return self._began_here and dropped == 0
+
         history, records = await asyncio.gather(
-            self._history(restore), self._records(query), return_exceptions=True
+            loading, self._records(query, whole_session_in_context), return_exceptions=True
         )
         if isinstance(history, BaseException):
             self._warn("list_events", history)
@@ -261,6 +280,7 @@ class MemoryHooks(Plugin):
             with self._lock:
                 self._last_timestamp = max(self._last_timestamp, newest)
             self._restored = messages
+            self._began_here = not events
             logger.info("session %s: restored %d message(s) from memory", self.session_id, len(messages))
         return copy.deepcopy(self._restored)
 
@@ -277,23 +297,26 @@ class MemoryHooks(Plugin):
 
     # -- long-term: retrieve ------------------------------------------------------------------------------
 
-    async def _records(self, query: str) -> str | None:
-        """Search each namespace of this actor with the prompt: the records block, or None."""
+    async def _records(
+        self, query: str, whole_session_in_context: Callable[[], Awaitable[bool]]
+    ) -> str | None:
+        """Search each namespace of this actor with the prompt (those of this session only when the agent
+        may lack part of it, see the module docstring): the records block, or None."""
         if not query.strip() or not self.namespaces:
             return None
         keys = list(self.namespaces)
-        results = await asyncio.gather(
-            *(
-                self._call(
-                    "retrieve_memory_records",
-                    self._retrieve_fn(self.namespaces[key], query),
-                    namespace_key=key,
-                    cool_down_on_timeout=False,  # slow search does not mean slow events
-                )
-                for key in keys
-            ),
-            return_exceptions=True,
-        )
+
+        async def search(key: str) -> dict[str, Any]:
+            if key in self.session_scoped and await whole_session_in_context():
+                return {}  # nothing the model does not already see
+            return await self._call(
+                "retrieve_memory_records",
+                self._retrieve_fn(self.namespaces[key], query),
+                namespace_key=key,
+                cool_down_on_timeout=False,  # slow search does not mean slow events
+            )
+
+        results = await asyncio.gather(*(search(key) for key in keys), return_exceptions=True)
         sections: list[tuple[str, list[str]]] = []
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):

@@ -282,8 +282,21 @@ def seed_records(store: MemoryStore) -> None:
     store.add_record(f"/facts/{BOB}", "BOB-FACT lives in Oslo", score=0.9)
 
 
+def resumed(env: Env, actor: str, session: str) -> None:
+    """An earlier turn of (actor, session) in short-term memory: the next agent continues the session."""
+    make_agent(env.client, actor, session, "earlier answer")[0]("an earlier question")
+
+
+def retrieved_namespaces(env: Env) -> list[str]:
+    """The namespaces searched so far, in order; the list is emptied."""
+    found = [seen.body["namespace"] for seen in env.server.calls("RetrieveMemoryRecords")]
+    env.server.requests.clear()
+    return found
+
+
 def test_actor_records_reach_the_model_and_others_do_not(env: Env) -> None:
     seed_records(env.store)
+    resumed(env, ALICE, S1)  # a summary of S1 exists only once S1 has turns
     alice, alice_model = make_agent(env.client, ALICE, S1, "ok")
     alice("where should I eat?")
     prompt = alice_model.requests[0].system_prompt or ""
@@ -300,6 +313,8 @@ def test_actor_records_reach_the_model_and_others_do_not(env: Env) -> None:
 
 
 def test_retrieval_requests_are_keyed_by_actor_and_use_the_prompt(env: Env) -> None:
+    resumed(env, ALICE, S1)
+    env.server.requests.clear()
     make_agent(env.client, ALICE, S1, "ok", top_k=2)[0]("trains to Lyon?")
     bodies = [seen.body for seen in env.server.calls("RetrieveMemoryRecords")]
     assert sorted(body["namespace"] for body in bodies) == sorted(
@@ -310,6 +325,39 @@ def test_retrieval_requests_are_keyed_by_actor_and_use_the_prompt(env: Env) -> N
     assert all(
         seen.path == f"/memories/{MEMORY_ID}/retrieve" for seen in env.server.calls("RetrieveMemoryRecords")
     )
+
+
+def test_a_new_sessions_own_namespace_is_not_searched_while_the_agent_holds_all_of_it(env: Env) -> None:
+    """Every message of a session that began in this agent is in the model's context: a summary of it
+    holds nothing new, so a new conversation's turns skip that search (one billed call a turn)."""
+    agent, _ = make_agent(env.client, ALICE, S2, "a1", "a2")
+    for prompt in ("first", "second"):
+        agent(prompt)
+        assert sorted(retrieved_namespaces(env)) == [f"/facts/{ALICE}", f"/preferences/{ALICE}"]
+
+
+def test_a_resumed_session_searches_its_own_namespace_from_its_first_turn(env: Env) -> None:
+    resumed(env, ALICE, S1)
+    env.server.requests.clear()
+    make_agent(env.client, ALICE, S1, "ok")[0]("and now?")
+    assert sorted(retrieved_namespaces(env)) == [
+        f"/facts/{ALICE}",
+        f"/preferences/{ALICE}",
+        f"/summaries/{ALICE}/{S1}",
+    ]
+
+
+def test_the_sessions_namespace_is_searched_once_the_window_dropped_messages(env: Env) -> None:
+    from strands.agent.conversation_manager import SlidingWindowConversationManager
+
+    agent, _ = make_agent(env.client, ALICE, S2, "a1", "a2", "a3")
+    agent.conversation_manager = SlidingWindowConversationManager(window_size=2)
+    agent("first")
+    agent("second")  # after this turn the window of 2 drops the first turn's messages
+    assert f"/summaries/{ALICE}/{S2}" not in retrieved_namespaces(env)
+    agent("third")
+    assert agent.conversation_manager.removed_message_count > 0
+    assert f"/summaries/{ALICE}/{S2}" in retrieved_namespaces(env)
 
 
 def test_top_k_limits_records_per_namespace(env: Env) -> None:
