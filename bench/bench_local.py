@@ -10,12 +10,15 @@
     and a plain one, each in its own new session (the agent built, its history loaded), then the tool
     question as the follow-up turns of one session; the scripted model costs ~0, so this is the local
     stage's own latency. Goal ≤ 50 ms p50.
+(3) CPU per turn of the stage process and of the agent process (utime + stime from /proc over the turns of
+    each kind): on a machine with few cores, the sum bounds the latency more than any single wait does.
 Timings are a measurement, never a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -49,6 +52,22 @@ def turn(url: str, access_token: str, prompt: str, session: str | None = None) -
     return elapsed
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU milliseconds the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def agent_pid(group: list[str]) -> int:
+    """The agent process (`python -m local.agent_process`) among the stage's ("pid command" lines)."""
+    for line in group:
+        pid = int(line.split()[0])
+        with contextlib.suppress(OSError):
+            if b"local.agent_process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    raise SystemExit("the local stage has no agent process")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=3)
@@ -65,10 +84,15 @@ def main() -> None:
         running = start(Path(tmp) / "turns")
         try:
             url, access_token = running.access_token("alice")
-            results = {}
+            processes = {"stage": running.process.pid, "agent": agent_pid(running.left_behind())}
+            results, cpu = {}, {}
             for label, prompt in (("tool turn", "Where is my order ORD-1001?"), ("plain turn", "Hello")):
                 turn(url, access_token, prompt)  # warm-up
+                before = {name: cpu_ms(pid) for name, pid in processes.items()}
                 results[label] = sorted(turn(url, access_token, prompt) for _ in range(args.turns))
+                cpu[label] = {
+                    name: (cpu_ms(pid) - before[name]) / args.turns for name, pid in processes.items()
+                }
             # A conversation's later turns: the agent is built and its history loaded once; the history grows.
             session = f"bench-{uuid.uuid4()}"
             turn(url, access_token, "Where is my order ORD-1001?", session)
@@ -85,9 +109,10 @@ def main() -> None:
     )
     for label, times in results.items():
         p95 = times[int(0.95 * (len(times) - 1))]
+        used = ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.get(label, {}).items())
         print(
             f"{label}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms over {len(times)} "
-            f"(goal p50 <= {TURN_GOAL_MS:g} ms)"
+            f"(goal p50 <= {TURN_GOAL_MS:g} ms)" + (f"; CPU per turn: {used}" if used else "")
         )
 
 
