@@ -113,9 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         from local.traces import TRACES_FILE, print_exports, print_turn
 
         traces = _path("LOCAL_STATE_DIR", ".local") / TRACES_FILE
-        if args.json:
-            return print_exports(traces, sys.stdout)
-        return print_turn(traces, sys.stdout, args.session)
+        try:
+            if not args.json:
+                return print_turn(traces, sys.stdout, args.session)
+            if print_exports(traces, sys.stdout):
+                print(f"local: no traces in {traces}", file=sys.stderr)
+                return 1
+            return 0
+        except ValueError as error:
+            print(f"local: {error}", file=sys.stderr)
+            return 2
     return _run()
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -76,7 +77,7 @@ class TraceReceiver:
 
 def exports(path: Path) -> Iterator[dict[str, Any]]:
     """Every export request kept in `path`, as OTLP JSON; a record cut short (the stage was killed while
-    writing it) ends the file."""
+    writing it) ends the file. Raises ValueError when a record is not an export."""
     if not path.exists():
         return
     data = path.read_bytes()
@@ -87,7 +88,12 @@ def exports(path: Path) -> Iterator[dict[str, Any]]:
         if offset + length > len(data):
             return
         request = ExportTraceServiceRequest()
-        request.ParseFromString(data[offset : offset + length])
+        try:
+            request.ParseFromString(data[offset : offset + length])
+        except DecodeError:
+            raise ValueError(
+                f"{path} is not a traces file: the record at byte {offset} does not parse"
+            ) from None
         offset += length
         yield MessageToDict(request)
 

@@ -91,3 +91,28 @@ def test_a_record_cut_short_by_a_killed_stage_ends_the_file(receiver: TraceRecei
     whole = receiver.path.read_bytes()
     receiver.path.write_bytes(whole + whole[: len(whole) // 3])  # the stage died while writing a record
     assert len(list(exports(receiver.path))) == 2
+
+
+@pytest.mark.parametrize("argv", [["spans"], ["spans", "--json"]])
+def test_a_file_that_is_not_a_traces_file_is_one_line_not_a_traceback(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.__main__ import main
+    from local.traces import TRACES_FILE
+
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+    (tmp_path / TRACES_FILE).write_bytes(b"\x00\x00\x00\x04\xff\xff\xff\xff")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a traces file" in err and "Traceback" not in err
+
+
+def test_no_traces_yet_is_said_on_stderr_for_json_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.__main__ import main
+
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+    assert main(["spans", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no traces in" in captured.err
