@@ -7,6 +7,10 @@ from local import dynamodb
 
 
 def test_the_dynamodb_model_is_prepared_before_the_server_starts(monkeypatch, tmp_path):
+    from moto.dynamodb.responses import DynamoResult
+
+    # start() switches moto's DynamoDB answers to plain JSON for the process: undone after this test
+    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
     events = []
     monkeypatch.setattr(dynamodb, "prepare_services", lambda services: events.append(("prepare", services)))
     local = dynamodb.LocalDynamoDB(tmp_path, tables=[], region="us-east-1")
