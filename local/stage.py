@@ -124,20 +124,15 @@ def _has_aws_credentials(environ: Mapping[str, str]) -> bool:
         os.environ.update(saved)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class LocalStage:
-    """Start with `start(say)`, stop with `stop()`; `agent_url` is the agent's root URL once started."""
+    """Start with `start(say)`, stop with `stop()`; `agent_url` is the agent's root URL once started (with
+    `agent_port` 0, the port the system chose)."""
 
     def __init__(self, options: Options) -> None:
         self.options = options
         self.state_dir = options.state_dir
         self.model = choose_model(options.model, options.environ)
-        self.agent_url = f"http://127.0.0.1:{options.agent_port}"
+        self.agent_url = ""
         self._stack = ExitStack()
         self._agent: subprocess.Popen[bytes] | None = None
         self._dynamodb: LocalDynamoDB | None = None
@@ -175,7 +170,9 @@ class LocalStage:
         tables and the gateway, then wait for its /ping."""
         stage = dev_stage.load(self.options.cdk_out)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._check_port_free()
+        agent_socket = self._bind_agent_socket()
+        self._stack.callback(agent_socket.close)  # closed at launch; this covers a failure before it
+        self.agent_url = f"http://127.0.0.1:{agent_socket.getsockname()[1]}"
         runtime_env = stage.runtime_environment
         region = str(runtime_env.get("AWS_DEFAULT_REGION") or "us-east-1")
         namespaces = json.loads(str(runtime_env.get("MEMORY_NAMESPACES") or "{}"))
@@ -232,7 +229,7 @@ class LocalStage:
         environment["SYSTEM_PROMPT"] = _system_prompt(environment, off)
         environment.update(model_env)
         environment.update(self._process_environment(region, plane.endpoint_url, traces.endpoint_url))
-        self._launch_agent(environment)
+        self._launch_agent(environment, agent_socket)
 
         from local.dynamodb import LocalDynamoDB  # moto and the MCP SDK load while the agent boots
         from local.gateway import JwtAuthorizer, gateway_url, running_gateway
@@ -334,7 +331,9 @@ class LocalStage:
             "PYTHONUNBUFFERED": "1",
         }
 
-    def _launch_agent(self, environment: dict[str, str]) -> None:
+    def _launch_agent(self, environment: dict[str, str], sock: socket.socket) -> None:
+        """Start the agent serving on `sock`, which it inherits; this process closes its own copy, so the
+        port is free again as soon as the agent exits."""
         agent_dir = self.state_dir / "agent"
         agent_dir.mkdir(exist_ok=True)
         # The SDK's outside-a-runtime path reads the workload identity from .agentcore.json in its cwd and
@@ -342,15 +341,23 @@ class LocalStage:
         (agent_dir / ".agentcore.json").write_text(
             json.dumps({"workload_identity_name": WORKLOAD_NAME, "user_id": "local"})
         )
-        command = [sys.executable, "-m", "local.agent_process", "--port", str(self.options.agent_port)]
+        command = [sys.executable, "-m", "local.agent_process", "--fd", str(sock.fileno())]
         instrument = Path(sys.executable).with_name("opentelemetry-instrument")
         if self.options.instrument and instrument.exists():
             command = [str(instrument), *command]
         log = (self.state_dir / "agent.log").open("ab")
         self._stack.callback(log.close)
-        self._agent = subprocess.Popen(
-            command, cwd=agent_dir, env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
+        try:
+            self._agent = subprocess.Popen(
+                command,
+                cwd=agent_dir,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+            )
+        finally:
+            sock.close()
 
     def _wait_for_agent(self) -> None:
         assert self._agent is not None
@@ -382,17 +389,25 @@ class LocalStage:
             agent.kill()
             agent.wait()
 
-    def _check_port_free(self) -> None:
-        """Refuse a port another process listens on. SO_REUSEADDR, as the agent's server binds: the TIME_WAIT
-        connections a stopped stage leaves on its port for a minute must not block a restart."""
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", self.options.agent_port))
-            except OSError:
-                raise LocalStageError(
-                    f"port {self.options.agent_port} is in use (another make local?); stop it first"
-                ) from None
+    def _bind_agent_socket(self) -> socket.socket:
+        """The agent's listening socket, bound here and handed to the agent process (`_launch_agent`): a port
+        chosen now and bound later by the agent could be taken in between (the local DynamoDB's ephemeral
+        port once was). Port 0 lets the system choose. SO_REUSEADDR, as uvicorn binds: the TIME_WAIT
+        connections a stopped stage leaves on its port for a minute must not block a restart. Proto
+        IPPROTO_TCP, so that the agent's accepted connections get TCP_NODELAY (`bound_socket`)."""
+        port = self.options.agent_port
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen(socket.SOMAXCONN)
+        except OSError:
+            sock.close()
+            raise LocalStageError(
+                f"port {port} is in use (another make local?); stop it, or choose another port with "
+                "LOCAL_AGENT_PORT=<port> (0: any free port)"
+            ) from None
+        return sock
 
     def _log_tail(self) -> str:
         lines = (self.state_dir / "agent.log").read_text(errors="replace").strip().splitlines()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -103,8 +104,20 @@ def wire_app(
     return app, close
 
 
-def main(*, host: str = HOST, port: int = PORT) -> int:
-    """Parse the environment, build the app and serve until stopped (`make local` binds 127.0.0.1)."""
+def serve_on_socket(app: Any, sock: socket.socket) -> None:
+    """What `app.run` does, on a listening socket bound by the caller. Not `uvicorn.run(fd=...)`: it rebuilds
+    the socket as AF_UNIX, and asyncio then sets no TCP_NODELAY on the connections (a 40 ms delayed-ACK
+    stall on each response)."""
+    import uvicorn
+
+    debug = bool(getattr(app, "debug", False))
+    config = uvicorn.Config(app, access_log=debug, log_level="info" if debug else "warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def main(*, host: str = HOST, port: int = PORT, sock: socket.socket | None = None) -> int:
+    """Parse the environment, build the app and serve until stopped: on `host`:`port` (the image), or on a
+    socket the caller bound (`make local`, which must know the port before the agent starts)."""
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as error:
@@ -117,7 +130,10 @@ def main(*, host: str = HOST, port: int = PORT) -> int:
         print(f"agentcore_agent: configuration error: {error}", file=sys.stderr)
         return 2
     try:
-        app.run(port=port, host=host)
+        if sock is None:
+            app.run(port=port, host=host)
+        else:
+            serve_on_socket(app, sock)
     finally:
         close()
     return 0

@@ -40,12 +40,12 @@ from tests.agent.conftest import (
     SESSION_HEADER,
     Reply,
     Server,
-    free_port,
     request,
     serve,
     settings,
 )
 from tests.agent.gateway_fixtures import offered, tool_results
+from tests.ports import refused_port
 
 pytest_plugins = ["tests.agent.gateway_fixtures", "tests.agent.bedrock_fixtures"]  # aws_env, bedrock
 
@@ -271,7 +271,7 @@ def test_a_page_that_never_loads_is_a_tool_error_and_the_session_keeps_working(s
 
 
 def test_a_navigation_error_is_a_readable_tool_error(start, site):
-    closed = f"http://{ALLOWED}:{free_port()}/"
+    closed = f"http://{ALLOWED}:{refused_port()}/"
     wired = start([browse("open", "t1", url=closed), Text("That site is down.")])
     assert wired.ask().text == "That site is down."
     (error,) = wired.results(1)

@@ -334,9 +334,9 @@ def test_session_ended_by_the_service_is_reported_and_replaced(start):
 
 
 def test_unreachable_service_is_a_tool_error(aws_env, monkeypatch):
-    from tests.agent.conftest import free_port
+    from tests.ports import refused_port
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", f"http://127.0.0.1:{refused_port()}")
     tool = CodeInterpreterTool(region="us-east-1", interpreter_id=INTERPRETER_ID, timeout_seconds=1)
     owner = Owner()
     result = tool.run(owner, "print(1)")

@@ -14,7 +14,7 @@ from agentcore_agent.gateway_tools import TOOLS_UNAVAILABLE_NOTE, TOOLS_UNAVAILA
 from local.gateway import LexicalIndex, discover_targets
 from local.lambda_context import LAMBDAS_DIR
 from local.scripted_model import Text, ToolCall
-from tests.agent.conftest import SESSION_A, SESSION_B, free_port
+from tests.agent.conftest import SESSION_A, SESSION_B
 from tests.agent.gateway_fixtures import (
     ACTOR,
     GATEWAY_TOKEN,
@@ -27,6 +27,7 @@ from tests.agent.gateway_fixtures import (
     offered,
     tool_results,
 )
+from tests.ports import refused_port
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, gateway_url, start_wired
 
@@ -182,7 +183,7 @@ def test_memory_is_keyed_by_the_verified_sub_and_the_runtime_session(identity, s
 
 def _dead_url() -> str:
     """An MCP URL on a port nobody listens on."""
-    return f"http://127.0.0.1:{free_port()}/mcp"
+    return f"http://127.0.0.1:{refused_port()}/mcp"
 
 
 def _assert_degraded(server, reply, caplog: pytest.LogCaptureFixture, session: str, stage: str) -> None:

@@ -22,8 +22,8 @@ from strands.types.exceptions import MCPClientInitializationError
 
 from local.gateway import running_gateway
 from local.scripted_model import ScriptedModel, Text
-from tests.agent.conftest import free_port
 from tests.agent.gateway_fixtures import GATEWAY_TOKEN, ORDER_PROMPT, PROVIDER, WORKLOAD_TOKEN
+from tests.ports import refused_port
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]
 
@@ -144,7 +144,7 @@ def test_refused_token_is_a_connect_failure_and_is_dropped(gateway_url):
 def test_dead_gateway_fails_fast_then_cools_down_without_network_calls():
     calls = []
     gateway = Gateway(
-        f"http://127.0.0.1:{free_port()}/mcp", lambda: calls.append(1) or "t", cool_down_seconds=60
+        f"http://127.0.0.1:{refused_port()}/mcp", lambda: calls.append(1) or "t", cool_down_seconds=60
     )
     try:
         started = time.monotonic()
@@ -173,7 +173,7 @@ def test_a_session_that_dies_is_replaced_and_a_gone_gateway_is_reported(lambdas_
 
 def test_a_failed_turn_streams_the_note_before_the_models_text_and_stores_it(caplog):
     """The note middleware: first streamed text, first block of the stored reply, once per turn."""
-    gateway = Gateway(f"http://127.0.0.1:{free_port()}/mcp", lambda: "t", cool_down_seconds=60)
+    gateway = Gateway(f"http://127.0.0.1:{refused_port()}/mcp", lambda: "t", cool_down_seconds=60)
     model = ScriptedModel([Text("answer", chunks=1), Text("second", chunks=1)])
     agent = Agent(model=model, plugins=[GatewayToolSearch(gateway, session_id="s")], callback_handler=None)
 

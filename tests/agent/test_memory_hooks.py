@@ -10,7 +10,6 @@ depend on the HTTP path or on an injected failure.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ from strands import Agent, tool
 from local.data_plane import DataPlane
 from local.memory_store import MemoryStore
 from local.scripted_model import ScriptedModel, Text, ToolCall
+from tests.ports import refused_port
 
 REGION = "us-east-1"
 MEMORY_ID = "agentMemory-abcdefghij"
@@ -412,12 +412,6 @@ def test_record_text_cannot_close_the_context_block(env: Env) -> None:
 # -- failures: memory is optional ---------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # A slow endpoint that answers only when the test ends (stopping the server drops what it holds): a turn that
 # finishes meanwhile did not wait for it, whatever the machine's load. The hooks' own deadline says so.
 UNTIL_THE_TEST_ENDS = 300.0
@@ -431,7 +425,7 @@ def warnings_for(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_endpoint_down_still_answers_and_warns(
     aws: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", f"http://127.0.0.1:{refused_port()}")
     client = make_memory_client(region=REGION, timeout_seconds=0.5)
     caplog.set_level(logging.WARNING, logger=LOGGER)
     agent, model = make_agent(client, ALICE, S1, "the answer", timeout_seconds=0.5)

@@ -1,9 +1,10 @@
 """`python -m local` started as a developer starts it, for the local-stage tests and bench/bench_local.py.
 
 `start()` runs it in its own process group with SIGINT ignored (how a background job of a non-interactive
-shell starts it, e.g. in CI: the stage must still stop on Ctrl-C), on a free agent port with its own state
-directory, MODEL=scripted and no AWS variables; its output is read line by line on a thread until the ready
-line (the readiness signal; no sleeping) and kept in `lines`. `ask()` talks to it with `scripts/invoke.py
+shell starts it, e.g. in CI: the stage must still stop on Ctrl-C), with its own state directory,
+MODEL=scripted, no AWS variables and LOCAL_AGENT_PORT=0 (the stage binds a port the system chooses; the stage
+file says which); its output is read line by line on a thread until the ready line (the readiness signal; no
+sleeping) and kept in `lines`. `ask()` talks to it with `scripts/invoke.py
 --local`, `access_token()` logs in with the same calls, `interrupt()` is Ctrl-C for the whole group.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import signal
 import subprocess
@@ -20,8 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
-from local.stage import free_port
+from local.stage import STAGE_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 180.0  # only bounds a broken start; a healthy one signals readiness long before
@@ -94,12 +97,11 @@ class LocalProcess:
 
 def start(state: Path, *, port: int | None = None, **env: str) -> LocalProcess:
     """Start `python -m local` with state in `state` (and `env`); returns once its ready line is printed."""
-    port = port or free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "MODEL": "scripted",
         "LOCAL_STATE_DIR": str(state),
-        "LOCAL_AGENT_PORT": str(port),
+        "LOCAL_AGENT_PORT": str(port or 0),
         **env,
     }
     began = time.perf_counter()
@@ -113,7 +115,7 @@ def start(state: Path, *, port: int | None = None, **env: str) -> LocalProcess:
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    running = LocalProcess(process, state, port)
+    running = LocalProcess(process, state, port or 0)
     ready = threading.Event()
 
     def read() -> None:  # drains the output to the end, so the launcher never blocks on a full pipe
@@ -131,4 +133,6 @@ def start(state: Path, *, port: int | None = None, **env: str) -> LocalProcess:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise RuntimeError("python -m local printed no ready line:\n" + "\n".join(running.lines))
+    stage = json.loads((state / STAGE_FILE).read_text())
+    running.port = int(urlsplit(stage["invocation_url"]).port or 0)
     return running

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
 from tests.local.launcher import start
+from tests.ports import refused_port
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import evaluate
@@ -197,10 +197,7 @@ def test_the_temporary_user_is_deleted_whatever_fails(
     if breakage == "below-threshold":
         deployed.runtime.answer = [{"type": "text", "text": "I cannot help with that."}]
     elif breakage == "runtime-down":
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        environ["INVOCATION_URL"] = f"http://127.0.0.1:{port}/runtimes/x/invocations"
+        environ["INVOCATION_URL"] = f"http://127.0.0.1:{refused_port()}/runtimes/x/invocations"
     elif breakage == "sign-in-refused":
         monkeypatch.setattr(deployed.cognito, "user_client_id", "another-client")
     else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import io
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
 from tests.doubles.token_endpoint import TokenEndpoint, running_token_endpoint
+from tests.ports import refused_port
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: aws_env, tables (moto DynamoDB, seeded)
 
@@ -164,13 +164,6 @@ def line_of(out: str, check: str) -> str:
     return next(line for line in out.splitlines() if line.split()[1:2] == [check])
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_healthy_stage_passes_every_check(stage):
     code, out, err = run("--stage", "dev", environ=stage.environ())
     assert code == 0, out + err
@@ -256,7 +249,7 @@ def test_a_wrong_client_secret_fails_with_a_clear_message(machine_client, issuer
 
 
 def test_a_gateway_that_is_down_fails_without_a_traceback(stage):
-    down = f"http://127.0.0.1:{free_port()}/mcp"
+    down = f"http://127.0.0.1:{refused_port()}/mcp"
     code, out, err = run(environ=stage.environ(GATEWAY_URL=down))
     assert code == 1
     assert "cannot reach 127.0.0.1" in line_of(out, "gateway-anonymous")
@@ -336,7 +329,7 @@ def test_flags_override_environment(stage):
 
 def test_as_a_process_everything_down_is_exit_1_and_one_line_per_check(tmp_path):
     """The pipeline's view: `python scripts/smoke.py` (its sibling import of invoke.py), nothing reachable."""
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{refused_port()}"
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
