@@ -6,36 +6,47 @@ Two stores, each fit for its data:
 - stock levels change per order and need atomic conditional writes: DynamoDB table (env INVENTORY_TABLE_NAME),
   partition key `sku` (S), no sort key, no GSI; attributes `available`, `reserved`, `version`, `updated_at`.
 
-Reservations are holds owned by the verified caller (see gateway_tool.caller), kept in the same table under
-`sku = HOLD#<holder>#<sku>` (holder = the customer id, or an operator's sub) with `quantity` and
-`expires_at`. A reservation moves units from the stock row to the caller's hold in one transaction, so a
-hold can never disagree with the stock. Customers are capped per call and per product held, holds expire
-after HOLD_MINUTES, and `release_stock` returns a hold's units. An expired hold is returned when its holder
-next reserves or releases that product (there is no background sweeper). The machine identity reserves
-nothing; anyone verified may read the catalogue and stock levels.
+Reservations are holds owned by the verified caller (see gateway_tool.caller), kept in the same table
+(holder = the customer id, or an operator's sub; layout in `stock_holds`). A reservation moves units from
+the stock row to the caller's hold in one transaction, so a hold can never disagree with the stock.
+Customers are capped per call, per product held and in total across products (CUSTOMER_UNITS_HELD_TOTAL,
+enforced on the holder's ledger in the same transaction). Holds lapse after HOLD_MINUTES: the sweeper
+(`lambdas/hold_sweeper`, every few minutes) returns lapsed holds whoever held them, and a holder who
+reserves again finds a lapsed hold returned first. `release_stock` returns a hold's units. A hold's
+optional `order_id` must be one of the caller's own orders (a ConditionCheck on the orders table, env
+ORDERS_TABLE_NAME). The machine identity reserves nothing; anyone verified may read the catalogue and stock.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import stock_holds
 from gateway_tool import ErrorCode, ToolError
 from gateway_tool.aws import dynamodb_client, required_env
 from gateway_tool.caller import Caller, Role
 from gateway_tool.dynamodb import unmarshal_item
 from gateway_tool.router import ToolRouter
+from stock_holds import Hold
 
 TABLE_ENV = "INVENTORY_TABLE_NAME"
+ORDERS_TABLE_ENV = "ORDERS_TABLE_NAME"
+"""The orders table, for one ConditionCheck: a hold's `order_id` must name one of the caller's orders."""
 BATCH_GET_LIMIT = 100
 CUSTOMER_UNITS_PER_CALL = 5
 """At most this many units per reserve_stock call by a customer (the schema allows operators up to 100)."""
 CUSTOMER_UNITS_HELD_PER_SKU = 5
 """At most this many units of one product on hold per customer at a time."""
+CUSTOMER_UNITS_HELD_TOTAL = 15
+"""At most this many units on hold per customer across all products (three products at the per-product cap;
+the catalogue holds 200-odd units), unless MAX_UNITS_HELD_PER_CUSTOMER says otherwise."""
+UNITS_HELD_LIMIT_ENV = "MAX_UNITS_HELD_PER_CUSTOMER"
 HOLD_MINUTES = 30
 """A hold lapses this long after its last reservation."""
 
@@ -70,10 +81,6 @@ def _score(sku: str, query_terms: set[str]) -> int:
         3 * (term in name_terms) + 2 * (term == category.rstrip("s")) + (term in description_terms)
         for term in query_terms
     )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _table() -> str:
@@ -151,77 +158,44 @@ def check_stock(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _hold_key(caller: Caller, sku: str) -> dict[str, Any]:
-    holder = caller.customer_id if caller.role is Role.CUSTOMER else caller.sub
-    return {"sku": {"S": f"HOLD#{holder}#{sku}"}}
+def _holder(caller: Caller) -> str:
+    """Whose holds: a customer's belong to the customer (any of its users), an operator's to the operator."""
+    return caller.customer_id if caller.role is Role.CUSTOMER and caller.customer_id else caller.sub
 
 
-def _read_hold(caller: Caller, sku: str) -> dict[str, Any]:
-    """The caller's hold on `sku` (`{}` if none), read strongly consistent."""
-    response = dynamodb_client().get_item(TableName=_table(), Key=_hold_key(caller, sku), ConsistentRead=True)
-    return unmarshal_item(response.get("Item", {}))
-
-
-def _expired(hold: dict[str, Any]) -> bool:
-    return bool(hold) and str(hold.get("expires_at", "")) <= _now()
-
-
-def _return_hold(caller: Caller, sku: str, hold: dict[str, Any]) -> int:
-    """Give a hold's units back to the stock and delete the hold, in one transaction (0 if none)."""
-    quantity = int(hold.get("quantity", 0)) if hold else 0
-    if not quantity:
-        return 0
-    qty = {"N": str(quantity)}
-    _transact(
-        [
-            {
-                "Update": {
-                    "TableName": _table(),
-                    "Key": {"sku": {"S": sku}},
-                    "UpdateExpression": "SET available = available + :qty, reserved = reserved - :qty,"
-                    " version = version + :one, updated_at = :now",
-                    "ConditionExpression": "attribute_exists(sku)",
-                    "ExpressionAttributeValues": {":qty": qty, ":one": {"N": "1"}, ":now": {"S": _now()}},
-                }
-            },
-            {
-                "Delete": {
-                    "TableName": _table(),
-                    "Key": _hold_key(caller, sku),
-                    "ConditionExpression": "quantity = :qty",
-                    "ExpressionAttributeValues": {":qty": qty},
-                }
-            },
-        ],
-        sku=sku,
+def _read_hold(holder: str, sku: str) -> Hold | None:
+    """The holder's hold on `sku` (None if none), read strongly consistent."""
+    response = dynamodb_client().get_item(
+        TableName=_table(), Key=stock_holds.hold_key(holder, sku), ConsistentRead=True
     )
-    return quantity
+    item = unmarshal_item(response.get("Item", {}))
+    quantity = int(item.get("quantity", 0))
+    return Hold(holder, sku, quantity, str(item.get("expires_at", ""))) if quantity else None
 
 
-def _transact(items: list[dict[str, Any]], *, sku: str) -> list[str]:
-    """Run a TransactWriteItems; a lost race on the hold is CONFLICT, a failed stock condition is returned."""
-    client = dynamodb_client()
-    try:
-        client.transact_write_items(TransactItems=items)
-    except client.exceptions.TransactionCanceledException as exc:
-        reasons = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
-        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-            raise ToolError(
-                ErrorCode.CONFLICT, f"the hold on {sku} changed concurrently; retry", sku=sku
-            ) from exc
-        return reasons
-    return []
+def _ledger(holder: str) -> int:
+    """Units the holder holds across all products (its ledger), read strongly consistent."""
+    response = dynamodb_client().get_item(
+        TableName=_table(), Key=stock_holds.ledger_key(holder), ConsistentRead=True
+    )
+    return max(int(unmarshal_item(response.get("Item", {})).get("units_held", 0)), 0)
 
 
-@router.tool()
-def reserve_stock(args: dict[str, Any]) -> dict[str, Any]:
-    """Move units from the stock to the caller's hold in one transaction (`available >= quantity`, so
-    concurrent reservations never oversell), within the customer caps."""
-    caller: Caller = args["caller"]
-    caller.require(Role.CUSTOMER, Role.OPERATOR, action="reserving stock")
-    product = _product(args["sku"])
-    sku, quantity = product["sku"], int(args["quantity"])
-    if caller.role is Role.CUSTOMER and quantity > CUSTOMER_UNITS_PER_CALL:
+def units_held_limit() -> int:
+    """MAX_UNITS_HELD_PER_CUSTOMER, else the default; a bad value is a deployment bug (INTERNAL)."""
+    raw = os.environ.get(UNITS_HELD_LIMIT_ENV, "").strip()
+    if not raw:
+        return CUSTOMER_UNITS_HELD_TOTAL
+    if not raw.isdigit() or int(raw) < 1:
+        raise ToolError(
+            ErrorCode.INTERNAL,
+            f"the function is misconfigured: {UNITS_HELD_LIMIT_ENV} must be a whole number >= 1, got {raw!r}",
+        )
+    return int(raw)
+
+
+def _refuse_over_call_cap(sku: str, quantity: int) -> None:
+    if quantity > CUSTOMER_UNITS_PER_CALL:
         raise ToolError(
             ErrorCode.RESOURCE_EXHAUSTED,
             f"a customer may reserve at most {CUSTOMER_UNITS_PER_CALL} units per call",
@@ -229,76 +203,149 @@ def reserve_stock(args: dict[str, Any]) -> dict[str, Any]:
             requested=quantity,
             limit=CUSTOMER_UNITS_PER_CALL,
         )
-    hold = _read_hold(caller, sku)
-    if _expired(hold):
-        _return_hold(caller, sku, hold)
-        hold = {}
-    held = int(hold.get("quantity", 0))
-    if caller.role is Role.CUSTOMER and held + quantity > CUSTOMER_UNITS_HELD_PER_SKU:
+
+
+def _refuse_over_held_caps(sku: str, quantity: int, held_here: int, held_total: int) -> None:
+    """The customer's caps per product and in total (the total is re-checked atomically on the ledger)."""
+    if held_here + quantity > CUSTOMER_UNITS_HELD_PER_SKU:
         raise ToolError(
             ErrorCode.RESOURCE_EXHAUSTED,
-            f"{held} units of {sku} are already on hold for this customer; at most "
+            f"{held_here} units of {sku} are already on hold for this customer; at most "
             f"{CUSTOMER_UNITS_HELD_PER_SKU} may be held (release_stock frees them)",
             sku=sku,
-            held=held,
+            held=held_here,
             limit=CUSTOMER_UNITS_HELD_PER_SKU,
         )
-    now = _now()
+    _refuse_over_total(sku, quantity, held_total)
+
+
+def _refuse_over_total(sku: str, quantity: int, held_total: int) -> None:
+    limit = units_held_limit()
+    if held_total + quantity > limit:
+        raise ToolError(
+            ErrorCode.RESOURCE_EXHAUSTED,
+            f"this customer already holds {held_total} units across all products; at most {limit} may be "
+            "held at a time (release_stock frees them)",
+            sku=sku,
+            held_total=held_total,
+            requested=quantity,
+            limit=limit,
+        )
+
+
+def _order_check(caller: Caller, order_id: str) -> dict[str, Any]:
+    """A ConditionCheck on the orders table: the order exists and, for a customer, is the customer's own."""
+    check: dict[str, Any] = {
+        "TableName": required_env(ORDERS_TABLE_ENV),
+        "Key": {"order_id": {"S": order_id}},
+        "ConditionExpression": "attribute_exists(order_id)",
+    }
+    if caller.role is Role.CUSTOMER:
+        check["ConditionExpression"] = "customer_id = :customer"
+        check["ExpressionAttributeValues"] = {":customer": {"S": str(caller.customer_id)}}
+    return {"ConditionCheck": check}
+
+
+def _order_refused(caller: Caller, order_id: str) -> ToolError:
+    """A customer learns only that the order is not theirs (not whether it exists)."""
+    if caller.role is Role.CUSTOMER:
+        return ToolError(
+            ErrorCode.PERMISSION_DENIED,
+            f"order {order_id} is not one of the signed-in customer's orders",
+            order_id=order_id,
+        )
+    return ToolError(ErrorCode.NOT_FOUND, f"no order with id {order_id}", order_id=order_id)
+
+
+@router.tool()
+def reserve_stock(args: dict[str, Any]) -> dict[str, Any]:
+    """Move units from the stock to the caller's hold in one transaction, within the customer caps.
+
+    The transaction's conditions are the guarantees; the reads before it only word the refusals: stock
+    `available >= quantity` (concurrent reservations never oversell), the hold as read (a concurrent change
+    is CONFLICT), the holder's ledger within the total cap (concurrent reservations of different products
+    cannot together pass it), and an `order_id` that names one of the caller's own orders.
+    """
+    caller: Caller = args["caller"]
+    caller.require(Role.CUSTOMER, Role.OPERATOR, action="reserving stock")
+    product = _product(args["sku"])
+    sku, quantity, holder = product["sku"], int(args["quantity"]), _holder(caller)
+    if caller.role is Role.CUSTOMER:
+        _refuse_over_call_cap(sku, quantity)
+    hold = _read_hold(holder, sku)
+    if hold and hold.lapsed(stock_holds.now()):
+        stock_holds.return_hold(_table(), hold, lapsed_by=stock_holds.now())  # False: the sweeper was first
+        hold = None
+    held = hold.quantity if hold else 0
+    if caller.role is Role.CUSTOMER:
+        _refuse_over_held_caps(sku, quantity, held, _ledger(holder))
+    now = stock_holds.now()
     expires_at = (datetime.now(UTC) + timedelta(minutes=HOLD_MINUTES)).isoformat(timespec="seconds")
     expires_at = expires_at.replace("+00:00", "Z")
+    qty = {"N": str(quantity)}
     hold_values: dict[str, Any] = {
         ":total": {"N": str(held + quantity)},
         ":expires": {"S": expires_at},
         ":now": {"S": now},
         ":product": {"S": sku},
+        ":holder": {"S": holder},
+        ":type": {"S": stock_holds.HOLD_RECORD_TYPE},
     }
-    hold_update = "SET quantity = :total, expires_at = :expires, updated_at = :now, product_sku = :product"
+    hold_update = (
+        "SET quantity = :total, expires_at = :expires, updated_at = :now, product_sku = :product,"
+        " holder = :holder, record_type = :type"
+    )
     if args.get("order_id"):
         hold_update += ", order_id = :order"
         hold_values[":order"] = {"S": args["order_id"]}
-    hold_condition = "attribute_not_exists(sku)" if not hold else "quantity = :held"
+    hold_condition = "attribute_not_exists(sku)"
     if hold:
+        hold_condition = "quantity = :held"
         hold_values[":held"] = {"N": str(held)}
-    qty = {"N": str(quantity)}
-    failed = _transact(
-        [
-            {
-                "Update": {
-                    "TableName": _table(),
-                    "Key": {"sku": {"S": sku}},
-                    "UpdateExpression": "SET available = available - :qty,"
-                    " reserved = if_not_exists(reserved, :zero) + :qty,"
-                    " version = if_not_exists(version, :zero) + :one, updated_at = :now",
-                    "ConditionExpression": "attribute_exists(sku) AND available >= :qty",
-                    "ExpressionAttributeValues": {
-                        ":qty": qty,
-                        ":zero": {"N": "0"},
-                        ":one": {"N": "1"},
-                        ":now": {"S": now},
-                    },
-                }
-            },
-            {
-                "Update": {
-                    "TableName": _table(),
-                    "Key": _hold_key(caller, sku),
-                    "UpdateExpression": hold_update,
-                    "ConditionExpression": hold_condition,
-                    "ExpressionAttributeValues": hold_values,
-                }
-            },
-        ],
-        sku=sku,
-    )
+    ledger: dict[str, Any] = {
+        "TableName": _table(),
+        "Key": stock_holds.ledger_key(holder),
+        "UpdateExpression": "SET units_held = if_not_exists(units_held, :zero) + :qty, updated_at = :now",
+        "ExpressionAttributeValues": {":qty": qty, ":zero": {"N": "0"}, ":now": {"S": now}},
+    }
+    if caller.role is Role.CUSTOMER:
+        ledger["ConditionExpression"] = "attribute_not_exists(units_held) OR units_held <= :room"
+        ledger["ExpressionAttributeValues"][":room"] = {"N": str(units_held_limit() - quantity)}
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": _table(),
+                "Key": {"sku": {"S": sku}},
+                "UpdateExpression": "SET available = available - :qty,"
+                " reserved = if_not_exists(reserved, :zero) + :qty,"
+                " version = if_not_exists(version, :zero) + :one, updated_at = :now",
+                "ConditionExpression": "attribute_exists(sku) AND available >= :qty",
+                "ExpressionAttributeValues": {
+                    ":qty": qty,
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":now": {"S": now},
+                },
+            }
+        },
+        {
+            "Update": {
+                "TableName": _table(),
+                "Key": stock_holds.hold_key(holder, sku),
+                "UpdateExpression": hold_update,
+                "ConditionExpression": hold_condition,
+                "ExpressionAttributeValues": hold_values,
+            }
+        },
+        {"Update": ledger},
+    ]
+    if args.get("order_id"):
+        items.append(_order_check(caller, args["order_id"]))
+    try:
+        stock_holds.transact(items, what=f"the hold on {sku}")
+    except stock_holds.ConditionFailed as failed:
+        raise _reservation_refused(caller, args, sku, quantity, holder, failed.positions) from failed
     stock = check_stock({"sku": sku, "caller": caller})
-    if failed:
-        raise ToolError(
-            ErrorCode.FAILED_PRECONDITION,
-            f"cannot reserve {quantity} of {sku}: only {stock['available']} available",
-            sku=sku,
-            available=stock["available"],
-            requested=quantity,
-        )
     return {
         "sku": sku,
         "reserved_now": quantity,
@@ -309,14 +356,45 @@ def reserve_stock(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _reservation_refused(
+    caller: Caller, args: dict[str, Any], sku: str, quantity: int, holder: str, failed: frozenset[int]
+) -> ToolError:
+    """Name the condition that cancelled a reservation (positions as `reserve_stock` builds the items)."""
+    if 1 in failed:
+        return ToolError(ErrorCode.CONFLICT, f"the hold on {sku} changed concurrently; retry", sku=sku)
+    if 3 in failed:
+        return _order_refused(caller, args["order_id"])
+    if 2 in failed:
+        try:
+            _refuse_over_total(sku, quantity, _ledger(holder))
+        except ToolError as refusal:
+            return refusal
+        return ToolError(ErrorCode.CONFLICT, "this customer's holds changed concurrently; retry", sku=sku)
+    available = check_stock({"sku": sku, "caller": caller})["available"]
+    return ToolError(
+        ErrorCode.FAILED_PRECONDITION,
+        f"cannot reserve {quantity} of {sku}: only {available} available",
+        sku=sku,
+        available=available,
+        requested=quantity,
+    )
+
+
 @router.tool()
 def release_stock(args: dict[str, Any]) -> dict[str, Any]:
-    """Return the caller's whole hold on one product to the stock (releasing nothing is not an error)."""
+    """Return the caller's whole hold on one product to the stock (releasing nothing is not an error).
+
+    If the hold changes between the read and the transaction (a concurrent release, reservation or the
+    sweeper), nothing moves and the call is CONFLICT: retrying reads the new state.
+    """
     caller: Caller = args["caller"]
     caller.require(Role.CUSTOMER, Role.OPERATOR, action="releasing stock")
     sku = _product(args["sku"])["sku"]
-    released = _return_hold(caller, sku, _read_hold(caller, sku))
+    hold = _read_hold(_holder(caller), sku)
+    if hold and not stock_holds.return_hold(_table(), hold):
+        raise ToolError(ErrorCode.CONFLICT, f"the hold on {sku} changed concurrently; retry", sku=sku)
     stock = check_stock({"sku": sku, "caller": caller})
+    released = hold.quantity if hold else 0
     return {"sku": sku, "released": released, "available": stock["available"], "reserved": stock["reserved"]}
 
 
