@@ -3,15 +3,15 @@
 Without it, a hold's units came back only when the same holder next reserved or released that product, so
 holds abandoned by customers who never return kept stock reserved forever.
 
-Why a schedule and not DynamoDB TTL + a stream-triggered function: TTL deletes an item only some time after
-it expires (the UpdateTimeToLive API reference: "typically within two days of expiration", best effort),
-so a 30-minute hold could keep its units for days; and the TTL delete happens outside any transaction, so the stream function would have to
-credit the stock afterwards, at least once per record (streams redeliver), needing its own de-duplication.
-A schedule every few minutes finds lapsed holds in the sparse `by_expiry` index (a Query, not a Scan) and
-returns each with `stock_holds.return_hold(..., lapsed_by=now)`: one transaction whose condition is the hold
-as the sweep read it (quantity and `expires_at`, lapsed). A holder releasing or renewing at the same moment,
-or a second overlapping run, makes that condition fail, so each hold is returned exactly once and a rerun
-changes nothing. A run that fails is simply redone by the next one.
+Why a schedule and not DynamoDB TTL + a stream-triggered function: TTL deletes an item only some time
+after it expires (the UpdateTimeToLive API reference: "typically within two days of expiration", best
+effort), so a 30-minute hold could keep its units for days; and the TTL delete happens outside any
+transaction, so a stream function would credit the stock afterwards, at least once per record (streams
+redeliver), and need its own de-duplication. A schedule every few minutes finds lapsed holds in the sparse
+`by_expiry` index (a Query, not a Scan) and returns each with `stock_holds.return_hold(..., lapsed_by=now)`:
+one transaction whose condition is the hold as the sweep read it (quantity and `expires_at`, lapsed). A
+holder releasing or renewing at the same moment, or an overlapping run, makes that condition fail, so each
+hold is returned exactly once and a rerun changes nothing. A failed run is redone by the next one.
 
 Environment: INVENTORY_TABLE_NAME. Returns (and logs) `{"returned", "units", "skipped", "failed"}`.
 """
@@ -64,7 +64,8 @@ def sweep(table: str, at: str) -> dict[str, int]:
             returned = stock_holds.return_hold(table, hold, lapsed_by=at)
         except ToolError as error:  # a conflict, throttling or a missing stock row: the next run retries
             outcome["failed"] += 1
-            logger.warning(json.dumps({"message": "hold not returned", "sku": hold.sku, "error": error.message}))
+            failure = {"message": "hold not returned", "sku": hold.sku, "error": error.message}
+            logger.warning(json.dumps(failure))
             continue
         outcome["returned" if returned else "skipped"] += 1
         outcome["units"] += hold.quantity if returned else 0

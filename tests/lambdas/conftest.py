@@ -61,7 +61,21 @@ TABLE_DEFINITIONS: dict[str, dict[str, Any]] = {
     "inventory": {
         "TableName": INVENTORY_TABLE,
         "KeySchema": [{"AttributeName": "sku", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": "sku", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "sku", "AttributeType": "S"},
+            {"AttributeName": "record_type", "AttributeType": "S"},
+            {"AttributeName": "expires_at", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by_expiry",
+                "KeySchema": [
+                    {"AttributeName": "record_type", "KeyType": "HASH"},
+                    {"AttributeName": "expires_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
         "BillingMode": "PAY_PER_REQUEST",
     },
 }
@@ -109,6 +123,11 @@ def orders() -> ModuleType:
 @pytest.fixture(scope="session")
 def inventory() -> ModuleType:
     return load_handler(LAMBDAS_DIR / "inventory")
+
+
+@pytest.fixture(scope="session")
+def hold_sweeper() -> ModuleType:
+    return load_handler(LAMBDAS_DIR / "hold_sweeper")
 
 
 def function_dirs() -> list[Path]:
