@@ -72,10 +72,13 @@ def load(cdk_out: Path) -> DevStage:
                     table = resources.get(value["Ref"], {})
                     if table.get("Type") not in TABLE_TYPES:
                         raise DevStageError(f"function {target}: {name} refers to an unknown resource")
-                    local_name = f"{STAGE}-{target}"
-                    properties = table["Properties"]
-                    definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
-                    tables.append(Table(local_name, name, {"TableName": local_name, **definition}))
+                    # Named after its variable, not the function: a function may also name another
+                    # target's table (ORDERS_TABLE_NAME in inventory's environment), created once.
+                    local_name = f"{STAGE}-{name.removesuffix('_TABLE_NAME').lower()}"
+                    if all(existing.name != local_name for existing in tables):
+                        properties = table["Properties"]
+                        definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
+                        tables.append(Table(local_name, name, {"TableName": local_name, **definition}))
                     function_environment[name] = local_name
                 elif name != "POWERTOOLS_SERVICE_NAME" and isinstance(value, str):
                     function_environment[name] = value

@@ -6,7 +6,8 @@ functions directly (a cross-stack reference would turn every grant into an opaqu
 One function per `lambdas/<target>/` directory (its `tools.json` lists its tools). Code shared by the
 functions ships once as a layer (`lambdas/shared`); Powertools comes from its public layer, pinned to the
 version the tests run against. Tables are encrypted with a stage key, have point-in-time recovery, and
-are seeded with sample data when they are created.
+are seeded with sample data when they are created. Beside the tools, not a gateway target: the hold
+sweeper (`lambdas/hold_sweeper`), run by an EventBridge schedule, returns lapsed stock holds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
@@ -32,6 +35,8 @@ from stacks.python_function import RUNTIME, python_function
 from stacks.tool_schema import LAMBDAS, batch_write_request, load_seed
 
 METRICS_NAMESPACE = "AgentCoreTools"
+SWEEP_EVERY = cdk.Duration.minutes(5)
+"""How often lapsed holds are returned: a hold lasts 30 minutes, so its units are back within 5 of lapsing."""
 # cdk-nag findings on every tool function, and why each is acceptable.
 TOOL_FUNCTION_FINDINGS = {
     "AwsSolutions-L1": (
@@ -70,6 +75,8 @@ class ToolTable:
     # Exactly the DynamoDB actions the handler calls (tests/stacks/test_tool_grants.py reads the handler).
     actions: tuple[str, ...]
     indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, partition key, sort key)
+    # Actions on another target's table: (target, action), with that table's name in its env var.
+    other_tables: tuple[tuple[str, str], ...] = ()
 
 
 # Target name (= lambdas/<name>/, = gateway target name) -> its table.
@@ -84,6 +91,34 @@ TARGETS: dict[str, ToolTable] = {
         "INVENTORY_TABLE_NAME",
         "sku",
         ("dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"),
+        (
+            ("by_expiry", "record_type", "expires_at"),
+        ),  # sparse: holds only (lambdas/shared/.../stock_holds.py)
+        (("orders", "dynamodb:ConditionCheckItem"),),  # a hold's order_id is one of the caller's orders
+    ),
+}
+HOLD_SWEEPER_ACTIONS = {
+    "table": ("dynamodb:DeleteItem", "dynamodb:UpdateItem"),
+    "by_expiry": ("dynamodb:Query",),
+}
+"""What lambdas/hold_sweeper calls: Query on the expiry index only, the return transaction on the table."""
+DATA_KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+_NO_DEAD_LETTER = (
+    "A failed sweep needs no dead letter: the next scheduled run, minutes later, sweeps the same lapsed "
+    "holds again, idempotently."
+)
+SWEEPER_FINDINGS = {
+    "AwsSolutions-L1": TOOL_FUNCTION_FINDINGS["AwsSolutions-L1"],
+    "Serverless-LambdaLatestVersion": (
+        "The schedule invokes the function's $LATEST code; each deploy replaces it; nothing else calls it."
+    ),
+    "Serverless-LambdaDLQ": _NO_DEAD_LETTER,
+    "NIST.800.53.R5-LambdaDLQ": _NO_DEAD_LETTER,
+    "NIST.800.53.R5-LambdaConcurrency": TOOL_FUNCTION_FINDINGS["NIST.800.53.R5-LambdaConcurrency"],
+    "NIST.800.53.R5-LambdaInsideVPC": TOOL_FUNCTION_FINDINGS["NIST.800.53.R5-LambdaInsideVPC"],
+    "Serverless-LambdaTracing": (
+        "A sweep is one Query and a few transactions with no caller to trace it for; its outcome (returned, "
+        "skipped, failed) is logged as one JSON line per run."
     ),
 }
 
@@ -110,7 +145,7 @@ class ToolFunctions(Construct):
             code=lambda_.Code.from_asset(str(LAMBDAS / "shared"), exclude=["**/__pycache__"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="gateway_tool: schema-driven dispatch and validation shared by the tool functions",
+            description="gateway_tool (dispatch, validation) and stock_holds, shared by the functions",
         )
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self,
@@ -123,7 +158,9 @@ class ToolFunctions(Construct):
         self.functions: dict[str, lambda_.Function] = {}
         for target, table in TARGETS.items():
             self.tables[target] = self._table(target, table)
+        for target, table in TARGETS.items():
             self.functions[target] = self._function(target, table)
+        self.hold_sweeper = self._hold_sweeper()
         if config.seed_sample_data:
             compliance.acknowledge_aws_custom_resources(cdk.Stack.of(self))
 
@@ -175,15 +212,19 @@ class ToolFunctions(Construct):
         compliance.acknowledge_custom_resource_policy(seeder)
 
     def _grant_table(self, role: iam.IRole, target: str, spec: ToolTable) -> None:
-        """Only the actions the handler calls, on its table and its named indexes (no `index/*`)."""
+        """Only the actions the handler calls, on its table and (for a Query) its named indexes (no
+        `index/*`), and on other targets' tables only the actions it names for them."""
         table = self.tables[target]
-        indexes = [f"{table.table_arn}/index/{name}" for name, _, _ in spec.indexes]
+        queries = "dynamodb:Query" in spec.actions
+        indexes = [f"{table.table_arn}/index/{name}" for name, _, _ in spec.indexes] if queries else []
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(spec.actions), resources=[table.table_arn, *indexes])
         )
-        self.data_key.grant(
-            role, "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"
-        )
+        for other, action in spec.other_tables:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=[action], resources=[self.tables[other].table_arn])
+            )
+        self.data_key.grant(role, *DATA_KEY_ACTIONS)
 
     def _function(self, target: str, table: ToolTable) -> lambda_.Function:
         function = python_function(
@@ -199,6 +240,7 @@ class ToolFunctions(Construct):
             exclude=["seed.json"],
             environment={
                 table.env_var: self.tables[target].table_name,
+                **{TARGETS[other].env_var: self.tables[other].table_name for other, _ in table.other_tables},
                 "POWERTOOLS_SERVICE_NAME": target,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -206,5 +248,41 @@ class ToolFunctions(Construct):
         )
         self._grant_table(function.role, target, table)
         compliance.acknowledge_all(function.node.default_child, TOOL_FUNCTION_FINDINGS)
+        compliance.acknowledge_policy(function.role)
+        return function
+
+    def _hold_sweeper(self) -> lambda_.Function:
+        """Return lapsed stock holds every SWEEP_EVERY (see lambdas/hold_sweeper: why a schedule, not TTL)."""
+        table = self.tables["inventory"]
+        function = python_function(
+            self,
+            "HoldSweeperFunction",
+            config=self.config,
+            source="hold_sweeper",
+            description="returns lapsed stock holds to the inventory (scheduled)",
+            logs_key=self.logs_key,
+            timeout=cdk.Duration.seconds(60),
+            layers=[self.shared_layer],
+            environment={TARGETS["inventory"].env_var: table.table_name},
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(HOLD_SWEEPER_ACTIONS["table"]), resources=[table.table_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=list(HOLD_SWEEPER_ACTIONS["by_expiry"]),
+                resources=[f"{table.table_arn}/index/by_expiry"],
+            )
+        )
+        self.data_key.grant(function, *DATA_KEY_ACTIONS)
+        schedule = events.Rule(
+            self,
+            "HoldSweepSchedule",
+            description=f"{self.config.name}: return lapsed stock holds",
+            schedule=events.Schedule.rate(SWEEP_EVERY),
+            targets=[events_targets.LambdaFunction(function, retry_attempts=0)],
+        )
+        compliance.acknowledge(schedule.node.default_child, "Serverless-EventBusDLQ", _NO_DEAD_LETTER)
+        compliance.acknowledge_all(function.node.default_child, SWEEPER_FINDINGS)
         compliance.acknowledge_policy(function.role)
         return function
