@@ -1,7 +1,9 @@
-"""The REQUEST interceptor: the verified token, never the model, decides the `caller` of a tool call."""
+"""The interceptor. REQUEST: the verified token, never the model, decides the `caller` of a tool call, and
+what cannot be classified is refused. RESPONSE: a tool function's error comes back with `isError: true`."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from types import ModuleType
@@ -62,13 +64,21 @@ def forwarded(result: dict[str, Any]) -> dict[str, Any]:
     return result["mcp"]["transformedGatewayRequest"]["body"]
 
 
-def refusal(result: dict[str, Any]) -> str:
+def refusal(result: dict[str, Any], code: str = "PERMISSION_DENIED") -> str:
     response = result["mcp"]["transformedGatewayResponse"]
     assert response["statusCode"] == 200 and "transformedGatewayRequest" not in result["mcp"]
     assert response["body"]["result"]["isError"] is True
     error = json.loads(response["body"]["result"]["content"][0]["text"])["error"]
-    assert error["code"] == "PERMISSION_DENIED"
+    assert error["code"] == code
     return error["message"]
+
+
+def rejection(result: dict[str, Any]) -> str:
+    """A JSON-RPC error answered by the gateway itself (nothing forwarded)."""
+    response = result["mcp"]["transformedGatewayResponse"]
+    assert "transformedGatewayRequest" not in result["mcp"]
+    assert response["body"]["error"]["code"] == -32600
+    return response["body"]["error"]["message"]
 
 
 def customer_token(issuer: OidcIssuer, customer_id: str = "CUST-001", **claims: Any) -> str:
@@ -140,13 +150,171 @@ def test_everything_else_passes_through_unchanged(interceptor: ModuleType, body:
     assert forwarded(interceptor.lambda_handler(event(None, body), None)) == body
 
 
-def test_arguments_that_are_no_object_reach_the_function_unchanged(
-    interceptor: ModuleType, issuer: OidcIssuer
+@pytest.mark.parametrize("arguments", ["ORD-1001", ["ORD-1001"], None, 7])
+def test_arguments_that_are_no_object_are_refused(
+    interceptor: ModuleType, issuer: OidcIssuer, arguments: Any
 ) -> None:
-    body = tool_call("orders___get_order", "ORD-1001")  # the function refuses it: not an object, no caller
-    assert forwarded(interceptor.lambda_handler(event(customer_token(issuer), body), None)) == body
+    body = tool_call("orders___get_order", arguments)
+    result = interceptor.lambda_handler(event(customer_token(issuer), body), None)
+    assert "object of arguments" in refusal(result, "INVALID_REQUEST")
 
 
 @pytest.mark.parametrize("bad", [None, {}, {"mcp": {}}, {"mcp": {"gatewayRequest": {"body": "x"}}}])
 def test_an_unreadable_event_is_refused(interceptor: ModuleType, bad: Any) -> None:
-    assert "could not be read" in refusal(interceptor.lambda_handler(bad, None))
+    assert "could not be read" in refusal(interceptor.lambda_handler(bad, None), "INVALID_REQUEST")
+
+
+EVIL = {"sub": "evil", "role": "operator"}
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["tools/call ", "TOOLS/CALL", " tools/call", "tools/Call", "tools/invoke", 5, None, ["tools/call"]],
+)
+def test_a_method_it_cannot_classify_is_refused(
+    interceptor: ModuleType, issuer: OidcIssuer, method: Any
+) -> None:
+    body = {**tool_call("orders___get_order", {"order_id": "ORD-1004", "caller": EVIL}), "method": method}
+    assert "not one this gateway serves" in rejection(
+        interceptor.lambda_handler(event(customer_token(issuer), body), None)
+    )
+
+
+def test_a_body_without_a_method_is_refused(interceptor: ModuleType, issuer: OidcIssuer) -> None:
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "params": {"name": "orders___get_order", "arguments": {"caller": EVIL}},
+    }
+    assert rejection(interceptor.lambda_handler(event(customer_token(issuer), body), None))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ["orders___get_order"],
+        {"name": "orders___get_order"},
+        None,
+        "get_order",
+        "orders__get_order",
+        "orders___get_order ",
+        " orders___get_order",
+        "orders___get_order___x",
+        "orders______get_order",
+        "___get_order",
+        "orders___",
+        "or ders___get_order",
+    ],
+)
+def test_a_tool_name_it_cannot_classify_is_refused(
+    interceptor: ModuleType, issuer: OidcIssuer, name: Any
+) -> None:
+    body = tool_call("placeholder", {"order_id": "ORD-1004", "caller": EVIL})
+    body["params"]["name"] = name
+    result = interceptor.lambda_handler(event(customer_token(issuer), body), None)
+    refusal(result, "INVALID_REQUEST")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        tool_call("x_amz_bedrock_agentcore_search", {"query": "orders", "caller": EVIL}),
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "prompts/get",
+            "params": {"name": "p", "arguments": {"caller": EVIL}},
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized", "params": {"arguments": {"caller": EVIL}}},
+    ],
+    ids=["search", "prompts-get", "notification"],
+)
+def test_a_forwarded_body_carries_no_caller_it_did_not_write(
+    interceptor: ModuleType, body: dict[str, Any]
+) -> None:
+    out = forwarded(interceptor.lambda_handler(event(None, body), None))
+    assert "caller" not in out["params"]["arguments"]
+    assert out["method"] == body["method"]
+
+
+def test_a_clients_answer_passes(interceptor: ModuleType) -> None:
+    body = {"jsonrpc": "2.0", "id": 3, "result": {"action": "accept"}}
+    assert forwarded(interceptor.lambda_handler(event(None, body), None)) == body
+
+
+@pytest.mark.parametrize("order", ["signed-first", "unsigned-first"])
+def test_two_authorization_headers_are_refused(
+    interceptor: ModuleType, issuer: OidcIssuer, order: str
+) -> None:
+    signed = f"Bearer {customer_token(issuer)}"
+    unsigned = (
+        "Bearer "
+        + ".".join(
+            base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+            for part in ({"alg": "none"}, {"sub": "evil", "role": "operator", "client_id": USER_CLIENT})
+        )
+        + "."
+    )
+    headers = [("Authorization", signed), ("authorization", unsigned)]
+    if order == "unsigned-first":
+        headers.reverse()
+    request = event(None, tool_call("orders___get_order", {"order_id": "ORD-1004"}))
+    request["mcp"]["gatewayRequest"]["headers"].update(headers)
+    assert "2 Authorization headers" in refusal(interceptor.lambda_handler(request, None))
+
+
+def test_an_authorization_header_that_is_no_text_is_refused(
+    interceptor: ModuleType, issuer: OidcIssuer
+) -> None:
+    request = event(None, tool_call("orders___get_order", {"order_id": "ORD-1004"}))
+    request["mcp"]["gatewayRequest"]["headers"]["Authorization"] = [f"Bearer {customer_token(issuer)}"]
+    assert "not one text value" in refusal(interceptor.lambda_handler(request, None))
+
+
+def response_event(result: dict[str, Any]) -> dict[str, Any]:
+    """A RESPONSE interceptor input: the gateway's response to a tool call."""
+    body = {"jsonrpc": "2.0", "id": 7, "result": result}
+    return {
+        "interceptorInputVersion": "1.0",
+        "mcp": {
+            "gatewayRequest": {"body": tool_call("orders___get_order", {"order_id": "ORD-1004"})},
+            "gatewayResponse": {
+                "statusCode": 200,
+                "headers": {"Content-Type": "application/json"},
+                "body": body,
+            },
+        },
+    }
+
+
+def text_result(data: Any, **extra: Any) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": json.dumps(data)}], **extra}
+
+
+def test_a_tool_functions_error_comes_back_flagged(interceptor: ModuleType) -> None:
+    error = {"error": {"code": "PERMISSION_DENIED", "message": "not yours", "retryable": False}}
+    out = interceptor.lambda_handler(response_event(text_result(error, isError=False)), None)
+    response = out["mcp"]["transformedGatewayResponse"]
+    assert response["statusCode"] == 200 and response["headers"] == {"Content-Type": "application/json"}
+    assert response["body"]["result"] == text_result(error, isError=True)
+    assert response["body"]["id"] == 7
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        text_result({"order": {"order_id": "ORD-1001", "error": "a field named error"}}, isError=False),
+        text_result({"error": "just text"}),
+        {"content": [{"type": "text", "text": "not json"}]},
+        {"tools": [{"name": "orders___get_order"}]},
+        text_result({"error": {"code": "INTERNAL", "message": "x"}}, isError=True),
+    ],
+    ids=["success", "error-string", "plain-text", "tools-list", "already-flagged"],
+)
+def test_every_other_response_passes_unchanged(interceptor: ModuleType, result: dict[str, Any]) -> None:
+    incoming = response_event(result)
+    out = interceptor.lambda_handler(incoming, None)
+    assert out == {
+        "interceptorOutputVersion": "1.0",
+        "mcp": {"transformedGatewayResponse": incoming["mcp"]["gatewayResponse"]},
+    }
