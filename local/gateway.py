@@ -21,7 +21,9 @@ What it reproduces (see /work/shared/AGENTCORE_FACTS.md, Gateway section):
   `streamingConfiguration.enableResponseStreaming` (stacks/gateway_stack.py leaves it off);
 - tools/call invokes the real `handler.lambda_handler` in-process (in a worker thread, as Lambda would run it
   concurrently) with the arguments as `event` and a context whose `client_context.custom` carries the
-  prefixed tool name and the gateway ids; the handler's dict comes back as one JSON text content block.
+  prefixed tool name and the gateway ids; the handler's dict becomes one JSON text content block, which
+  then goes through the same interceptor as the RESPONSE interceptor (no headers), so a handler's
+  `{"error": ...}` comes back with `isError: true` like the interceptor's and the policies' refusals.
 Not reproduced: the gateway's own input validation (the handlers validate), Lambda timeouts, IAM, the exact
 wording of AgentCore's policy refusal (here a tool error with code PERMISSION_DENIED).
 """
@@ -317,7 +319,14 @@ def build_server(
         invoke = functools.partial(handlers[tool.target].lambda_handler, dict(arguments), context)
         result = await anyio.to_thread.run_sync(invoke)
         record(Decision(name, sub, "target", "error" not in result))
-        return [types.TextContent(type="text", text=json.dumps(result, default=str))]
+        content = [{"type": "text", "text": json.dumps(result, default=str)}]
+        response = {"statusCode": 200, "body": {"jsonrpc": "2.0", "id": 1, "result": {"content": content}}}
+        event = {
+            "interceptorInputVersion": "1.0",
+            "mcp": {"gatewayRequest": {"body": body}, "gatewayResponse": response},
+        }
+        output = interceptor.lambda_handler(event, None)["mcp"]["transformedGatewayResponse"]
+        return types.CallToolResult.model_validate(output["body"]["result"])
 
     return server
 

@@ -129,5 +129,23 @@ def test_calling_a_tool_reaches_the_real_handler(gateway_url: str) -> None:
     ship = {"order_id": "ORD-1005", "status": "SHIPPED"}
     refused = run(gateway_url, "call_tool", "orders___update_order_status", ship)
     assert json.loads(refused.content[0].text)["error"]["code"] == "FAILED_PRECONDITION"
+    assert refused.isError  # as the interceptor's and the policies' refusals are
     stock = run(gateway_url, "call_tool", "inventory___check_stock", {"sku": "SKU-3001"})
     assert json.loads(stock.content[0].text)["available"] == 5
+
+
+@pytest.mark.usefixtures("tables")
+@pytest.mark.parametrize(
+    ("tool", "arguments", "code"),
+    [
+        ("orders___get_order", {"order_id": "ORD-0000"}, "NOT_FOUND"),
+        ("inventory___reserve_stock", {"sku": "SKU-4003", "quantity": 1}, "FAILED_PRECONDITION"),
+        ("inventory___reserve_stock", {"sku": "SKU-1001", "quantity": 101}, "INVALID_ARGUMENT"),
+    ],
+)
+def test_every_refusal_of_a_handler_comes_back_flagged_as_an_error(
+    gateway_url: str, tool: str, arguments: dict[str, Any], code: str
+) -> None:
+    result = run(gateway_url, "call_tool", tool, arguments)
+    assert result.isError is True
+    assert json.loads(result.content[0].text)["error"]["code"] == code
