@@ -153,20 +153,15 @@ def test_the_hold_sweeper_runs_on_a_schedule_and_is_no_gateway_target(synthesize
     assert "HoldSweeper" not in json.dumps(targets)
 
 
-def test_the_inventory_table_indexes_holds_by_expiry(synthesized):
+def test_the_inventory_table_indexes_holds_by_expiry_as_the_handler_tests_create_it(synthesized):
+    from tests.lambdas.conftest import TABLE_DEFINITIONS
+
     template = synthesized.template("dev", "Gateway")
-    template.has_resource_properties(
-        "AWS::DynamoDB::GlobalTable",
-        {
-            "GlobalSecondaryIndexes": [
-                {
-                    "IndexName": "by_expiry",
-                    "KeySchema": [
-                        {"AttributeName": "record_type", "KeyType": "HASH"},
-                        {"AttributeName": "expires_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-        },
-    )
+    (table,) = [
+        t
+        for name, t in template.find_resources("AWS::DynamoDB::GlobalTable").items()
+        if name.startswith("ToolsInventoryTable")
+    ]
+    declared = TABLE_DEFINITIONS["inventory"]["GlobalSecondaryIndexes"]
+    assert [index["IndexName"] for index in declared] == ["by_expiry"]
+    assert table["Properties"]["GlobalSecondaryIndexes"] == declared
