@@ -272,14 +272,13 @@ def reserve_stock(args: dict[str, Any]) -> dict[str, Any]:
     sku, quantity, holder = product["sku"], int(args["quantity"]), _holder(caller)
     if caller.role is Role.CUSTOMER:
         _refuse_over_call_cap(sku, quantity)
-    hold = _read_hold(holder, sku)
-    if hold and hold.lapsed(stock_holds.now()):
-        stock_holds.return_hold(_table(), hold, lapsed_by=stock_holds.now())  # False: the sweeper was first
+    hold, now = _read_hold(holder, sku), stock_holds.now()
+    if hold and hold.lapsed(now):
+        stock_holds.return_hold(_table(), hold, lapsed_by=now)  # False: the sweeper was first, same outcome
         hold = None
     held = hold.quantity if hold else 0
     if caller.role is Role.CUSTOMER:
         _refuse_over_held_caps(sku, quantity, held, _ledger(holder))
-    now = stock_holds.now()
     expires_at = (datetime.now(UTC) + timedelta(minutes=HOLD_MINUTES)).isoformat(timespec="seconds")
     expires_at = expires_at.replace("+00:00", "Z")
     qty = {"N": str(quantity)}

@@ -126,6 +126,12 @@ def test_the_hold_sweeper_may_call_exactly_what_it_calls(synthesized):
     assert _table_ref(on_table).startswith("ToolsInventoryTable")
     assert _actions(on_index) == set(HOLD_SWEEPER_ACTIONS["by_expiry"])
     assert json.dumps(on_index["Resource"]).endswith('"/index/by_expiry"]]}')
+    policies = synthesized.template("dev", "Gateway").find_resources("AWS::IAM::Policy")
+    (policy,) = [p for name, p in policies.items() if name.startswith("ToolsHoldSweeperFunctionRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (kms,) = [s for s in statements if "kms:" in json.dumps(s["Action"])]
+    assert json.dumps(kms["Resource"]).startswith('{"Fn::GetAtt": ["ToolsDataKey')  # the table's key only
+    assert not [s for s in statements if s.get("Resource") == "*"]
 
 
 def test_the_hold_sweeper_runs_on_a_schedule_and_is_no_gateway_target(synthesized):
