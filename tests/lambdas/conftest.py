@@ -27,55 +27,34 @@ from gateway_tool.dynamodb import batch_write_request, load_seed
 ORDERS_TABLE = "orders-test"
 INVENTORY_TABLE = "inventory-test"
 
+
+def _index(name: str, partition: str, sort: str) -> dict[str, Any]:
+    """A global secondary index projecting ALL, as `stacks/tools_stack.py` declares each."""
+    keys = [{"AttributeName": partition, "KeyType": "HASH"}, {"AttributeName": sort, "KeyType": "RANGE"}]
+    return {"IndexName": name, "KeySchema": keys, "Projection": {"ProjectionType": "ALL"}}
+
+
+def _strings(*names: str) -> list[dict[str, str]]:
+    return [{"AttributeName": name, "AttributeType": "S"} for name in names]
+
+
 # The exact key schemas the CDK tools stack must create (documented in each handler's docstring).
 TABLE_DEFINITIONS: dict[str, dict[str, Any]] = {
     "orders": {
         "TableName": ORDERS_TABLE,
         "KeySchema": [{"AttributeName": "order_id", "KeyType": "HASH"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "order_id", "AttributeType": "S"},
-            {"AttributeName": "customer_id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
-        ],
+        "AttributeDefinitions": _strings("order_id", "customer_id", "status", "created_at"),
         "GlobalSecondaryIndexes": [
-            {
-                "IndexName": "by_customer",
-                "KeySchema": [
-                    {"AttributeName": "customer_id", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
-            {
-                "IndexName": "by_status",
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            },
+            _index("by_customer", "customer_id", "created_at"),
+            _index("by_status", "status", "created_at"),
         ],
         "BillingMode": "PAY_PER_REQUEST",
     },
     "inventory": {
         "TableName": INVENTORY_TABLE,
         "KeySchema": [{"AttributeName": "sku", "KeyType": "HASH"}],
-        "AttributeDefinitions": [
-            {"AttributeName": "sku", "AttributeType": "S"},
-            {"AttributeName": "record_type", "AttributeType": "S"},
-            {"AttributeName": "expires_at", "AttributeType": "S"},
-        ],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": "by_expiry",
-                "KeySchema": [
-                    {"AttributeName": "record_type", "KeyType": "HASH"},
-                    {"AttributeName": "expires_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
+        "AttributeDefinitions": _strings("sku", "record_type", "expires_at"),
+        "GlobalSecondaryIndexes": [_index("by_expiry", "record_type", "expires_at")],  # holds only
         "BillingMode": "PAY_PER_REQUEST",
     },
 }
