@@ -116,7 +116,9 @@ class GatewayStack(cdk.Stack):
                 ],
             ),
             interceptor_configurations=[
-                agentcore.LambdaInterceptor.for_request(self.interceptor, pass_request_headers=True)
+                agentcore.LambdaInterceptor.for_request(self.interceptor, pass_request_headers=True),
+                # Flags a tool function's structured refusal as isError, as the gateway flags its own.
+                agentcore.LambdaInterceptor.for_response(self.interceptor),
             ],
             policy_engine_configuration=agentcore.GatewayPolicyEngineConfig(
                 policy_engine=self.policy_engine, mode=agentcore.PolicyEngineMode.ENFORCE

@@ -51,13 +51,17 @@ def test_the_policies_are_the_files_bound_to_this_gateway(synthesized, stage):
 def test_the_request_interceptor_gets_the_headers_and_knows_the_stage_clients(synthesized, stage):
     template = synthesized.template(stage, "Gateway")
     gateway = _one(template, "AWS::BedrockAgentCore::Gateway")
-    (interceptor,) = gateway["InterceptorConfigurations"]
+    interceptor, response = gateway["InterceptorConfigurations"]
     assert interceptor["InterceptionPoints"] == ["REQUEST"]
     assert interceptor["InputConfiguration"] == {"PassRequestHeaders": True}
     (function_id,) = [
         n for n in template.find_resources("AWS::Lambda::Function") if n.startswith("RequestInterceptor")
     ]
     assert function_id in json.dumps(interceptor["Interceptor"])
+    # The same function flags a tool function's refusals as isError on the way back; it needs no headers.
+    assert response["InterceptionPoints"] == ["RESPONSE"]
+    assert response["InputConfiguration"] == {"PassRequestHeaders": False}
+    assert response["Interceptor"] == interceptor["Interceptor"]
     env = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Environment"][
         "Variables"
     ]
