@@ -81,12 +81,18 @@ def wire_app(
     session_tools = [t for t in (interpreter, browser) if t is not None]
     tools = [t.tool for t in session_tools]
 
+    budget = None
+    if settings.token_budget_table:
+        from .token_budget import TokenBudget
+
+        budget = TokenBudget.from_settings(settings)
     app = create_app(
         settings,
         model_factory=model_factory,
         tools=tools,
         hooks_factory=hooks_factory,
         retry_factory=retry_factory,
+        budget=budget,
     )
 
     def close() -> None:

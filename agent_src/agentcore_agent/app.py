@@ -25,6 +25,7 @@ can see it); the AgentCore Runtime always sends one, so only direct local calls 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -42,6 +43,7 @@ from .http_boundary import InvocationGuard, authenticate, error_response, loggab
 from .payload import PayloadError, parse_payload
 from .sessions import SessionCache
 from .settings import Settings
+from .token_budget import Refusal, TokenBudget, turn_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +86,13 @@ def create_app(
     tools: Sequence[Any] = (),
     hooks_factory: HooksFactory | None = None,
     retry_factory: RetryFactory | None = None,
+    budget: TokenBudget | None = None,
 ) -> BedrockAgentCoreApp:
     """Wire the runtime app; tests inject a scripted model, other modules inject gateway tools and hooks.
 
-    `model_factory(settings)` is called once per new agent (the default shares one BedrockModel).
+    `model_factory(settings)` is called once per new agent (the default shares one BedrockModel). With a
+    `budget`, each turn is admitted against its caller's token budget before the model is called, and
+    charged the model's reported usage after it.
     """
     authenticator = Authenticator(settings)
     make_model = model_factory or shared_default_model()
@@ -131,7 +136,15 @@ def create_app(
                 "no session id: answering in one-off session %s for actor %s", one_off, caller.actor_id
             )
             agent = new_agent(one_off, caller.actor_id)
-            return _answer(agent, invocation.prompt, None, caller, claim=lambda: True, release=lambda: None)
+            return _answer(
+                agent,
+                invocation.prompt,
+                None,
+                caller,
+                claim=lambda: True,
+                release=lambda: None,
+                budget=budget,
+            )
         key = (caller.actor_id, session_id)
         running = busy.get(key)
         if running is not None and running.holds_session(time.monotonic()):
@@ -151,7 +164,9 @@ def create_app(
             if busy.get(key) is turn:
                 del busy[key]
 
-        return _answer(agent, invocation.prompt, session_id, caller, claim=claim, release=release)
+        return _answer(
+            agent, invocation.prompt, session_id, caller, claim=claim, release=release, budget=budget
+        )
 
     return app
 
@@ -164,6 +179,7 @@ async def _answer(
     *,
     claim: Callable[[], bool],
     release: Callable[[], None],
+    budget: TokenBudget | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Stream one turn; on failure emit one error event and roll the conversation back to before the turn.
 
@@ -176,7 +192,17 @@ async def _answer(
         return
     before = list(agent.messages)
     finished = False
+    admission = None
+    used_before = turn_tokens(agent.event_loop_metrics.accumulated_usage)
     try:
+        if budget is not None:
+            decision = await asyncio.to_thread(budget.admit, caller.actor_id, caller.kind)
+            if isinstance(decision, Refusal):
+                logger.info("turn refused in session %s: %s", session_id, decision.code)
+                yield _error_event(decision.code, decision.message, decision.retryable, session_id)
+                finished = True  # nothing was changed
+                return
+            admission = decision
         stop_reason = None
         async for event in agent.stream_async(prompt, invocation_state={CALLER_STATE: caller}):
             if event.get("data"):
@@ -207,7 +233,14 @@ async def _answer(
             # A half-finished turn (error or client gone) would leave a dangling user message that makes the
             # next model call invalid; the caller can simply ask again.
             agent.messages[:] = before
-        release()
+        try:
+            if budget is not None and admission is not None:
+                # Failed and abandoned turns are charged too: the model did the work. Shielded, so a client
+                # that leaves (cancellation) does not lose the charge.
+                tokens = turn_tokens(agent.event_loop_metrics.accumulated_usage) - used_before
+                await asyncio.shield(asyncio.to_thread(budget.charge, admission, tokens))
+        finally:
+            release()
 
 
 def _error_event(code: str, message: str, retryable: bool, session_id: str | None) -> dict[str, Any]:

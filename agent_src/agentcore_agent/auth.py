@@ -54,6 +54,9 @@ class Caller:
     client_id: str | None = None
     scopes: tuple[str, ...] = ()
     access_token: str | None = field(default=None, repr=False, compare=False)
+    # "user", "operator" (the token's `role` claim, set by the pre-token trigger) or "machine" (a
+    # client-credentials token: Cognito makes its `sub` the app client's id); token budgets are per kind.
+    kind: str = "user"
 
 
 class Authenticator:
@@ -137,8 +140,16 @@ def _caller(claims: dict[str, Any], allowed_clients: frozenset[str], token: str)
         raise AuthError("an access token is required (got an id or other token)")
     if claims["client_id"] not in allowed_clients:
         raise AuthError("the token was issued to an app client that may not call this agent")
+    if claims["sub"] == claims["client_id"]:
+        kind = "machine"
+    else:
+        kind = "operator" if claims.get("role") == "operator" else "user"
     return Caller(
-        actor_id=claims["sub"], client_id=claims["client_id"], scopes=tuple(scope.split()), access_token=token
+        actor_id=claims["sub"],
+        client_id=claims["client_id"],
+        scopes=tuple(scope.split()),
+        access_token=token,
+        kind=kind,
     )
 
 

@@ -24,6 +24,7 @@ _CODE_INTERPRETER_ID = re.compile(r"^(aws\.codeinterpreter\.v1|[a-zA-Z][a-zA-Z0-
 _PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")  # AgentCore Identity credential provider names
 _DOMAIN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MODEL_PROVIDERS = ("bedrock", "openai")
+_TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 _BROWSER_ID = re.compile(r"^(aws\.browser\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
 
 
@@ -66,6 +67,10 @@ class Settings:
     browser_id: str | None = None
     browser_allowed_domains: tuple[str, ...] = ()
     browser_timeout_seconds: int = 20
+    # TOKEN_BUDGET_TABLE (the stage's usage table) turns on the daily token budgets, one per kind of caller:
+    # TOKEN_BUDGET_USER, TOKEN_BUDGET_OPERATOR, TOKEN_BUDGET_MACHINE (tokens per UTC day, token_budget.py).
+    token_budget_table: str | None = None
+    token_budgets: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def browser_enabled(self) -> bool:
@@ -134,6 +139,17 @@ class Settings:
             if not _CLIENT_ID.fullmatch(client):
                 raise SettingsError(f"ALLOWED_CLIENTS contains {client!r}, which is not an app client id")
 
+        budget_table = optional("TOKEN_BUDGET_TABLE")
+        budgets: dict[str, int] = {}
+        if budget_table is not None:
+            if not _TABLE_NAME.fullmatch(budget_table):
+                raise SettingsError(f"TOKEN_BUDGET_TABLE={budget_table!r} is not a DynamoDB table name")
+            for kind in ("user", "operator", "machine"):
+                name = f"TOKEN_BUDGET_{kind.upper()}"
+                if not env.get(name):
+                    raise SettingsError(f"{name} must be set (tokens per day) when TOKEN_BUDGET_TABLE is set")
+                budgets[kind] = _int(env, name, 0, minimum=1)
+
         max_prompt_chars = _int(env, "MAX_PROMPT_CHARS", 8000, minimum=1)
         smallest_body = 12 * max_prompt_chars + 1024  # the longest valid prompt, fully escaped, plus framing
         return cls(
@@ -161,6 +177,8 @@ class Settings:
             browser_id=_optional_id(env, "BROWSER_ID", _BROWSER_ID),
             browser_allowed_domains=tuple(domains),
             browser_timeout_seconds=_int(env, "BROWSER_TIMEOUT_SECONDS", 20, minimum=1, maximum=300),
+            token_budget_table=budget_table,
+            token_budgets=budgets,
         )
 
 

@@ -200,3 +200,20 @@ def test_discovery_document_advertising_another_issuer_is_refused(issuer, auth_e
         assert refused.value.status == 503
     finally:
         issuer.advertised_issuer = None
+
+
+@pytest.mark.parametrize(
+    ("claims", "kind"),
+    [
+        ({"sub": "alice-sub", "role": "customer"}, "user"),
+        ({"sub": "a-user-without-role"}, "user"),
+        ({"sub": "olivia-sub", "role": "operator"}, "operator"),
+        ({"sub": "client-a"}, "machine"),  # client credentials: Cognito makes the sub the app client id
+        ({"sub": "client-a", "role": "operator"}, "machine"),
+    ],
+)
+def test_the_callers_kind_comes_from_the_verified_token(issuer, auth_env, claims, kind):
+    """Token budgets are per kind of caller, so the kind is read from the signed claims only."""
+    authenticator = Authenticator(settings(**auth_env))
+    token = issuer.mint(client_id="client-a", **claims)
+    assert authenticator.authenticate({"Authorization": f"Bearer {token}"}).kind == kind

@@ -186,3 +186,40 @@ def test_bad_model_and_browser_values_name_the_variable(overrides, variable):
     with pytest.raises(SettingsError) as error:
         Settings.from_env({**BASE, **overrides})
     assert str(error.value).startswith(variable) and "\n" not in str(error.value)
+
+
+BUDGETS = {
+    "TOKEN_BUDGET_USER": "200000",
+    "TOKEN_BUDGET_OPERATOR": "1000000",
+    "TOKEN_BUDGET_MACHINE": "500000",
+}
+
+
+def test_token_budgets_are_on_with_a_table_and_one_budget_per_kind_of_caller():
+    s = Settings.from_env({**BASE, "TOKEN_BUDGET_TABLE": "agentcore-dev-token-usage", **BUDGETS})
+    assert s.token_budget_table == "agentcore-dev-token-usage"
+    assert s.token_budgets == {"user": 200_000, "operator": 1_000_000, "machine": 500_000}
+    assert Settings.from_env(BASE).token_budget_table is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"TOKEN_BUDGET_TABLE": "usage"},
+            "TOKEN_BUDGET_USER must be set (tokens per day) when TOKEN_BUDGET_TABLE",
+        ),
+        ({"TOKEN_BUDGET_TABLE": "a b", **BUDGETS}, "TOKEN_BUDGET_TABLE='a b' is not a DynamoDB table name"),
+        (
+            {"TOKEN_BUDGET_TABLE": "usage", **BUDGETS, "TOKEN_BUDGET_MACHINE": "0"},
+            "TOKEN_BUDGET_MACHINE=0 must be",
+        ),
+        (
+            {"TOKEN_BUDGET_TABLE": "usage", **BUDGETS, "TOKEN_BUDGET_USER": "lots"},
+            "TOKEN_BUDGET_USER='lots' is not",
+        ),
+    ],
+)
+def test_a_bad_token_budget_setting_is_one_line_naming_it(env, message):
+    with pytest.raises(SettingsError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env({**BASE, **env})
