@@ -4,14 +4,16 @@
   values the deployment resolves (Refs, stack outputs: the user pool, gateway URL, memory id, ...) must be
   supplied by the local stage, and a value it cannot supply is an error naming the variable;
 - each tool Lambda's environment, with the table Ref replaced by the local table's name;
-- each tool table's key schema and indexes (created in the local DynamoDB exactly as declared).
+- each tool table's key schema and indexes (created in the local DynamoDB exactly as declared);
+- each table the Runtime's environment names through another stack's output (the token-usage table), created
+  the same way, its variable given the local table's name.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ class DevStage:
     runtime_environment: dict[str, Any]  # str for literals, a dict for values resolved at deploy time
     function_environment: dict[str, str]  # the tool functions' variables (one process runs them all)
     tables: list[Table]
+    agent_tables: dict[str, str] = field(default_factory=dict)  # the Runtime's table variables: local names
 
     def agent_environment(self, local: Mapping[str, str], off: frozenset[str]) -> dict[str, str]:
         """The Runtime's variables with every deploy-time value replaced from `local` (or left out: `off`)."""
@@ -54,7 +57,8 @@ class DevStage:
 
 def load(cdk_out: Path) -> DevStage:
     """Read the dev stage's templates from a cloud assembly directory."""
-    templates = _templates(cdk_out)
+    stacks = _templates(cdk_out)
+    templates = list(stacks.values())
     runtime = [r for t in templates for r in _resources(t, "AWS::BedrockAgentCore::Runtime")]
     if len(runtime) != 1:
         raise DevStageError(f"expected one AgentCore Runtime in the {STAGE} stage, found {len(runtime)}")
@@ -84,21 +88,44 @@ def load(cdk_out: Path) -> DevStage:
                     function_environment[name] = value
     if not tables:
         raise DevStageError(f"the {STAGE} stage has no tool function with a table")
-    return DevStage(dict(runtime[0].get("EnvironmentVariables") or {}), function_environment, tables)
+    runtime_environment = dict(runtime[0].get("EnvironmentVariables") or {})
+    agent_tables: dict[str, str] = {}
+    for name, value in runtime_environment.items():
+        properties = _output_table(stacks, value)
+        if properties is not None:
+            local_name = f"{STAGE}-{name.lower().removesuffix('_table').replace('_', '-')}"
+            definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
+            tables.append(Table(local_name, name, {"TableName": local_name, **definition}))
+            agent_tables[name] = local_name
+    return DevStage(runtime_environment, function_environment, tables, agent_tables)
 
 
-def _templates(cdk_out: Path) -> list[dict[str, Any]]:
-    """The templates of every stack of the dev stage's nested assembly."""
+def _output_table(stacks: Mapping[str, dict[str, Any]], value: Any) -> dict[str, Any] | None:
+    """The properties of the table a Runtime variable names through another stack's output, else None."""
+    reference = value.get("Fn::GetStackOutput") if isinstance(value, dict) else None
+    if not isinstance(reference, dict):
+        return None
+    template = stacks.get(reference.get("StackName", ""), {})
+    output = template.get("Outputs", {}).get(reference.get("OutputName", ""), {}).get("Value")
+    if not isinstance(output, dict) or "Ref" not in output:
+        return None
+    resource = template.get("Resources", {}).get(output["Ref"], {})
+    return resource.get("Properties", {}) if resource.get("Type") in TABLE_TYPES else None
+
+
+def _templates(cdk_out: Path) -> dict[str, dict[str, Any]]:
+    """The templates of every stack of the dev stage's nested assembly, by stack name."""
     manifest = cdk_out / f"assembly-{STAGE}" / "manifest.json"
     if not manifest.is_file():
         raise DevStageError(f"no synthesized {STAGE} stage in {cdk_out} (run: make synth STAGE={STAGE})")
     artifacts = json.loads(manifest.read_text()).get("artifacts", {})
-    files = [
-        manifest.parent / artifact["properties"]["templateFile"]
-        for artifact in artifacts.values()
+    stacks = {
+        artifact.get("properties", {}).get("stackName", key): manifest.parent
+        / artifact["properties"]["templateFile"]
+        for key, artifact in artifacts.items()
         if artifact.get("type") == "aws:cloudformation:stack"
-    ]
-    return [json.loads(path.read_text()) for path in files]
+    }
+    return {name: json.loads(path.read_text()) for name, path in stacks.items()}
 
 
 def _resources(template: Mapping[str, Any], resource_type: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import warnings
 from pathlib import Path
@@ -31,6 +32,8 @@ with warnings.catch_warnings():  # "install moto[server]": only Flask is needed 
 
 from moto.core.responses import ActionContext
 from moto.dynamodb.responses import DynamoResult
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from local.dev_stage import Table
 from local.lambda_context import LAMBDAS_DIR, SHARED_LAYER_DIR
@@ -54,19 +57,42 @@ def _plain_json(result: DynamoResult, context: ActionContext) -> tuple[int, dict
     return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
 
+class _SocketMotoServer(ThreadedMotoServer):
+    """moto's threaded server on a listening socket the caller bound: the agent process is told the local
+    DynamoDB's URL before the server starts (the stage starts moto while the agent boots)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(ip_address="127.0.0.1", port=sock.getsockname()[1], verbose=False)
+        self._socket = sock
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            "127.0.0.1", 0, app, True, request_handler=MotoRequestHandler, fd=self._socket.fileno()
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def plain_json_item_answers() -> None:
     """Write moto's DynamoDB item answers as plain JSON from now on, in this process (idempotent)."""
     DynamoResult.execute_result = _plain_json  # type: ignore[assignment, method-assign]
 
 
 class LocalDynamoDB:
-    """A moto server on 127.0.0.1 (free port) holding the stage's tool tables."""
+    """A moto server on 127.0.0.1 (free port, or `sock`: bound and listening) holding the stage's tables."""
 
-    def __init__(self, state_dir: Path, tables: list[Table], region: str) -> None:
+    def __init__(
+        self, state_dir: Path, tables: list[Table], region: str, *, sock: socket.socket | None = None
+    ) -> None:
         self.state_dir = state_dir / "dynamodb"
         self.tables = tables
         self.region = region
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = (
+            _SocketMotoServer(sock)
+            if sock is not None
+            else ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        )
 
     @property
     def endpoint_url(self) -> str:

@@ -217,11 +217,18 @@ class LocalStage:
 
         gateway_socket = bound_socket()
         self._stack.callback(gateway_socket.close)
+        # Bound now, served once moto has loaded (while the agent boots): the agent's token budget is told
+        # the URL at launch.
+        dynamodb_socket = bound_socket()
+        dynamodb_socket.listen(socket.SOMAXCONN)
+        self._stack.callback(dynamodb_socket.close)
+        dynamodb_url = f"http://127.0.0.1:{dynamodb_socket.getsockname()[1]}"
         local_values = {
             "AWS_DEFAULT_REGION": region,
             "OIDC_DISCOVERY_URL": issuer.discovery_url,
             "ALLOWED_CLIENTS": USER_CLIENT_ID,
             "MEMORY_ID": MEMORY_ID,
+            **stage.agent_tables,
             "GATEWAY_URL": f"http://127.0.0.1:{gateway_socket.getsockname()[1]}/mcp",  # checked below
             **({"BROWSER_ID": BROWSER_ID} if browser is not None else {}),
         }
@@ -229,6 +236,7 @@ class LocalStage:
         environment["SYSTEM_PROMPT"] = _system_prompt(environment, off)
         environment.update(model_env)
         environment.update(self._process_environment(region, plane.endpoint_url, traces.endpoint_url))
+        environment["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_url
         self._launch_agent(environment, agent_socket)
 
         from local.dynamodb import LocalDynamoDB  # moto and the MCP SDK load while the agent boots
@@ -236,9 +244,11 @@ class LocalStage:
 
         assert environment["GATEWAY_URL"] == gateway_url(gateway_socket)
         os.environ.update(_LAMBDA_AWS_ENV | {"AWS_DEFAULT_REGION": region, "AWS_REGION": region})
-        self._dynamodb = dynamodb = LocalDynamoDB(self.state_dir, stage.tables, region).start()
+        self._dynamodb = dynamodb = LocalDynamoDB(self.state_dir, stage.tables, region, sock=dynamodb_socket)
+        dynamodb.start()
         self._stack.callback(dynamodb.stop)
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint_url
+        assert dynamodb.endpoint_url == dynamodb_url
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_url
         os.environ.update(stage.function_environment)
         counts = ", ".join(f"{t.name} ({self._count(t.name)} items)" for t in stage.tables)
         say(f"dynamodb  {dynamodb.endpoint_url}  moto server: {counts}")

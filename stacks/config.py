@@ -199,6 +199,10 @@ class StageConfig:
     latency_p99_threshold_ms: int = _setting(int, _between(100, 900_000), default=30_000)
     input_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.003)
     output_token_usd_per_1k: float = _setting((int, float), _between(0, 1000), default=0.015)
+    # Cost guards: tokens one caller may spend per UTC day, per kind of caller (agentcore_agent.token_budget)
+    token_budget_per_user_per_day: int = _setting(int, _between(1, 1_000_000_000), default=200_000)
+    token_budget_per_operator_per_day: int = _setting(int, _between(1, 1_000_000_000), default=1_000_000)
+    token_budget_per_machine_per_day: int = _setting(int, _between(1, 1_000_000_000), default=1_000_000)
     # Online evaluation (AgentCore Evaluations): built-in judges score a sample of live sessions
     online_evaluation: bool = _setting(bool, default=False)
     online_evaluation_percent: float = _setting((int, float), _between(0.01, 100), default=10)

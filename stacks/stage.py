@@ -13,6 +13,7 @@ from stacks.memory_stack import MemoryStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.runtime_stack import RuntimeStack
 from stacks.trust_policies import apply as condition_service_roles
+from stacks.usage_stack import UsageStack
 
 
 class AgentCoreStage(cdk.Stage):
@@ -37,12 +38,13 @@ class AgentCoreStage(cdk.Stage):
             description=self._describe("MCP gateway and its Lambda tools"),
         )
         self.memory = MemoryStack(self, "Memory", config=config, description=self._describe("agent memory"))
+        self.usage = UsageStack(self, "Usage", config=config, description=self._describe("token usage"))
         self.runtime = RuntimeStack(
             self,
             "Runtime",
             config=config,
             identity=self.identity,
-            capabilities=[self.memory, self.gateway],
+            capabilities=[self.memory, self.gateway, self.usage],
             description=self._describe("agent runtime"),
         )
         self.observability = ObservabilityStack(

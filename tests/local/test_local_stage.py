@@ -9,9 +9,7 @@ and hands the restarted stage on. MODEL=openai needs a stage of its own.
 from __future__ import annotations
 
 import io
-import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,27 +21,15 @@ from local.chromium import chromium_path
 from local.http_server import JsonHandler, LocalServer
 from local.traces import TRACES_FILE, print_turn
 from tests.local.launcher import ROOT, LocalProcess, start
+from tests.local.patched_stage import with_runtime_environment
 
 SITE = "shop.localhost"
 PAGE = b"<html><head><title>Lighthouse Shop</title></head><body><p>Open 9am to 5pm.</p></body></html>"
 
 
 def with_allowed_sites(outdir: Path, target: Path, domains: str) -> Path:
-    """A copy of the synthesized dev stage whose Runtime allows `domains`: what synthesizing it with
-    `browser_allowed_domains` gives (runtime_stack.py; tests/stacks/test_browser_options.py)."""
-    shutil.copytree(
-        outdir / "assembly-dev", target / "assembly-dev", ignore=shutil.ignore_patterns("asset.*")
-    )
-    patched = 0
-    for template in (target / "assembly-dev").glob("*.template.json"):
-        document = json.loads(template.read_text())
-        for resource in document.get("Resources", {}).values():
-            if resource.get("Type") == "AWS::BedrockAgentCore::Runtime":
-                resource["Properties"]["EnvironmentVariables"]["BROWSER_ALLOWED_DOMAINS"] = domains
-                template.write_text(json.dumps(document))
-                patched += 1
-    assert patched == 1
-    return target
+    """The dev stage with `browser_allowed_domains` (tests/stacks/test_browser_options.py)."""
+    return with_runtime_environment(outdir, target, BROWSER_ALLOWED_DOMAINS=domains)
 
 
 class Stage:
