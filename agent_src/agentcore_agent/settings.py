@@ -24,6 +24,11 @@ _CODE_INTERPRETER_ID = re.compile(r"^(aws\.codeinterpreter\.v1|[a-zA-Z][a-zA-Z0-
 _PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")  # AgentCore Identity credential provider names
 _DOMAIN = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MODEL_PROVIDERS = ("bedrock", "openai")
+_BUDGET_VARIABLES = {
+    "user": "TOKEN_BUDGET_USER",
+    "operator": "TOKEN_BUDGET_OPERATOR",
+    "machine": "TOKEN_BUDGET_MACHINE",
+}
 _TABLE_NAME = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 _BROWSER_ID = re.compile(r"^(aws\.browser\.v1|[a-zA-Z][a-zA-Z0-9_]{0,47}-[a-zA-Z0-9]{10})$")
 
@@ -144,8 +149,7 @@ class Settings:
         if budget_table is not None:
             if not _TABLE_NAME.fullmatch(budget_table):
                 raise SettingsError(f"TOKEN_BUDGET_TABLE={budget_table!r} is not a DynamoDB table name")
-            for kind in ("user", "operator", "machine"):
-                name = f"TOKEN_BUDGET_{kind.upper()}"
+            for kind, name in _BUDGET_VARIABLES.items():
                 if not env.get(name):
                     raise SettingsError(f"{name} must be set (tokens per day) when TOKEN_BUDGET_TABLE is set")
                 budgets[kind] = _int(env, name, 0, minimum=1)

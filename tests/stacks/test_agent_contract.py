@@ -18,6 +18,7 @@ DEPLOY_TIME = {
     "GATEWAY_URL": "https://agentcore-dev-gateway-abcdef1234.gateway.bedrock-agentcore.us-east-1.amazonaws.com/mcp",
     "BROWSER_ID": "agentcore_dev_browser-AbCdEf1234",
     "CODE_INTERPRETER_ID": "agentcore_dev_code-AbCdEf1234",
+    "TOKEN_BUDGET_TABLE": "dev-Usage-TokenUsage3FD947D6-1A2B3C4D5E6F",
 }
 # Read by the platform, not by our settings: ADOT (service name, content capture), Strands (span redaction),
 # botocore (region).
