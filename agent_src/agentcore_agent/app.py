@@ -44,6 +44,7 @@ from .payload import PayloadError, parse_payload
 from .sessions import SessionCache
 from .settings import Settings
 from .token_budget import Refusal, TokenBudget, turn_tokens
+from .usage_metrics import emit_turn_usage, usage_delta
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ async def _answer(
     before = list(agent.messages)
     finished = False
     admission = None
-    used_before = turn_tokens(agent.event_loop_metrics.accumulated_usage)
+    usage_before = dict(agent.event_loop_metrics.accumulated_usage)
     try:
         if budget is not None:
             decision = await asyncio.to_thread(budget.admit, caller.actor_id, caller.kind)
@@ -234,10 +235,13 @@ async def _answer(
             # next model call invalid; the caller can simply ask again.
             agent.messages[:] = before
         try:
+            counts = usage_delta(usage_before, agent.event_loop_metrics.accumulated_usage)
+            if any(counts.values()):
+                emit_turn_usage(counts, actor_id=caller.actor_id, kind=caller.kind, session_id=session_id)
             if budget is not None and admission is not None:
                 # Failed and abandoned turns are charged too: the model did the work. Shielded, so a client
                 # that leaves (cancellation) does not lose the charge.
-                tokens = turn_tokens(agent.event_loop_metrics.accumulated_usage) - used_before
+                tokens = turn_tokens(agent.event_loop_metrics.accumulated_usage) - turn_tokens(usage_before)
                 await asyncio.shield(asyncio.to_thread(budget.charge, admission, tokens))
         finally:
             release()
