@@ -113,6 +113,16 @@ def _each(values: Any, pattern: re.Pattern[str], what: str) -> str | None:
     return None
 
 
+def _each_between(values: Any, low: int, high: int) -> str | None:
+    """1 to 10 distinct whole numbers from `low` to `high` (budget alert thresholds, in percent)."""
+    if not values or len(values) > 10 or len(set(map(str, values))) != len(values):
+        return f"must list 1 to 10 distinct numbers from {low} to {high}"
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"{json.dumps(value)} must be a whole number from {low} to {high}"
+    return None
+
+
 def _evaluators(values: Any) -> str | None:
     """1 to 10 distinct built-in evaluators whose score rises with quality."""
     if not values or len(values) > MAX_EVALUATORS:
@@ -203,6 +213,13 @@ class StageConfig:
     token_budget_per_user_per_day: int = _setting(int, _between(1, 1_000_000_000), default=200_000)
     token_budget_per_operator_per_day: int = _setting(int, _between(1, 1_000_000_000), default=1_000_000)
     token_budget_per_machine_per_day: int = _setting(int, _between(1, 1_000_000_000), default=1_000_000)
+    # AWS Budgets on the stage's tag (stacks/spend_guards.py), and the top-spender alarm
+    monthly_budget_usd: float = _setting((int, float), _between(1, 10_000_000), default=500)
+    budget_alert_percents: tuple[int, ...] = _setting(
+        (list, tuple), lambda v: _each_between(v, 1, 1000), default=(50, 80, 100)
+    )
+    top_spender_share_percent: int = _setting(int, _between(1, 100), default=50)
+    top_spender_min_tokens_per_hour: int = _setting(int, _between(0, 1_000_000_000), default=100_000)
     # Online evaluation (AgentCore Evaluations): built-in judges score a sample of live sessions
     online_evaluation: bool = _setting(bool, default=False)
     online_evaluation_percent: float = _setting((int, float), _between(0.01, 100), default=10)
@@ -227,6 +244,7 @@ class StageConfig:
         self._check_online_evaluation()
         object.__setattr__(self, "browser_allowed_domains", tuple(self.browser_allowed_domains))
         object.__setattr__(self, "online_evaluators", tuple(self.online_evaluators))
+        object.__setattr__(self, "budget_alert_percents", tuple(self.budget_alert_percents))
         if self.idle_timeout_seconds > self.max_lifetime_seconds:
             raise ConfigError(
                 f"stage '{self.name}', key 'idle_timeout_seconds': must not exceed max_lifetime_seconds "

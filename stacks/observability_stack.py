@@ -25,6 +25,7 @@ from stacks.memory_stack import MemoryStack
 from stacks.online_evaluation import score_alarms, score_widget
 from stacks.outputs import publish
 from stacks.runtime_stack import RuntimeStack
+from stacks.spend_guards import SpendGuards
 from stacks.vended_logs import vended_log_group_name
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -59,6 +60,15 @@ class ObservabilityStack(cdk.Stack):
         self.metrics = StageMetrics(config, runtime, gateway, memory)
         self.topic = self._topic()
         self.alarms = self._alarms()
+        self.spend = SpendGuards(
+            self, "SpendGuards", config=config, runtime_id=runtime.runtime.agent_runtime_id, topic=self.topic
+        )
+        self.alarms["TopSpenderShare"] = self._alarm(
+            "TopSpenderShare",
+            self.spend.top_spenders.share,
+            config.top_spender_share_percent,
+            f"One caller spent {config.top_spender_share_percent} % or more of the stage's tokens this hour.",
+        )
         evaluation = runtime.evaluation  # online evaluation scores, when the stage has it
         if evaluation:
             self.alarms.update(score_alarms(self, config, evaluation, self.topic))
@@ -67,7 +77,9 @@ class ObservabilityStack(cdk.Stack):
             "Dashboard",
             dashboard_name=config.dns_name("agent"),
             default_interval=cdk.Duration.hours(3),
-            widgets=self._widgets() + ([[score_widget(evaluation)]] if evaluation else []),
+            widgets=self._widgets()
+            + [[self.spend.top_spenders.widget(), self._share_widget()]]
+            + ([[score_widget(evaluation)]] if evaluation else []),
         )
         self.outputs = publish(
             self,
@@ -162,6 +174,17 @@ class ObservabilityStack(cdk.Stack):
                 name, errors, 1, f"The '{target}' tool function raised (not a tool error)."
             )
         return alarms
+
+    def _share_widget(self) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(
+            title="Tokens: the top caller's share of the hour (%)",
+            left=[self.spend.top_spenders.share],
+            left_annotations=[
+                cloudwatch.HorizontalAnnotation(value=self.config.top_spender_share_percent, label="alarm")
+            ],
+            width=12,
+            height=6,
+        )
 
     def _widgets(self) -> list:
         m, config = self.metrics, self.config

@@ -12,6 +12,7 @@ from stacks.identity_stack import IdentityStack
 from stacks.memory_stack import MemoryStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.runtime_stack import RuntimeStack
+from stacks.spend_guards import STAGE_TAG, stage_tag_value
 from stacks.trust_policies import apply as condition_service_roles
 from stacks.usage_stack import UsageStack
 
@@ -26,6 +27,8 @@ class AgentCoreStage(cdk.Stage):
             scope, config.name, env=cdk.Environment(account=config.account, region=config.region)
         )
         self.config = config
+        # Every resource carries its stage (AWS Budgets filters the stage's cost on it: spend_guards.py).
+        cdk.Tags.of(self).add(STAGE_TAG, stage_tag_value(config))
         condition_service_roles(self)
         self.identity = IdentityStack(
             self, "Identity", config=config, description=self._describe("Cognito identity")
