@@ -69,7 +69,7 @@ def test_only_this_accounts_alarms_may_publish_to_the_alarm_topic_and_use_its_ke
         s
         for policy in _resources(template, "AWS::SNS::TopicPolicy").values()
         for s in _statements(policy["Properties"]["PolicyDocument"])
-        if s["Effect"] == "Allow"
+        if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
     ]
     key_statements = [
         s

@@ -57,6 +57,7 @@ def test_the_openai_provider_holds_only_a_dynamic_reference_to_the_operators_sec
         variant.template("dev", "Identity"), "AWS::BedrockAgentCore::ApiKeyCredentialProvider"
     )
     assert provider["Properties"] == {
+        "Tags": [{"Key": "agentcore:stage", "Value": "agentcore-dev"}],
         "Name": "agentcore-dev-openai",
         "ApiKey": f"{{{{resolve:secretsmanager:{SECRET_ARN}:SecretString:::}}}}",
     }
