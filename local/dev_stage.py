@@ -80,9 +80,7 @@ def load(cdk_out: Path) -> DevStage:
                     # target's table (ORDERS_TABLE_NAME in inventory's environment), created once.
                     local_name = f"{STAGE}-{name.removesuffix('_TABLE_NAME').lower()}"
                     if all(existing.name != local_name for existing in tables):
-                        properties = table["Properties"]
-                        definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
-                        tables.append(Table(local_name, name, {"TableName": local_name, **definition}))
+                        tables.append(_table(local_name, name, table["Properties"]))
                     function_environment[name] = local_name
                 elif name != "POWERTOOLS_SERVICE_NAME" and isinstance(value, str):
                     function_environment[name] = value
@@ -94,10 +92,15 @@ def load(cdk_out: Path) -> DevStage:
         properties = _output_table(stacks, value)
         if properties is not None:
             local_name = f"{STAGE}-{name.lower().removesuffix('_table').replace('_', '-')}"
-            definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
-            tables.append(Table(local_name, name, {"TableName": local_name, **definition}))
+            tables.append(_table(local_name, name, properties))
             agent_tables[name] = local_name
     return DevStage(runtime_environment, function_environment, tables, agent_tables)
+
+
+def _table(local_name: str, env_var: str, properties: Mapping[str, Any]) -> Table:
+    """The local table of a declared one: the same keys and indexes under its local name."""
+    definition = {k: properties[k] for k in _TABLE_KEYS if properties.get(k)}
+    return Table(local_name, env_var, {"TableName": local_name, **definition})
 
 
 def _output_table(stacks: Mapping[str, dict[str, Any]], value: Any) -> dict[str, Any] | None:
