@@ -220,6 +220,11 @@ class StageConfig:
     )
     top_spender_share_percent: int = _setting(int, _between(1, 100), default=50)
     top_spender_min_tokens_per_hour: int = _setting(int, _between(0, 1_000_000_000), default=100_000)
+    # Quota headroom (stacks/quota_headroom.py): alarm at this share of each limit; raised limits
+    quota_alarm_percent: int = _setting(int, _between(1, 100), default=80)
+    quota_active_sessions: int | None = _setting(int, _between(1, 10_000_000), default=None)
+    quota_new_sessions_per_minute: int | None = _setting(int, _between(1, 10_000_000), default=None)
+    quota_gateway_calls_per_minute: int | None = _setting(int, _between(1, 10_000_000), default=None)
     # Online evaluation (AgentCore Evaluations): built-in judges score a sample of live sessions
     online_evaluation: bool = _setting(bool, default=False)
     online_evaluation_percent: float = _setting((int, float), _between(0.01, 100), default=10)

@@ -26,6 +26,7 @@ from policies.authorizer import policy_files, render
 from stacks import compliance
 from stacks.auth_function import auth_function
 from stacks.config import StageConfig
+from stacks.deploy_order import GATEWAY_TARGET_OPERATIONS, at_most_in_flight
 from stacks.encryption import stage_key
 from stacks.identity_stack import IdentityStack
 from stacks.outputs import publish
@@ -138,6 +139,7 @@ class GatewayStack(cdk.Stack):
             )
             for target, function in self.tools.functions.items()
         }
+        at_most_in_flight(list(self.targets.values()), GATEWAY_TARGET_OPERATIONS)
         # One AgentCore policy per file; created after the targets, whose tools make up its Cedar schema.
         self.policies = {
             name: self.policy_engine.add_policy(

@@ -24,6 +24,8 @@ from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
 from stacks.online_evaluation import score_alarms, score_widget
 from stacks.outputs import publish
+from stacks.quota_headroom import QUOTAS, current, limit, memory_throttles
+from stacks.quota_headroom import widget as quota_widget
 from stacks.runtime_stack import RuntimeStack
 from stacks.spend_guards import SpendGuards
 from stacks.vended_logs import vended_log_group_name
@@ -69,6 +71,25 @@ class ObservabilityStack(cdk.Stack):
             config.top_spender_share_percent,
             f"One caller spent {config.top_spender_share_percent} % or more of the stage's tokens this hour.",
         )
+        self.quota_arns = {
+            "runtime": runtime.runtime.agent_runtime_arn,
+            "gateway": gateway.gateway.gateway_arn,
+            "memory": memory.memory.memory_arn,
+        }
+        for quota in QUOTAS:
+            ceiling = limit(config, quota)
+            self.alarms[quota.name] = self._alarm(
+                quota.name,
+                current(quota, self.quota_arns),
+                ceiling * config.quota_alarm_percent / 100,
+                f"{quota.title}: {config.quota_alarm_percent} % of its quota ({ceiling:g} {quota.unit}).",
+            )
+        self.alarms["MemoryThrottles"] = self._alarm(
+            "MemoryThrottles",
+            memory_throttles(self.quota_arns["memory"]),
+            1,
+            "Memory throttled calls (CreateEvent allows 5 per second per actor and session).",
+        )
         evaluation = runtime.evaluation  # online evaluation scores, when the stage has it
         if evaluation:
             self.alarms.update(score_alarms(self, config, evaluation, self.topic))
@@ -79,6 +100,17 @@ class ObservabilityStack(cdk.Stack):
             default_interval=cdk.Duration.hours(3),
             widgets=self._widgets()
             + [[self.spend.top_spenders.widget(), self._share_widget()]]
+            + [
+                [quota_widget(config, quota, self.quota_arns) for quota in QUOTAS]
+                + [
+                    cloudwatch.GraphWidget(
+                        title="Memory: throttled calls",
+                        left=[memory_throttles(self.quota_arns["memory"])],
+                        width=6,
+                        height=6,
+                    )
+                ]
+            ]
             + ([[score_widget(evaluation)]] if evaluation else []),
         )
         self.outputs = publish(

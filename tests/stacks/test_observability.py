@@ -109,7 +109,7 @@ def test_every_alarm_notifies_the_encrypted_topic_and_treats_missing_data_delibe
     topic = dev.find_resources("AWS::SNS::Topic")[topic_id]["Properties"]
     assert "KmsMasterKeyId" in topic
     alarms = dev.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 8
+    assert len(alarms) == 12
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": topic_id}], name
@@ -147,7 +147,12 @@ EXPECTED_ALARMS = {
     "InventoryToolErrors": [
         ("AWS/Lambda", "Errors", "Sum", {"FunctionName": "dev-Gateway:*ToolsInventoryFunction*"})
     ],
-    "TopSpenderShare": [],  # math over the stage's own rule (tests/stacks/test_spend_guards.py)
+    # Math and Metrics Insights queries, no single metric (test_spend_guards.py, test_quota_headroom.py)
+    "TopSpenderShare": [],
+    "ActiveSessionsHeadroom": [],
+    "NewSessionsHeadroom": [],
+    "GatewayCallsHeadroom": [],
+    "MemoryThrottles": [],
 }
 
 
