@@ -41,6 +41,8 @@ INSTRUCTIONS = (
     "before calling them; never guess order ids or SKUs, ask the user or list them."
 )
 
+CALLER_DIMENSION = "$.context.jwt.sub"  # a rate-limit dimension: the verified caller
+
 
 class GatewayStack(cdk.Stack):
     """Gateway (MCP, SEMANTIC search, CUSTOM_JWT, KMS) with one target per tool function."""
@@ -140,6 +142,26 @@ class GatewayStack(cdk.Stack):
             for target, function in self.tools.functions.items()
         }
         at_most_in_flight(list(self.targets.values()), GATEWAY_TARGET_OPERATIONS)
+        # Tool calls per verified caller (the JWT's `sub`) and minute: a runaway loop of one user cannot use
+        # up the gateway's 200 TPS for everyone. Tokens are the agent's budget (token_budget.py): the model
+        # is not behind this gateway, so the gateway never sees them.
+        self.rate_limit = agentcore.CfnGatewayRateLimit(
+            self,
+            "CallsPerCaller",
+            gateway_identifier=self.gateway.gateway_id,
+            description="Tool calls per caller (JWT sub) and minute",
+            dimension_keys=[CALLER_DIMENSION],
+            entries=[
+                agentcore.CfnGatewayRateLimit.LimitEntryProperty(
+                    dimensions={CALLER_DIMENSION: "*"},
+                    requests=[
+                        agentcore.CfnGatewayRateLimit.RateConfigProperty(
+                            period="minute", rate=config.gateway_calls_per_caller_per_minute
+                        )
+                    ],
+                )
+            ],
+        )
         # One AgentCore policy per file; created after the targets, whose tools make up its Cedar schema.
         self.policies = {
             name: self.policy_engine.add_policy(

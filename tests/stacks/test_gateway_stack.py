@@ -179,3 +179,16 @@ def test_oauth2_credential_provider_keeps_the_secret_out_of_the_template(synthes
     assert provider["Properties"]["CredentialProviderVendor"] == "CognitoOauth2"
     assert "Fn::GetAtt" in config["ClientSecret"], "the secret must be resolved at deploy time, never inlined"
     assert "oauth2/token" in json.dumps(config["TokenEndpoint"])
+
+
+def test_the_gateway_limits_tool_calls_per_verified_caller(synthesized):
+    gateway = synthesized.template("dev", "Gateway")
+    (limit,) = gateway.find_resources("AWS::BedrockAgentCore::GatewayRateLimit").values()
+    props = limit["Properties"]
+    (gateway_id,) = gateway.find_resources("AWS::BedrockAgentCore::Gateway")
+    assert props["GatewayIdentifier"] == {"Fn::GetAtt": [gateway_id, "GatewayIdentifier"]}
+    assert props["DimensionKeys"] == ["$.context.jwt.sub"]
+    rate = synthesized.stages["dev"].config.gateway_calls_per_caller_per_minute
+    assert props["Entries"] == [
+        {"Dimensions": {"$.context.jwt.sub": "*"}, "Requests": [{"Period": "minute", "Rate": rate}]}
+    ]
