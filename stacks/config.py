@@ -226,6 +226,7 @@ class StageConfig:
     quota_active_sessions: int | None = _setting(int, _between(1, 10_000_000), default=None)
     quota_new_sessions_per_minute: int | None = _setting(int, _between(1, 10_000_000), default=None)
     quota_gateway_calls_per_minute: int | None = _setting(int, _between(1, 10_000_000), default=None)
+    quota_search_calls_per_minute: int | None = _setting(int, _between(1, 10_000_000), default=None)
     # Online evaluation (AgentCore Evaluations): built-in judges score a sample of live sessions
     online_evaluation: bool = _setting(bool, default=False)
     online_evaluation_percent: float = _setting((int, float), _between(0.01, 100), default=10)

@@ -64,6 +64,16 @@ QUOTAS = (
         lambda region: 25 * 60,
     ),
     Quota(
+        # The agent searches the gateway's tools once per turn (gateway_tools.py), and each turn is one
+        # invocation of the runtime: its invocations per minute are the search calls per minute.
+        "SearchCallsHeadroom",
+        "search_calls_per_minute",
+        "Gateway: tool searches per minute (25 per minute; one per turn)",
+        "searches/min",
+        lambda arns: _max_of("Invocations", arns["runtime"]),
+        lambda region: 25,
+    ),
+    Quota(
         "GatewayCallsHeadroom",
         "gateway_calls_per_minute",
         "Gateway: calls per minute (200 per second)",

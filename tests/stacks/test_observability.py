@@ -109,7 +109,7 @@ def test_every_alarm_notifies_the_encrypted_topic_and_treats_missing_data_delibe
     topic = dev.find_resources("AWS::SNS::Topic")[topic_id]["Properties"]
     assert "KmsMasterKeyId" in topic
     alarms = dev.find_resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 12
+    assert len(alarms) == 13
     for name, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": topic_id}], name
@@ -152,6 +152,7 @@ EXPECTED_ALARMS = {
     "ActiveSessionsHeadroom": [],
     "NewSessionsHeadroom": [],
     "GatewayCallsHeadroom": [],
+    "SearchCallsHeadroom": [],
     "MemoryThrottles": [],
 }
 

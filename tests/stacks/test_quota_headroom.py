@@ -37,6 +37,7 @@ def test_documented_limits_per_region_and_an_override_wins(region, sessions):
     assert limit(config, by_key["active_sessions"]) == sessions
     assert limit(config, by_key["new_sessions_per_minute"]) == 25 * 60
     assert limit(config, by_key["gateway_calls_per_minute"]) == 200 * 60
+    assert limit(config, by_key["search_calls_per_minute"]) == 25
     raised = load_stage("agentcore", "dev", base, {"quota_active_sessions": 9_000})
     assert limit(raised, by_key["active_sessions"]) == 9_000
 
@@ -53,6 +54,7 @@ def test_each_quota_alarms_on_a_query_at_its_share_of_the_limit(synthesized):
         "ActiveSessionsHeadroom": 'SELECT MAX(ActiveSessionCount) FROM "AWS/Bedrock-AgentCore"',
         "NewSessionsHeadroom": 'SELECT MAX(SessionCount) FROM "AWS/Bedrock-AgentCore" WHERE Resource = ',
         "GatewayCallsHeadroom": 'SELECT MAX(Invocations) FROM "AWS/Bedrock-AgentCore" WHERE Resource = ',
+        "SearchCallsHeadroom": 'SELECT MAX(Invocations) FROM "AWS/Bedrock-AgentCore" WHERE Resource = ',
         "MemoryThrottles": 'SELECT SUM(Throttles) FROM "AWS/Bedrock-AgentCore" WHERE Resource = ',
     }
     for name, query in queries.items():
@@ -66,6 +68,7 @@ def test_each_quota_alarms_on_a_query_at_its_share_of_the_limit(synthesized):
         "Runtime" in resources["NewSessionsHeadroom"]
         and "AgentRuntimeArn" in resources["NewSessionsHeadroom"]
     )
+    assert "AgentRuntimeArn" in resources["SearchCallsHeadroom"]
     assert "Gateway" in resources["GatewayCallsHeadroom"] and "Memory" in resources["MemoryThrottles"]
 
 
