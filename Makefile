@@ -96,7 +96,7 @@ review: $(DEV_DEPS) $(NODE_DEPS) ## Report of what will be deployed (BASE=<git r
 
 # Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
 RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_review.py bench/bench_synth.py
-BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py
+BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py bench/bench_token_budget.py
 
 bench: $(DEV_DEPS) $(NODE_DEPS) ## Benchmarks: print the figures (timings are measured here, never in tests)
 	@set -e; for bench in $(BENCHES); do echo "== $$bench"; $(PY) $$bench; done

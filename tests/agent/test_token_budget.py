@@ -215,3 +215,21 @@ def test_parallel_turns_of_one_user_overspend_by_at_most_one_turn(agent, client,
     assert set(outcomes) <= {"end", "TokenBudgetBusy", "TokenBudgetExhausted"}, outcomes
     assert "end" in outcomes
     assert used(client, "alice-sub") <= PER_CALL + PER_CALL // 2 + PER_CALL  # the budget plus one turn
+
+
+def test_two_processes_of_one_user_keep_one_consistent_count(client):
+    """Each process writes against the item as it last wrote it; a change made by the other one fails the
+    condition, is read, and the write is redone: no charge is lost and no refusal rests on stale state."""
+    first, second = budget(client), budget(client)
+    turn = first.admit("alice", "user")
+    assert isinstance(turn, Admission)
+    second.charge(turn, 30)  # the other process ends the turn (as a later session would see it end)
+    again = first.admit("alice", "user")
+    assert isinstance(again, Admission)  # not refused for the turn it last saw running
+    first.charge(again, 30)
+    third = second.admit("alice", "user")  # second's copy is stale: 30 used, not 60
+    assert isinstance(third, Admission)
+    second.charge(third, 50)
+    assert used(client, "alice") == 110
+    refused = first.admit("alice", "user")  # first's copy says 60 of 100: the refusal is decided on 110
+    assert isinstance(refused, Refusal) and refused.code == "TokenBudgetExhausted"
