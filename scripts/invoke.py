@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Log in to the stage's Cognito user pool and invoke the deployed agent, streaming its answer.
 
-    python scripts/invoke.py --stage dev "What can you do?"
-    python scripts/invoke.py --stage dev --session-id <id from a previous call> "And then?"
-    python scripts/invoke.py --stage dev --no-auth "hi"      # shows the AccessDenied path
-    python scripts/invoke.py --local [--user alice] "Where is my order ORD-1001?"   # the `make local` stage
+    .venv/bin/python scripts/invoke.py --stage dev "What can you do?"
+    .venv/bin/python scripts/invoke.py --stage dev --session-id <id from a previous call> "And then?"
+    .venv/bin/python scripts/invoke.py --stage dev --no-auth "hi"      # shows the AccessDenied path
+    .venv/bin/python scripts/invoke.py --local [--user alice] "Where is my order ORD-1001?"   # `make local`
+    echo "Where is my order ORD-1001?" | .venv/bin/python scripts/invoke.py --local -   # prompt from stdin
 
 Stack outputs are read from `<stage>-Runtime` (RuntimeArn, RuntimeEndpointName, InvocationUrl, Region) and
 `<stage>-Identity` (UserPoolId, UserClientId, Region); `--url` and `--client-id` skip CloudFormation.
 Credentials: AGENT_USERNAME / AGENT_PASSWORD, else prompted. Only the standard library and boto3 are used.
 `--local` reads the running local stage's `$LOCAL_STATE_DIR/stage.json` (default `.local/`) instead of
-CloudFormation and logs in with the same Cognito call at the local issuer, as `--user` (default alice) with
-its password from the stage's `users.json`.
+CloudFormation and logs in with the same Cognito call at the local issuer, as `--user` (else AGENT_USERNAME,
+else alice) with its password from the stage's `users.json`. It needs boto3: run it with `.venv/bin/python`
+(`make install`); another Python says so in one line.
 
-Exit codes: 0 answered, 1 the agent reported an error, 2 bad arguments or stack outputs, 3 login failed,
-4 access denied (401/403), 5 network or other HTTP error, 130 interrupted.
+Exit codes: 0 answered, 1 the agent reported an error, 2 bad arguments, configuration or a missing stack,
+3 login failed, 4 access denied (401/403), 5 network or other HTTP error, 6 any other AWS error (credentials,
+region, throttling), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ MIN_SESSION_ID = 33  # AgentCore rejects shorter runtime session ids
 DEFAULT_ENDPOINT = "DEFAULT"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AWS_ERROR = 6  # exit code of an AWS call that failed (credentials, region, throttling, service error)
+NO_BOTO3 = "this Python ({}) has no boto3: run `make install`, then `.venv/bin/python scripts/invoke.py`"
 
 
 class Failure(Exception):
@@ -58,13 +62,14 @@ class Target:
     cognito_endpoint: str | None = None  # the local stage's issuer; None: the region's Cognito
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argparse.Namespace:
     """Command-line interface; argparse exits with 2 and a usage line on bad arguments."""
     parser = argparse.ArgumentParser(
         description="Invoke the deployed AgentCore agent as a Cognito user and stream the answer.",
-        epilog="Exit codes: 0 ok, 1 agent error, 2 usage/config, 3 login, 4 access denied, 5 network/HTTP.",
+        epilog="Exit codes: 0 ok, 1 agent error, 2 usage/config/missing stack, 3 login, 4 access denied, "
+        "5 network/HTTP, 6 other AWS error (credentials, region, throttling), 130 interrupted.",
     )
-    parser.add_argument("prompt", help="what to ask the agent")
+    parser.add_argument("prompt", help="what to ask the agent; - reads it from standard input")
     parser.add_argument(
         "--stage", default="dev", help="stage name; stacks <stage>-Runtime and <stage>-Identity"
     )
@@ -81,8 +86,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--local", action="store_true", help="talk to the local stage started by `make local`"
     )
-    parser.add_argument("--user", help="with --local: the local user to log in as (default alice)")
+    parser.add_argument(
+        "--user", help="with --local: the local user to log in as (default AGENT_USERNAME, else alice)"
+    )
     args = parser.parse_args(argv)
+    if args.prompt == "-":
+        args.prompt = stdin.read()
     if args.user is not None and not args.local:
         parser.error("--user needs --local (deployed stages log in with AGENT_USERNAME)")
     if not args.prompt.strip():
@@ -95,10 +104,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    """The outputs of one stack as a dict; a missing stack is a configuration failure."""
+    """The outputs of one stack as a dict; a missing stack is a configuration failure (2), any other AWS
+    error (credentials, region, throttling) goes up to main's AWS_ERROR."""
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except Exception as error:
+        if aws_code(error) != "ValidationError":  # CloudFormation's code for "Stack ... does not exist"
+            raise
         raise Failure(f"cannot read stack {stack_name}: {aws_message(error)}", 2) from None
     outputs = stacks[0].get("Outputs", []) if stacks else []
     return {item["OutputKey"]: item["OutputValue"] for item in outputs}
@@ -156,7 +168,8 @@ def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[s
 
 
 def local_target(stage_file: Path, user: str | None) -> tuple[Target, tuple[str, str]]:
-    """The local stage's URL and login, and the user's credentials, from the files `make local` writes."""
+    """The local stage's URL and login, and the user's credentials, from the files `make local` writes;
+    `user` is --user or AGENT_USERNAME (its password always comes from users.json)."""
     try:
         stage = json.loads(stage_file.read_text())
         passwords = json.loads(Path(stage["users_file"]).read_text())
@@ -166,7 +179,11 @@ def local_target(stage_file: Path, user: str | None) -> tuple[Target, tuple[str,
         ) from None
     name = user or "alice"
     if name not in passwords:
-        raise Failure(f"--user {name!r} is not a local user (choose from {', '.join(sorted(passwords))})", 2)
+        raise Failure(
+            f"{name!r} (--user / AGENT_USERNAME) is not a local user; "
+            f"choose from {', '.join(sorted(passwords))}",
+            2,
+        )
     target = Target(
         stage["invocation_url"], stage["region"], stage["user_client_id"], stage["cognito_endpoint"]
     )
@@ -309,6 +326,12 @@ def _http_failure(error: urllib.error.HTTPError) -> Failure:
     return Failure(f"the runtime answered HTTP {error.code} {kind or ''}: {detail}".replace("  ", " "), 5)
 
 
+def aws_code(error: Exception) -> str | None:
+    """The AWS error code of a botocore ClientError; None for any other error."""
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
 def aws_message(error: Exception) -> str:
     """The AWS error code and message of a botocore error, or the exception's text."""
     response = getattr(error, "response", None)
@@ -332,10 +355,15 @@ def main(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     environ: Mapping[str, str] = os.environ,
+    stdin: TextIO = sys.stdin,
 ) -> int:
     """Run the command; every failure is one line on stderr and a non-zero exit code."""
-    args = parse_args(argv)
-    from botocore.exceptions import BotoCoreError, ClientError
+    args = parse_args(argv, stdin)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        err.write(f"error: {NO_BOTO3.format(sys.executable)}\n")
+        return 2
 
     try:
         import boto3
@@ -343,7 +371,9 @@ def main(
         login_as = None
         if args.local:
             state_dir = REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")  # as `python -m local`
-            target, login_as = local_target(state_dir / "stage.json", args.user)
+            target, login_as = local_target(
+                state_dir / "stage.json", args.user or environ.get("AGENT_USERNAME")
+            )
         else:
             target = resolve_target(args, lambda region: boto3.client("cloudformation", region_name=region))
         token = None

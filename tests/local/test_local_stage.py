@@ -108,7 +108,7 @@ def test_the_agent_reads_an_allowed_site_in_a_local_headless_chromium(stage, sit
 def test_an_unknown_user_is_a_one_line_error(stage):
     status, _, err = stage.running.ask("hi", "--user", "mallory")
     assert status == 2 and err.strip().splitlines()[-1].startswith(
-        "error: --user 'mallory' is not a local user"
+        "error: 'mallory' (--user / AGENT_USERNAME) is not a local user"
     )
 
 

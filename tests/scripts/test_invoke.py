@@ -303,3 +303,102 @@ def test_an_aws_error_is_one_line_with_its_own_exit_code(monkeypatch, error):
     assert code == invoke.AWS_ERROR == 6
     assert err.startswith("error: AWS: ") and err.count("\n") == 1
     assert "Traceback" not in err and out == ""
+
+
+def test_a_dash_reads_the_prompt_from_standard_input(runtime, cognito):
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["--url", runtime.url, "--client-id", cognito, "--region", REGION, "-"]
+    environ = {"AGENT_USERNAME": USER, "AGENT_PASSWORD": PASSWORD}
+    code = invoke.main(argv, out=out, err=err, environ=environ, stdin=io.StringIO("Who am I?\n"))
+    assert code == 0, err.getvalue()
+    assert runtime.calls[0]["body"] == {"prompt": "Who am I?\n"}
+
+
+def test_an_empty_standard_input_is_a_usage_error():
+    with pytest.raises(SystemExit) as exited:
+        invoke.parse_args(["-"], io.StringIO("  \n"))
+    assert exited.value.code == 2
+
+
+def test_missing_credentials_while_reading_the_stack_is_an_aws_error_as_the_readme_says(monkeypatch):
+    """README: 2 configuration or missing stack, 6 any other AWS error (credentials, ...)."""
+    from botocore.exceptions import NoCredentialsError
+
+    class NoCredentials:
+        def describe_stacks(self, **kwargs: Any) -> None:
+            raise NoCredentialsError()
+
+    monkeypatch.setattr(invoke, "resolve_target", _bind(invoke.resolve_target, NoCredentials()))
+    code, _, err = run("--stage", "dev", "hi")
+    assert code == invoke.AWS_ERROR == 6
+    assert err.strip().splitlines()[-1] == "error: AWS: Unable to locate credentials"
+    readme = (ROOT / "README.md").read_text()
+    assert "6 any other AWS error (credentials" in readme and "2 configuration or missing stack" in readme
+
+
+def test_a_python_without_boto3_gets_one_line_naming_the_venv(tmp_path):
+    """The Quick start on a machine whose python3 has only the standard library (-S: no site-packages)."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "scripts" / "invoke.py"), "--local", "hi"],
+        capture_output=True,
+        text=True,
+        env={"LOCAL_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: this Python ({sys.executable}) has no boto3: run `make install`, "
+        "then `.venv/bin/python scripts/invoke.py`"
+    ]
+
+
+def test_the_readme_quick_start_command_runs_with_the_interpreter_make_install_fills(tmp_path):
+    """The documented command, run as written by a shell (no stage running here: its one-line answer)."""
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    command = next(line for line in quick_start.splitlines() if "invoke.py" in line)
+    assert command.startswith(".venv/bin/python scripts/invoke.py --local ")  # never the system python3
+    result = subprocess.run(
+        ["bash", "-c", command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"LOCAL_STATE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    missing = tmp_path / "stage.json"
+    assert result.stderr.splitlines() == [
+        f"error: no local stage is running ({missing} missing or unreadable): start `make local`"
+    ]
+
+
+def _local_stage_files(state: Path, url: str) -> None:
+    users = state / "users.json"
+    users.write_text(json.dumps({"alice": "alice-pw", "bob": "bob-pw"}))
+    stage = {
+        "invocation_url": url,
+        "region": REGION,
+        "user_client_id": "local-client",
+        "cognito_endpoint": "http://127.0.0.1:9",
+        "users_file": str(users),
+    }
+    (state / "stage.json").write_text(json.dumps(stage))
+
+
+def test_agent_username_chooses_the_local_user(runtime, tmp_path, monkeypatch):
+    _local_stage_files(tmp_path, runtime.url)
+    logged_in = []
+    monkeypatch.setattr(invoke, "login", lambda _c, _id, name, password, _ask: logged_in.append(name) or "t")
+    code, _, err = run("--local", "hi", environ={"LOCAL_STATE_DIR": str(tmp_path), "AGENT_USERNAME": "bob"})
+    assert code == 0, err
+    assert logged_in == ["bob"]
+    code, _, err = run("--local", "hi", environ={"LOCAL_STATE_DIR": str(tmp_path), "AGENT_USERNAME": "eve"})
+    assert code == 2
+    assert err.splitlines() == [
+        "error: 'eve' (--user / AGENT_USERNAME) is not a local user; choose from alice, bob"
+    ]
