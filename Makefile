@@ -54,9 +54,10 @@ SYNTH_STAMP := cdk.out/.synthesized-$(or $(STAGE),all)
 SYNTH_SOURCES := app.py cdk.json requirements.txt package.json package-lock.json $(wildcard cdk.context.json) \
 	$(shell find stacks agent_src lambdas policies -type f -not -path '*/__pycache__/*' 2>/dev/null)
 SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
+# The configuration is checked before cdk.out is emptied: a typo in cdk.json keeps the last good assembly.
 define synthesize
-	rm -rf cdk.out
 	$(PY) scripts/check_config.py cdk.json
+	rm -rf cdk.out
 	$(SYNTH_COMMAND)
 	touch $(SYNTH_STAMP)
 endef

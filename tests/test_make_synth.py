@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -40,3 +41,23 @@ def test_make_synth_runs_the_printed_command():
 def test_stage_variable_reaches_the_app_as_the_stage_context_key():
     assert make_synth_command("STAGE=staging")[-2:] == ["--context", "agentcore:stage=staging"]
     assert "--context" not in make_synth_command()
+
+
+def test_a_typo_in_cdk_json_keeps_the_last_good_assembly(tmp_path):
+    """`make synth` in a scratch copy (.venv and node_modules linked, mtimes kept: nothing reinstalls)."""
+    for name in ("Makefile", "requirements.txt", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    for name in (".venv", "node_modules", "scripts", "stacks"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    (tmp_path / "cdk.json").write_text(
+        '{"app": "python3 app.py", "context": {"agentcore:stages": {"dev": 1}}}'
+    )
+    last_good = tmp_path / "cdk.out" / "manifest.json"
+    last_good.parent.mkdir()
+    last_good.write_text("{}")
+    result = subprocess.run(
+        ["make", "-s", "synth"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "config error" in result.stderr or "config error" in result.stdout
+    assert last_good.read_text() == "{}"
