@@ -115,8 +115,10 @@ LOCAL_SYNTH_SOURCES := app.py cdk.json $(shell find stacks policies -type f -nam
 cdk.out/assembly-dev/manifest.json: $(LOCAL_SYNTH_SOURCES)
 	$(MAKE) --no-print-directory synth STAGE=dev
 
+# Ctrl-C ends the stage cleanly with 130: that is a normal end here, not a make error (bash goes on after a
+# child that exits normally on SIGINT, so make sees 0 and prints no `Error 130`).
 local: install cdk.out/assembly-dev/manifest.json ## Run the dev stage on this machine (MODEL=bedrock|openai|scripted)
-	@$(PY) -m local
+	@$(PY) -m local || [ $$? -eq 130 ]
 
 local-reset: ## Forget the local stage's state (.local/: tables, memory, users, traces)
 	@$(PY) -m local reset
