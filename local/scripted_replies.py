@@ -6,15 +6,16 @@ Bedrock (messages, offered tools), it answers in one of five ways:
 1. the last message carries tool results → a text answer quoting them (`<tool> returned: {...}`);
 2. the prompt holds an http(s) URL and `browse_web` is offered → `browse_web` opening that URL;
 3. the prompt names ids that fill every required argument of an offered tool (an argument's description
-   gives its shape as `e.g. "ORD-1001"`, so `ORD-1002` in the prompt fills `order_id`) → a call of the tool
-   whose name shares most words with the prompt;
+   gives its shape as `e.g. "ORD-1001"`, so `ORD-1002` in the prompt fills `order_id`), or holds every word
+   of the name of a tool that requires nothing ("list my orders": `list_orders`) → a call of the tool whose
+   name shares most words with the prompt;
 4. the prompt asks to run code (or to browse, without `browse_web` offered) and the system prompt carries a
-   `Local stage:` note (tools that are off locally) → that note;
+   `Local stage:` note (tools that are off locally) → what the note says is off, without its instruction;
 5. otherwise → a text answer that says it is scripted, how many earlier user messages the conversation has
    (so a restored conversation is visible) and what the first of them was.
 
 It never calls a tool whose required arguments it cannot fill from the prompt (e.g. `cancel_order` needs a
-reason), so it never writes data on its own.
+reason), so it never writes data on its own (the tools that require nothing only read).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ _BROWSE_REQUEST = re.compile(r"\b(browse|browser|website|web page)\b", re.IGNORE
 _URL = re.compile(r"https?://[^\s\"'<>]+[^\s\"'<>.,;:!?)]")
 BROWSE_TOOL = "browse_web"
 LOCAL_NOTE_PREFIX = "Local stage:"
+LOCAL_NOTE_INSTRUCTION = "If asked for it, say it is unavailable in the local stage."
+
+
+def local_note(off: list[str]) -> str:
+    """The system prompt's note on the tools that are off in the local stage (`local.stage` adds it)."""
+    return f"{LOCAL_NOTE_PREFIX} {'; '.join(off)}. {LOCAL_NOTE_INSTRUCTION}"
 
 
 def reply_to(request: dict[str, Any]) -> Text | ToolCall:
@@ -52,12 +59,12 @@ def reply_to(request: dict[str, Any]) -> Text | ToolCall:
     call = _tool_call(prompt, tools, turn=len(messages))
     if call is not None:
         return call
-    note = _local_note(request)
+    off_locally = _off_locally(request)
     off_request = _CODE_REQUEST.search(prompt) or (
         _BROWSE_REQUEST.search(prompt) and BROWSE_TOOL not in offered
     )
-    if note and off_request:
-        return Text(f"(scripted model, no LLM) {note}")
+    if off_locally and off_request:
+        return Text(f"(scripted model, no LLM) That is unavailable in the local stage: {off_locally}.")
     earlier = [_text(m) for m in messages[:-1] if m.get("role") == "user" and _text(m)]
     first = f' The first was: "{earlier[0][:200]}".' if earlier else ""
     return Text(
@@ -67,13 +74,16 @@ def reply_to(request: dict[str, Any]) -> Text | ToolCall:
     )
 
 
-def _local_note(request: dict[str, Any]) -> str | None:
-    """The system prompt's paragraph about tools that are off in the local stage, if any."""
+def _off_locally(request: dict[str, Any]) -> str | None:
+    """What the system prompt's local note says is off (its instruction to the model left out), if any."""
     system = " ".join(
         block.get("text", "") for block in request.get("system") or [] if isinstance(block, dict)
     )
     start = system.find(LOCAL_NOTE_PREFIX)
-    return system[start:].split("\n\n", 1)[0].strip() if start >= 0 else None
+    if start < 0:
+        return None
+    note = system[start + len(LOCAL_NOTE_PREFIX) :].split("\n\n", 1)[0]
+    return note.replace(LOCAL_NOTE_INSTRUCTION, "").strip().rstrip(".") or None
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -100,13 +110,15 @@ def _quote_results(messages: list[dict[str, Any]], results: list[dict[str, Any]]
 
 
 def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolCall | None:
-    """The best offered tool whose every required argument is an id found in the prompt."""
-    words = set(_WORD.findall(prompt.lower()))
+    """The best offered tool whose every required argument is an id found in the prompt, or that requires
+    nothing (a gateway tool: it only reads) and has every word of its name in the prompt."""
+    words = _stems(prompt)
     best: tuple[int, str, dict[str, Any]] | None = None
     for spec in tools:
         schema = (spec.get("inputSchema") or {}).get("json") or {}
         required = schema.get("required") or []
-        if not required:
+        target, _, function = spec["name"].rpartition("___")  # gateway tools only (not browse_web)
+        if not required and not (target and _stems(function) <= words):
             continue
         arguments = {}
         for name in required:
@@ -115,12 +127,17 @@ def _tool_call(prompt: str, tools: list[dict[str, Any]], *, turn: int) -> ToolCa
                 break
             arguments[name] = value
         else:
-            overlap = len(words & set(_WORD.findall(spec["name"].lower().replace("_", " "))))
+            overlap = len(words & _stems(spec["name"]))
             if best is None or overlap > best[0]:
                 best = (overlap, spec["name"], arguments)
     if best is None:
         return None
     return ToolCall(best[1], best[2], tool_use_id=f"tooluse-scripted-{turn}")
+
+
+def _stems(text: str) -> set[str]:
+    """Lower-case words without a plural s: "orders", "list_orders" and "Order" share "order"."""
+    return {word.removesuffix("s") for word in _WORD.findall(text.lower().replace("_", " "))}
 
 
 def _id_for(prop: dict[str, Any], prompt: str) -> str | None:

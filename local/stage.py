@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from local import dev_stage
 from local.lambda_context import LAMBDAS_DIR, REPO_ROOT
-from local.scripted_replies import LOCAL_NOTE_PREFIX
+from local.scripted_replies import local_note
 
 if str(REPO_ROOT / "agent_src") not in sys.path:  # the launcher reads the agent's default system prompt
     sys.path.insert(0, str(REPO_ROOT / "agent_src"))
@@ -464,5 +464,4 @@ def _system_prompt(environment: Mapping[str, str], off: list[str]) -> str:
     """The stage's prompt and a note on what is off locally, so that the agent says so when asked for it."""
     from agentcore_agent.settings import DEFAULT_SYSTEM_PROMPT
 
-    note = f"{LOCAL_NOTE_PREFIX} {'; '.join(off)}. If asked for it, say it is unavailable in the local stage."
-    return f"{environment.get('SYSTEM_PROMPT') or DEFAULT_SYSTEM_PROMPT}\n\n{note}"
+    return f"{environment.get('SYSTEM_PROMPT') or DEFAULT_SYSTEM_PROMPT}\n\n{local_note(off)}"
