@@ -212,7 +212,9 @@ def report(
     bare_cold, otel_cold = statistics.median(cold["bare"]), statistics.median(cold["otel"])
     agent, bare_json, bare_sse = (statistics.median(samples[k]) for k in ("agent", "bare-json", "bare-sse"))
     ratio = agent / bare_json
-    verdict = {True: "meets goal", False: "MISSES goal"}
+    bare_verdict = reporting.verdict(bare_cold <= COLD_START_GOAL_S, "agent cold start")
+    otel_verdict = reporting.verdict(otel_cold <= COLD_START_GOAL_S, "agent cold start (opentelemetry)")
+    overhead_verdict = reporting.verdict(ratio <= OVERHEAD_GOAL, "agent overhead")
     lines = [
         "# Agent container benchmark",
         "",
@@ -229,10 +231,10 @@ def report(
         "| Launch | Median | Min | Max | Goal ≤ 1.5 s |",
         "|---|---|---|---|---|",
         f"| `python` (agent app + ScriptedModel) | {bare_cold:.3f} s | {min(cold['bare']):.3f} s | "
-        f"{max(cold['bare']):.3f} s | {verdict[bare_cold <= COLD_START_GOAL_S]} |",
+        f"{max(cold['bare']):.3f} s | {bare_verdict} |",
         f"| `opentelemetry-instrument python` (exporters `none`) | {otel_cold:.3f} s | "
         f"{min(cold['otel']):.3f} s | {max(cold['otel']):.3f} s | "
-        f"{verdict[otel_cold <= COLD_START_GOAL_S]} |",
+        f"{otel_verdict} |",
         "",
         f"## `/invocations` overhead without a model (median of {args.requests} sequential requests each, "
         "interleaved, after 20 warm-up requests)",
@@ -246,7 +248,7 @@ def report(
         f"| bare `BedrockAgentCoreApp`, async generator yielding one SSE event | {ms(bare_sse)} | "
         f"{ms(p90(samples['bare-sse']))} | {bare_sse / bare_json:.2f}x |",
         "",
-        f"Goal: agent ≤ {OVERHEAD_GOAL}x bare → **{verdict[ratio <= OVERHEAD_GOAL]}** ({ratio:.2f}x; "
+        f"Goal: agent ≤ {OVERHEAD_GOAL}x bare → **{overhead_verdict}** ({ratio:.2f}x; "
         f"vs the streaming bare handler {agent / bare_sse:.2f}x).",
         "",
         "Notes: the agent figure includes one full Strands event-loop cycle (hooks, message bookkeeping,",
@@ -281,7 +283,7 @@ def main() -> int:
     samples = overhead(args.requests)
     text = report(cold, samples, args, load_before)
     reporting.emit(text, args)
-    return 0
+    return reporting.status()
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def fmt(sample: tuple[float, float, float]) -> str:
     return f"{sample[0]:.1f} ms ({sample[1]:.0f}-{sample[2]:.0f})"
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--lambdas", type=Path, default=REPO / "lambdas", help="e.g. an older checkout")
@@ -152,7 +152,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for name, config, cold, first_call, size in rows:
-        verdict = "meets goal" if cold[0] <= GOAL_MS else "over goal"
+        verdict = reporting.verdict(cold[0] <= GOAL_MS, f"{name} {config} cold import")
         before = BEFORE.get((name, config))
         before_text = f"{before[0]:.1f} / {before[1]:.1f} ms" if before else "n/a"
         lines.append(
@@ -167,6 +167,7 @@ def main() -> None:
     ]
     lines += NOTES
     reporting.emit("\n".join(lines), args)
+    return reporting.status()
 
 
 NOTES = [
@@ -216,4 +217,4 @@ NOTES = [
 """Analysis kept with the generated table, so the text is versioned with the bench that produced it."""
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

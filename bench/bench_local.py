@@ -29,6 +29,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 START_GOAL_S = 5.0
@@ -68,7 +70,7 @@ def agent_pid(group: list[str]) -> int:
     raise SystemExit("the local stage has no agent process")
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--turns", type=int, default=30)
@@ -102,9 +104,11 @@ def main() -> None:
         finally:
             running.interrupt()
     load = os.getloadavg()[0]
+    started = reporting.verdict(statistics.median(starts) <= START_GOAL_S, "local start")
     print(
         f"start to ready line: median {statistics.median(starts):.2f} s, max {max(starts):.2f} s "
-        f"over {len(starts)} starts (goal <= {START_GOAL_S:g} s); load average {load:.2f} "
+        f"over {len(starts)} starts (goal <= {START_GOAL_S:g} s: "
+        f"{started}); load average {load:.2f} "
         f"on {os.cpu_count()} cores"
     )
     for label, times in results.items():
@@ -112,9 +116,12 @@ def main() -> None:
         used = ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.get(label, {}).items())
         print(
             f"{label}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms over {len(times)} "
-            f"(goal p50 <= {TURN_GOAL_MS:g} ms)" + (f"; CPU per turn: {used}" if used else "")
+            f"(goal p50 <= {TURN_GOAL_MS:g} ms: "
+            f"{reporting.verdict(statistics.median(times) <= TURN_GOAL_MS, f'local {label}')})"
+            + (f"; CPU per turn: {used}" if used else "")
         )
+    return reporting.status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,8 @@ and the ratios of the medians:
   review/lint.py): a review re-run.
 Before each review app.py is touched, so the head is synthesized like after an edit (the review skips a
 current cdk.out), and both caches are cleared except for the cached line: every template is linted.
-`--record` writes docs/benchmarks/review.md.
+All of it happens in a scratch copy of the checkout (bench/scratch_checkout.py): this checkout's cdk.out,
+app.py and review caches are left as they were. `--record` writes docs/benchmarks/review.md.
 
     python bench/bench_review.py [--rounds 3] [--base HEAD~1] [--record | --output FILE]
 """
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import reporting  # bench/reporting.py (this directory is on sys.path when a bench runs)
+from scratch_checkout import scratch_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -36,24 +38,25 @@ from review import lint, synth_cache  # noqa: E402
 GOALS = {"review": 1.3, "review with base": 2.3}
 
 
-def timed(command: list[str], keep_cache: bool = False) -> float:
+def timed(root: Path, command: list[str], keep_cache: bool = False) -> float:
+    """Seconds of one command in the scratch checkout `root`."""
     if command[-1] != "synth":
         # An edit after the last synth: the clock's full precision, since a file's "now" is coarse (a few ms)
         # and an app.py as old as cdk.out's stamp is not newer for make.
         now = time.time_ns()
-        os.utime(REPO / "app.py", ns=(now, now))
+        os.utime(root / "app.py", ns=(now, now))
     if not keep_cache:
-        synth_cache.clear(REPO)
-        lint.clear(REPO)
+        synth_cache.clear(root)
+        lint.clear(root)
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[-300:]}")
     return elapsed
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -68,11 +71,12 @@ def main() -> None:
         "review with base": [*make, "review", f"BASE={args.base}"],
         "review with cached base": [*make, "review", f"BASE={args.base}"],
     }
-    timed(commands["synth"])  # warm-up: installs, node and Python caches
     samples: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(args.rounds):
-        for name, command in commands.items():
-            samples[name].append(timed(command, keep_cache=name == "review with cached base"))
+    with scratch_checkout(REPO) as root:
+        timed(root, commands["synth"])  # warm-up: node and Python caches
+        for _ in range(args.rounds):
+            for name, command in commands.items():
+                samples[name].append(timed(root, command, keep_cache=name == "review with cached base"))
     median = {name: statistics.median(values) for name, values in samples.items()}
     lines = [
         "# make review benchmark",
@@ -85,13 +89,18 @@ def main() -> None:
     ]
     for name, values in samples.items():
         ratio = median[name] / median["synth"]
-        goal = f"<= {GOALS[name]}x" if name in GOALS else ""
+        goal = (
+            f"<= {GOALS[name]}x: {reporting.verdict(ratio <= GOALS[name], f'make {name}')}"
+            if name in GOALS
+            else ""
+        )
         lines.append(
             f"| make {name} | {median[name]:.1f} | {min(values):.1f}-{max(values):.1f} | "
             f"{ratio:.2f}x | {goal} |"
         )
     reporting.emit("\n".join(lines), args)
+    return reporting.status()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

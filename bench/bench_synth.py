@@ -127,7 +127,7 @@ def report(samples: dict[str, list[tuple[float, float]]], runs: int, load_before
                 f"| {wall[name] / wall[reference]:.2f}x | {cpu[name] / cpu[reference]:.2f}x |"
             )
     ratio = wall["cdk synth: project"] / wall["cdk synth: minimal"]
-    verdict = "meets the goal" if ratio <= GOAL else "over the goal"
+    verdict = reporting.verdict(ratio <= GOAL, "make synth vs the minimal app")
     lines += [
         "",
         f"Goal: `make synth` of every stage ≤ {GOAL}x the minimal app → **{verdict}** ({ratio:.2f}x wall, "
@@ -148,7 +148,7 @@ def main() -> int:
         parser.error("--runs must be ≥ 1")
     load_before = os.getloadavg()[0]
     reporting.emit(report(measure(args.runs), args.runs, load_before), args)
-    return 0
+    return reporting.status()
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def main() -> int:
             local.stop()
     admits, charges = admits[10:], charges[10:]
     p50 = statistics.median(admits)
-    verdict = "met" if p50 <= GOAL_MS else "missed"
+    verdict = reporting.verdict(p50 <= GOAL_MS, "token budget admit p50")
     lines = [
         "# Token budget: added latency per turn (local DynamoDB)",
         "",
@@ -84,7 +84,7 @@ def main() -> int:
         f"Goal: admit <= {GOAL_MS:g} ms p50: **{verdict}** ({p50:.2f} ms).",
     ]
     reporting.emit("\n".join(lines), args)
-    return 0 if verdict == "met" else 1
+    return reporting.status()
 
 
 if __name__ == "__main__":

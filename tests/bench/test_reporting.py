@@ -6,6 +6,8 @@ import argparse
 import ast
 import importlib.util
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -70,3 +72,62 @@ def test_every_recorded_bench_has_a_page_and_make_bench_runs_every_bench():
     for bench in recorded:
         name = re.search(r'reporting\.add_arguments\(parser, "(\w+)"\)', (ROOT / bench).read_text())[1]
         assert (ROOT / "docs" / "benchmarks" / f"{name}.md").exists(), bench
+
+
+def test_a_missed_goal_is_named_and_makes_the_exit_status(reporting, capsys):
+    assert reporting.verdict(True, "fast start") == "meets goal"
+    assert reporting.status() == 0
+    assert reporting.verdict(False, "small image") == "MISSES goal"
+    assert reporting.status() == reporting.GOAL_MISSED == 3
+    assert capsys.readouterr().err == "goals missed: small image\n"
+
+
+@pytest.mark.parametrize("bench", sorted(BENCH.glob("bench_*.py")), ids=lambda path: path.name)
+def test_every_bench_gives_each_goal_a_verdict_and_exits_with_the_status(bench):
+    source = bench.read_text()
+    assert "reporting.verdict(" in source
+    assert not re.search(r"meets (the )?goal|MISSES goal|over (the )?goal", source)  # only reporting says it
+    assert "return reporting.status()" in source and "sys.exit(main())" in source
+
+
+def fake_bench(tmp_path, name, status):
+    path = tmp_path / f"{name}.py"
+    path.write_text(f"import sys\nprint('{name} ran')\nsys.exit({status})\n")
+    return str(path)
+
+
+def make_bench(tmp_path, *benches, explore=False):
+    command = ["make", "--no-print-directory", "bench", f"BENCHES={' '.join(benches)}"]
+    result = subprocess.run(
+        command + (["EXPLORE=1"] if explore else []), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    return result.returncode, result.stdout
+
+
+def test_make_bench_runs_every_bench_then_fails_on_a_missed_goal_unless_exploring(tmp_path):
+    missed, met = fake_bench(tmp_path, "missed", 3), fake_bench(tmp_path, "met", 0)
+    status, out = make_bench(tmp_path, missed, met)
+    assert status != 0
+    assert "met ran" in out and f"goals missed by: {missed}" in out
+    status, out = make_bench(tmp_path, missed, met, explore=True)
+    assert status == 0 and "met ran" in out and "(EXPLORE=1: not a failure)" in out
+    assert make_bench(tmp_path, met)[0] == 0
+
+
+def test_make_bench_stops_at_a_bench_that_fails_even_when_exploring(tmp_path):
+    crashed, met = fake_bench(tmp_path, "crashed", 1), fake_bench(tmp_path, "met", 0)
+    status, out = make_bench(tmp_path, crashed, met, explore=True)
+    assert status != 0 and "met ran" not in out
+
+
+def test_the_suite_goal_is_every_core_busy_plus_a_quarter():
+    spec = importlib.util.spec_from_file_location("bench_suite", BENCH / "bench_suite.py")
+    sys.path.insert(0, str(BENCH))  # the bench imports reporting as `make bench` runs it
+    try:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    assert module.wall_bound(cpu=100.0, cores=2) == 62.5
+    assert module.COMMAND[1:] == ["-m", "pytest", "-q", "-n", "auto"]
+    assert "$(PY) -m pytest -q -n auto" in (ROOT / "Makefile").read_text()  # what `make test` runs
