@@ -4,13 +4,16 @@ The agent runs under `opentelemetry-instrument` as in the image, exporting spans
 exporter (`http/protobuf`) to `POST /v1/traces` here. Each export request is checked (parsed) and appended
 to `<state>/traces.otlp` as it came, one record each: a 4-byte big-endian length, then the
 `ExportTraceServiceRequest` bytes. It is turned into OTLP JSON (`{"resourceSpans": [...]}`, the protobuf's
-JSON mapping) only when read: that conversion is pure Python and cost the stage ~7 ms of CPU per tool turn,
+JSON mapping, with trace and span ids in hex as OTLP/JSON has them, not the mapping's base64) only when
+read: that conversion is pure Python and cost the stage ~7 ms of CPU per tool turn,
 on the cores the agent's turn runs on. `python -m local spans` prints the spans of the last turn (or of
-`--session <id>`) as an indented tree; `python -m local spans --json` prints every export as a JSON line.
+`--session <id>`) as an indented tree under its trace id (hex, and in X-Ray's form, as CloudWatch shows it);
+`python -m local spans --json` prints every export as a JSON line.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import threading
@@ -29,6 +32,7 @@ from local.http_server import JsonHandler, LocalServer
 
 TRACES_FILE = "traces.otlp"
 _LENGTH = struct.Struct(">I")
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
 class TraceReceiver:
@@ -95,7 +99,24 @@ def exports(path: Path) -> Iterator[dict[str, Any]]:
                 f"{path} is not a traces file: the record at byte {offset} does not parse"
             ) from None
         offset += length
-        yield MessageToDict(request)
+        yield _hex_ids(MessageToDict(request))
+
+
+def _hex_ids(export: dict[str, Any]) -> dict[str, Any]:
+    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON mapping writes bytes as base64."""
+    for resource_spans in export.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                for item in (span, *span.get("links", [])):
+                    for field in _ID_FIELDS:
+                        if item.get(field):
+                            item[field] = base64.b64decode(item[field]).hex()
+    return export
+
+
+def xray_trace_id(trace_id: str) -> str:
+    """A 32-hex-digit trace id as X-Ray writes it: `1-<first 8 digits>-<last 24>`."""
+    return f"1-{trace_id[:8]}-{trace_id[8:]}"
 
 
 def print_exports(path: Path, out: TextIO) -> int:
@@ -133,7 +154,7 @@ def print_turn(path: Path, out: TextIO, session_id: str | None = None) -> int:
         out.write(f"no traces in {path}" + (f" for session {session_id}" if session_id else "") + "\n")
         return 1
     chosen = traces[turns[-1]]
-    out.write(f"trace {turns[-1]} ({len(chosen)} spans)\n")
+    out.write(f"trace {turns[-1]} (X-Ray {xray_trace_id(turns[-1])}, {len(chosen)} spans)\n")
     children: dict[str, list[dict[str, Any]]] = {}
     ids = {span["spanId"] for span in chosen}
     for span in sorted(chosen, key=lambda s: int(s.get("startTimeUnixNano", 0))):

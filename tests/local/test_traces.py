@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -58,6 +59,19 @@ def test_exported_spans_are_kept_and_read_back_as_otlp_json(receiver: TraceRecei
     assert print_exports(receiver.path, dumped) == 0
     lines = [json.loads(line) for line in dumped.getvalue().splitlines()]
     assert len(lines) == 2 and all("resourceSpans" in line for line in lines)  # one export per span
+
+
+def test_trace_and_span_ids_are_hex_as_otlp_json_and_x_ray_write_them(receiver: TraceReceiver) -> None:
+    export_a_turn(receiver.endpoint_url, "session-1")
+    kept = list(spans(receiver.path))
+    root = next(span for span in kept if "parentSpanId" not in span)
+    child = next(span for span in kept if span is not root)
+    assert re.fullmatch(r"[0-9a-f]{32}", root["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", root["spanId"])
+    assert child["parentSpanId"] == root["spanId"] and child["traceId"] == root["traceId"]
+    out = io.StringIO()
+    assert print_turn(receiver.path, out) == 0
+    trace = root["traceId"]
+    assert out.getvalue().splitlines()[0] == f"trace {trace} (X-Ray 1-{trace[:8]}-{trace[8:]}, 2 spans)"
 
 
 def test_an_export_is_not_converted_on_the_request_path(
