@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local import dev_stage
+from local import dev_stage, stage_lock
 from local.lambda_context import LAMBDAS_DIR, REPO_ROOT
 from local.scripted_replies import local_note
 
@@ -140,7 +140,13 @@ class LocalStage:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self, say: Callable[[str], None]) -> str:
-        """Start every component (one `say` line each); returns the agent's invocation URL."""
+        """Start every component (one `say` line each); returns the agent's invocation URL. Refused while
+        another stage runs in the same state directory (before anything is started or cleaned up)."""
+        if stage_lock.is_running(self.state_dir):
+            raise LocalStageError(
+                f"a local stage is already running in {self.state_dir}; "
+                "stop it first (Ctrl-C in its terminal)"
+            )
         try:
             return self._start(say)
         except BaseException:
@@ -170,6 +176,8 @@ class LocalStage:
         tables and the gateway, then wait for its /ping."""
         stage = dev_stage.load(self.options.cdk_out)
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = stage_lock.hold(self.state_dir)  # released when this process and the agent are gone
+        self._stack.callback(os.close, self._lock)
         agent_socket = self._bind_agent_socket()
         self._stack.callback(agent_socket.close)  # closed at launch; this covers a failure before it
         self.agent_url = f"http://127.0.0.1:{agent_socket.getsockname()[1]}"
@@ -364,7 +372,7 @@ class LocalStage:
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                pass_fds=(sock.fileno(),),
+                pass_fds=(sock.fileno(), self._lock),  # the lock lives while the agent does
             )
         finally:
             sock.close()
@@ -436,9 +444,12 @@ class LocalStage:
 
 
 def reset(state_dir: Path) -> None:
-    """Forget the local stage's state (tables, memory, users, traces, logs)."""
-    if (state_dir / STAGE_FILE).exists():
-        raise LocalStageError(f"the local stage is running ({state_dir / STAGE_FILE} exists); stop it first")
+    """Forget the local stage's state (tables, memory, users, traces, logs); a stage that ended without a
+    clean stop (its stage.json left over, its processes gone) is no obstacle."""
+    if stage_lock.is_running(state_dir):
+        raise LocalStageError(
+            f"the local stage in {state_dir} is running; stop it first (Ctrl-C in its terminal)"
+        )
     shutil.rmtree(state_dir, ignore_errors=True)
 
 

@@ -40,6 +40,9 @@ SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 MIN_SESSION_ID = 33  # AgentCore rejects shorter runtime session ids
 DEFAULT_ENDPOINT = "DEFAULT"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from local.stage_lock import is_running  # noqa: E402  (standard library only, like this script)
+
 AWS_ERROR = 6  # exit code of an AWS call that failed (credentials, region, throttling, service error)
 NO_BOTO3 = "this Python ({}) has no boto3: run `make install`, then `.venv/bin/python scripts/invoke.py`"
 
@@ -177,6 +180,12 @@ def local_target(stage_file: Path, user: str | None) -> tuple[Target, tuple[str,
         raise Failure(
             f"no local stage is running ({stage_file} missing or unreadable): start `make local`", 2
         ) from None
+    if not is_running(stage_file.parent):
+        raise Failure(
+            f"the local stage in {stage_file.parent} ended without a clean stop (its processes are gone, "
+            f"{stage_file.name} was left behind): start `make local` again",
+            2,
+        )
     name = user or "alice"
     if name not in passwords:
         raise Failure(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import jwt
 import pytest
 from moto import mock_aws
 
+from local import stage_lock
 from local.http_server import JsonHandler, LocalServer
 from tests.doubles.cloudformation import stubbed_cloudformation
 
@@ -390,8 +392,10 @@ def _local_stage_files(state: Path, url: str) -> None:
     (state / "stage.json").write_text(json.dumps(stage))
 
 
-def test_agent_username_chooses_the_local_user(runtime, tmp_path, monkeypatch):
+def test_agent_username_chooses_the_local_user(runtime, tmp_path, monkeypatch, request):
     _local_stage_files(tmp_path, runtime.url)
+    lock = stage_lock.hold(tmp_path)  # as the running stage holds it
+    request.addfinalizer(lambda: os.close(lock))
     logged_in = []
     monkeypatch.setattr(invoke, "login", lambda _c, _id, name, password, _ask: logged_in.append(name) or "t")
     code, _, err = run("--local", "hi", environ={"LOCAL_STATE_DIR": str(tmp_path), "AGENT_USERNAME": "bob"})
