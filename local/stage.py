@@ -161,8 +161,7 @@ class LocalStage:
                 self._dynamodb.save()
                 self._dynamodb = None
         finally:
-            (self.state_dir / STAGE_FILE).unlink(missing_ok=True)
-            self._stack.close()
+            self._stack.close()  # removes the stage file first, if this stage wrote one
 
     def wait(self) -> int:
         """Block until the agent process ends; its exit status."""
@@ -441,6 +440,7 @@ class LocalStage:
             "users_file": str(self.state_dir / "users.json"),
         }
         (self.state_dir / STAGE_FILE).write_text(json.dumps(stage, indent=2))
+        self._stack.callback((self.state_dir / STAGE_FILE).unlink, missing_ok=True)
 
 
 def reset(state_dir: Path) -> None:
