@@ -69,7 +69,7 @@ def _serve(state_dir: Path, port: int, out: TextIO, err: TextIO) -> int:
         url = stage.start(lambda line: print(line, file=out, flush=True))
         print(
             f"ready in {time.monotonic() - STARTED:.1f}s: agent at {url} (model: {stage.model}); try "
-            'scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
+            '.venv/bin/python scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
             file=out,
             flush=True,
         )
