@@ -176,3 +176,11 @@ def test_model_openai_reaches_an_openai_compatible_server_with_the_key_from_loca
     assert server.requests and server.requests[-1].body["model"] == "gpt-test"
     assert server.refused == 0  # the agent used the key local Identity served it
     assert any("web browsing is off (the dev stage allows no sites" in line for line in running.lines)
+
+
+def test_list_my_orders_calls_the_tool_that_needs_no_ids_and_shows_only_the_callers_orders(stage):
+    status, out, err = stage.running.ask("Please list my orders", "--user", "bob")
+    assert status == 0, err
+    assert "[using tool orders___list_orders]" in err
+    assert "ORD-1004" in out and "ORD-1005" in out  # bob's (CUST-002)
+    assert "ORD-1001" not in out and "CUST-001" not in out  # never alice's: the verified caller decides
