@@ -25,7 +25,9 @@ from review.base import BaseError, BaseSynth
 from review.change_sections import change_sections
 from review.changes import LOSING, ChangeSet, DiffError, diff
 from review.config_diff import differences, stage_settings
-from review.model import collect
+from review.decision import decision
+from review.document import Section
+from review.model import Review, collect
 from review.sections import assembly_sections
 from stacks.config import DEFAULTS_KEY, STAGES_KEY, ConfigError
 
@@ -47,6 +49,12 @@ def _retained(*cdk_jsons: Path) -> set[str]:
             if isinstance(settings, dict) and settings.get("removal", default) == "retain":
                 names.add(stage)
     return names
+
+
+def report_sections(review: Review, changes: ChangeSet | None = None, commit: str = "") -> list[Section]:
+    """The whole report: the decision summary, the change (with a base), then the assembly."""
+    head = change_sections(changes, commit) if changes is not None else []
+    return [decision(review, changes), *head, *assembly_sections(review)]
 
 
 def write(out: Path, sections: list) -> None:
@@ -85,14 +93,13 @@ def main(argv: list[str] | None = None) -> int:
             root = args.cdk_json.resolve().parent
             synth_cache.store(root, synth_cache.head_key(root), args.cdk_out)
         review = collect(args.cdk_out, lambda: differences(stage_settings(args.cdk_json)))
-        sections = assembly_sections(review)
         changes: ChangeSet | None = None
         if base is not None:
             base_stages = assembly.load(base.wait())
             changes = diff(base_stages, assembly.load(args.cdk_out), args.base)
             changes.retained_stages = _retained(args.cdk_json, base.cdk_json())
             changes.allowed = allowed
-            sections = change_sections(changes, base.commit) + sections
+        sections = report_sections(review, changes, base.commit if base is not None else "")
     except (AssemblyError, BaseError, ConfigError, DiffError, RuntimeError) as error:
         print(f"review: {error}", file=sys.stderr)
         return 2

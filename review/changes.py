@@ -7,10 +7,13 @@ import json
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from review.assembly import Stack, Stage
+from review.iam_changes import BROADENING, BROADENS, verdicts
+from review.readable import readable
 from review.stateful import STATEFUL_TYPES
 
 DIFF_SCRIPT = Path(__file__).with_name("diff.js")
@@ -39,9 +42,26 @@ class StackChange:
     def statements_removed(self) -> list[dict[str, str]]:
         return self.raw["statementsRemoved"]
 
+    @cached_property
+    def verdicts(self) -> tuple[list[str], list[str]]:
+        """review/iam_changes.py's verdict on each added and each removed statement."""
+        return verdicts(self.statements_added, self.statements_removed)
+
+    @property
+    def broadened(self) -> bool:
+        """Some access is new: an added statement allows what no removed one did, a Deny went, a managed
+        policy or security group rule was added."""
+        added, removed = self.verdicts
+        return bool(
+            any(v in BROADENING for v in added + removed)
+            or self.raw["managedPoliciesAdded"] or self.raw["securityGroupRulesAdded"]
+        )  # fmt: skip
+
     @property
     def new_wildcards(self) -> list[dict[str, str]]:
-        return [s for s in self.statements_added if s["effect"] == "Allow" and is_wildcard(s)]
+        added, _ = self.verdicts
+        pairs = zip(self.statements_added, added, strict=True)
+        return [s for s, verdict in pairs if verdict == BROADENS and is_wildcard(s)]
 
     @property
     def policy_documents_changed(self) -> list[tuple[str, str]]:
@@ -103,22 +123,30 @@ def _pairs(base: list[Stage], head: list[Stage]) -> list[tuple[str, str, Stack |
     ]
 
 
+def _readable_copy(stack: Stack | None, path: Path) -> str | None:
+    if stack is None:
+        return None
+    path.write_text(json.dumps(readable(stack.template)))
+    return str(path)
+
+
 def diff(base: list[Stage], head: list[Stage], base_ref: str) -> ChangeSet:
-    """Every stack of either assembly through the diff engine (one Node process for all of them)."""
+    """Every stack of either assembly through the diff engine (one Node process for all of them), each
+    template as review/readable.py leaves it."""
     pairs = _pairs(base, head)
-    request = [
-        {
-            "id": stack_id,
-            "old": str(old.template_path) if old else None,
-            "new": str(new.template_path) if new else None,
-            "paths": {**(old.paths if old else {}), **(new.paths if new else {})},
-        }
-        for _, stack_id, old, new in pairs
-    ]
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
-        json.dump(request, handle)
-        handle.flush()
-        result = subprocess.run(["node", str(DIFF_SCRIPT), handle.name], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="review-diff-") as scratch:
+        request = [
+            {
+                "id": stack_id,
+                "old": _readable_copy(old, Path(scratch, f"{index}.old.json")),
+                "new": _readable_copy(new, Path(scratch, f"{index}.new.json")),
+                "paths": {**(old.paths if old else {}), **(new.paths if new else {})},
+            }
+            for index, (_, stack_id, old, new) in enumerate(pairs)
+        ]
+        Path(scratch, "request.json").write_text(json.dumps(request))
+        command = ["node", str(DIFF_SCRIPT), str(Path(scratch, "request.json"))]
+        result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip() and "!!" not in line]
         raise DiffError(f"cloudformation-diff failed: {lines[-1] if lines else 'no output'}")

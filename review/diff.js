@@ -4,8 +4,10 @@
 //
 // Input (argv[2], a JSON file): [{"id", "old": <template path>|null, "new": <template path>|null, "paths"}]
 // where paths maps logical ids to construct paths (for the rendering).
-// Output (stdout, JSON): one entry per input with the IAM statement changes, every resource change with its
-// impact and changed properties, and the engine's own rendering of the whole diff (no colours).
+// Output (stdout, JSON): one entry per input with the IAM statement changes (rendered for the table, and as
+// targets and conditions for review/iam_changes.py, which decides whether they broaden or narrow), every
+// resource change with its impact and changed properties, and the engine's own rendering of the whole diff
+// (no colours).
 'use strict';
 
 const fs = require('fs');
@@ -18,8 +20,23 @@ function readTemplate(path) {
   return path ? JSON.parse(fs.readFileSync(path, 'utf8')) : {};
 }
 
+function targets(target) {
+  return { not: target.not, values: target.values };
+}
+
 function statements(list) {
-  return list.map((statement) => ({ ...statement.render(), sid: statement.sid || null }));
+  return list.map((statement) => ({
+    ...statement.render(),
+    sid: statement.sid || null,
+    // Effect 'Unknown': the statement is an intrinsic (e.g. Fn::If) the engine cannot read.
+    parsed: {
+      effect: statement.effect,
+      actions: targets(statement.actions),
+      resources: targets(statement.resources),
+      principals: targets(statement.principals),
+      condition: statement.condition || null,
+    },
+  }));
 }
 
 function resourceChanges(diff) {
@@ -60,7 +77,7 @@ function main() {
     return {
       id: stack.id,
       empty: diff.isEmpty,
-      permissionsBroadened: diff.permissionsBroadened,
+      securityGroupRulesAdded: diff.securityGroupChanges.rulesAdded,
       statementsAdded: statements(diff.iamChanges.statements.additions),
       statementsRemoved: statements(diff.iamChanges.statements.removals),
       managedPoliciesAdded: diff.iamChanges.managedPolicies.additions.map((p) => p.managedPolicyArn),

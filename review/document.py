@@ -20,6 +20,7 @@ Cell = str | Flag | list[str | Flag]
 class Table:
     headers: list[str]
     rows: list[list[Cell]]
+    widths: list[int] | None = None  # column widths in percent (HTML), for a wide table of long values
 
 
 @dataclass
@@ -33,6 +34,13 @@ class Code:
 
 
 @dataclass
+class Items:
+    """A bulleted list (the decision summary)."""
+
+    items: list[Cell]
+
+
+@dataclass
 class Figure:
     """An inline SVG for the HTML page; the Markdown shows `alt` as a code block instead."""
 
@@ -40,7 +48,15 @@ class Figure:
     alt: str
 
 
-Block = Table | Paragraph | Code | Figure
+@dataclass
+class Details:
+    """Blocks folded under a one-line summary (`<details>`): what a reviewer opens only when needed."""
+
+    summary: str
+    blocks: list[Block]
+
+
+Block = Table | Paragraph | Code | Items | Figure | Details
 
 
 @dataclass

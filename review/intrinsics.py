@@ -24,6 +24,8 @@ def render(value: Any) -> str:
             return argument if isinstance(argument, str) else render(argument[0])
         if function == "Fn::ImportValue":
             return f"${{import:{render(argument)}}}"
+        if function == "Fn::GetStackOutput" and isinstance(argument, dict):  # CDK's cross-region reference
+            return f"${{{render(argument.get('StackName'))}.{render(argument.get('OutputName'))}}}"
     return json.dumps(value, sort_keys=True)
 
 

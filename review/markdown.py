@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from review.document import Cell, Code, Figure, Flag, Paragraph, Section, Table
+import html
+
+from review.document import Block, Cell, Code, Figure, Flag, Items, Paragraph, Section, Table
 
 
 def _text(value: str | Flag) -> str:
@@ -29,18 +31,26 @@ def _table(table: Table) -> list[str]:
     return lines
 
 
+def _block(block: Block) -> list[str]:
+    if isinstance(block, Table):
+        return _table(block) if block.rows else ["(none)"]
+    if isinstance(block, Paragraph):
+        return [block.text]
+    if isinstance(block, Code):
+        return ["```", block.text, "```"]
+    if isinstance(block, Items):
+        return [f"- {_cell(item)}" for item in block.items]
+    if isinstance(block, Figure):
+        return ["```", block.alt, "```"]
+    # GitHub renders <details> in Markdown too; the blank lines let the Markdown inside it render.
+    inner = [line for child in block.blocks for line in [*_block(child), ""]]
+    return [f"<details><summary>{html.escape(block.summary)}</summary>", "", *inner, "</details>"]
+
+
 def _section(section: Section, level: int) -> list[str]:
     lines = [f"{'#' * level} {section.title}", ""]
     for block in section.blocks:
-        if isinstance(block, Table):
-            lines += _table(block) if block.rows else ["(none)"]
-        elif isinstance(block, Paragraph):
-            lines.append(block.text)
-        elif isinstance(block, Code):
-            lines += ["```", block.text, "```"]
-        elif isinstance(block, Figure):
-            lines += ["```", block.alt, "```"]
-        lines.append("")
+        lines += [*_block(block), ""]
     for child in section.children:
         lines += _section(child, level + 1)
     return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from review import diagram
-from review.document import Cell, Figure, Flag, Paragraph, Section, Table
+from review.document import Cell, Details, Figure, Flag, Paragraph, Section, Table
 from review.iam import Statement
 from review.model import Review, StageReport
 
@@ -95,17 +95,15 @@ def _stacks(stage: StageReport) -> Section:
 
 def _resources(stage: StageReport) -> Section:
     rows: list[list[Cell]] = [[kind, str(count)] for kind, count in sorted(stage.resource_types.items())]
-    return Section(
-        f"{stage.name}: resources by type", _anchor(stage.name, "resources"), [Table(["Type", "Count"], rows)]
-    )
+    total = sum(stage.resource_types.values())
+    folded = Details(f"{total} resources of {len(rows)} types", [Table(["Type", "Count"], rows)])
+    return Section(f"{stage.name}: resources by type", _anchor(stage.name, "resources"), [folded])
 
 
 def _outputs(stage: StageReport) -> Section:
     rows: list[list[Cell]] = [[o.stack, o.key, o.description, o.value] for o in stage.outputs]
-    return Section(
-        f"{stage.name}: outputs", _anchor(stage.name, "outputs"),
-        [Table(["Stack", "Output", "Description", "Value"], rows)],
-    )  # fmt: skip
+    folded = Details(f"{len(rows)} outputs", [Table(["Stack", "Output", "Description", "Value"], rows)])
+    return Section(f"{stage.name}: outputs", _anchor(stage.name, "outputs"), [folded])
 
 
 def _stateful(stage: StageReport) -> Section:
@@ -146,15 +144,26 @@ def _iam(stage: StageReport) -> Section:
             for s in p.statements
         ]
         blocks.append(Table(["Policy", *STATEMENT_HEADERS], rows))
-    return Section(f"{stage.name}: IAM roles and policies", _anchor(stage.name, "iam"), blocks)
+    summary = (
+        f"{len(stage.roles)} roles, {len(stage.resource_policies)} resource policies and permissions; "
+        f"{stage.wildcard_count} Allow statements with a wildcard (flagged)"
+    )
+    return Section(
+        f"{stage.name}: IAM roles and policies", _anchor(stage.name, "iam"), [Details(summary, blocks)]
+    )
 
 
 def _acknowledgments(stage: StageReport) -> Section:
     rows: list[list[Cell]] = [[a.rule, a.construct, a.reason] for a in stage.acknowledgments]
-    return Section(
-        f"{stage.name}: cdk-nag acknowledgments ({len(rows)})", _anchor(stage.name, "acknowledgments"),
+    folded = Details(
+        f"{len(rows)} acknowledgments: rule, construct, reason",
         [Table(["Rule", "Construct", "Reason"], rows)],
-    )  # fmt: skip
+    )
+    return Section(
+        f"{stage.name}: cdk-nag acknowledgments ({len(rows)})",
+        _anchor(stage.name, "acknowledgments"),
+        [folded],
+    )
 
 
 def _lint(stage: StageReport) -> Section:

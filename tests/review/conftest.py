@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from review.__main__ import write
-from review.sections import assembly_sections
+from review.__main__ import report_sections, write
 
 
 @pytest.fixture(scope="session")
 def report_dir(reviewed, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("review")
-    write(out, assembly_sections(reviewed))
+    write(out, report_sections(reviewed))
     return out
 
 
