@@ -52,9 +52,11 @@ def test_report_renders_in_chromium(browser_page, report_dir, synthesized, tmp_p
     assert requests == [url]  # the page itself and nothing else
 
     stages = [stage.name for stage in assembly.load(synthesized.outdir)]
-    assert page.locator("h2").all_inner_texts() == ["Summary", "Configuration differences between stages"] + [
-        f"Stage {name}" for name in stages
-    ]
+    assert page.locator("h2").all_inner_texts() == [
+        "Decision summary",
+        "Summary",
+        "Configuration differences between stages",
+    ] + [f"Stage {name}" for name in stages]
     for name in stages:
         for part in ("stacks", "resources", "outputs", "stateful", "iam", "acknowledgments", "cfn-lint"):
             assert page.locator(f"section#{name}-{part} h3").is_visible(), f"{name}-{part}"
