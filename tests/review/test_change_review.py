@@ -118,6 +118,7 @@ class Review:
     report: str
     out: str
     err: str
+    html: str = ""
 
 
 def _review(repo: Path, commit: str) -> Review:
@@ -131,9 +132,13 @@ def _review(repo: Path, commit: str) -> Review:
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))},
     )
-    report = repo / "cdk.out" / "review" / "review.md"
+    report, page = repo / "cdk.out" / "review" / "review.md", repo / "cdk.out" / "review" / "index.html"
     return Review(
-        result.returncode, report.read_text() if report.exists() else "", result.stdout, result.stderr
+        result.returncode,
+        report.read_text() if report.exists() else "",
+        result.stdout,
+        result.stderr,
+        page.read_text() if page.exists() else "",
     )
 
 
@@ -169,7 +174,7 @@ def test_a_wildcard_statement_is_a_security_change(reviews):
     assert review.code == 0, review.err
     security = _section(review.report, "Security changes")
     row = next(line for line in security.splitlines() if "s3:GetObject" in line)
-    assert row.startswith("| prod/Memory | + | Allow |") and "⚠️ **\\***" in row
+    assert row.startswith("| prod/Memory | + | ⚠️ **broadens** | Allow |") and "⚠️ **\\***" in row
     assert "Permissions broadened in: prod/Memory." in security
     assert "No stateful resource is replaced or deleted." in review.report
 
@@ -200,3 +205,23 @@ def test_each_commit_is_synthesized_once(reviews):
         assert "from the review cache" in reviews[name].out, name
     assert "synth --quiet" in reviews["rename"].out  # app.py changed: the head is synthesized again
     assert "synth --quiet" not in reviews["unchanged"].out  # only README.md changed: cdk.out is current
+
+
+def test_at_1280_px_the_first_screen_says_what_blocks_and_nothing_overflows(reviews, browser_page, tmp_path):
+    """The page a reviewer opens (issue 26): the decision first, tables and raw diffs within the window."""
+    review = reviews["rename"]
+    page_file = tmp_path / "index.html"
+    page_file.write_text(review.html)
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(page_file.as_uri(), wait_until="load")
+    decision = page.locator("section#decision")
+    assert decision.bounding_box()["y"] < 800
+    assert "prod/Memory" in decision.inner_text() and "ALLOW_REPLACE=" in decision.inner_text()
+    folds = page.locator("details")
+    assert folds.count() > 0
+    assert page.evaluate("[...document.querySelectorAll('details')].every(d => !d.open)")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # raw diffs wrap too
+    assert "CDKMetadata" not in review.html and "AWS::CDK::Metadata" not in review.html

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from local.chromium import chromium_path
 from review import assembly
+from tests.review.conftest import CHROMIUM
 
-# Debian's chromium here (.ci/run installs it); CI runners set CHROMIUM to the browser they ship.
-CHROMIUM = os.environ.get("CHROMIUM") or chromium_path()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: Debian's chromium is not installed")
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
 
 
 def test_report_renders_in_chromium(browser_page, report_dir, synthesized, tmp_path):
