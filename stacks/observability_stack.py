@@ -1,9 +1,11 @@
 """Per-stage dashboard and alarms: is a failure in the runtime, a tool, the gateway, memory or the model?
 
-Metrics come from the constructs' own `metric_*` methods (so they name this stage's resources) where those
-use the dimensions AWS publishes; the gateway's are built here with its documented dimension set, and
-Bedrock's token counts are keyed by the configured model id. docs/OBSERVABILITY.md has the evidence for every
-namespace, name and dimension. Alarms notify one KMS-encrypted topic.
+Dashboard metrics come from the constructs' own `metric_*` methods (so they name this stage's resources);
+the gateway's are built here with its documented dimension set, and Bedrock's token counts are keyed by the
+configured model id. The AgentCore count alarms are Metrics Insights queries over every series of their
+resource (stacks/metric_queries.py), so no guessed dimension set can silence them; the latency percentile
+cannot be a query and is proven after a deploy by scripts/smoke.py. docs/OBSERVABILITY.md has the evidence for
+every namespace, name and dimension. Alarms notify one KMS-encrypted topic.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from stacks.config import StageConfig
 from stacks.encryption import stage_key
 from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
+from stacks.metric_queries import resource_query
 from stacks.online_evaluation import score_alarms, score_widget
 from stacks.outputs import publish
 from stacks.quota_headroom import QUOTAS, current, limit, memory_throttles
@@ -118,6 +121,11 @@ class ObservabilityStack(cdk.Stack):
             {
                 "AlarmTopicArn": (self.topic.topic_arn, "Alarm notifications"),
                 "DashboardName": (config.dns_name("agent"), "CloudWatch dashboard"),
+                # scripts/smoke.py checks that each of these alarms watches a metric that exists.
+                "AlarmNames": (
+                    cdk.Fn.join(",", [alarm.alarm_name for alarm in self.alarms.values()]),
+                    "The stage's alarms, comma-separated",
+                ),
             },
         )
 
@@ -179,10 +187,16 @@ class ObservabilityStack(cdk.Stack):
         m = self.metrics
         alarms = {
             "RuntimeSystemErrors": self._alarm(
-                "RuntimeSystemErrors", m.runtime["system_errors"], 1, "The runtime failed requests (5xx)."
+                "RuntimeSystemErrors",
+                m.totals["runtime_system_errors"],
+                1,
+                "The runtime failed requests (5xx).",
             ),
             "RuntimeThrottles": self._alarm(
-                "RuntimeThrottles", m.runtime["throttles"], 1, "The runtime throttled requests (quota)."
+                "RuntimeThrottles",
+                m.totals["runtime_throttles"],
+                1,
+                "The runtime throttled requests (quota).",
             ),
             "RuntimeLatencyP99": self._alarm(
                 "RuntimeLatencyP99",
@@ -192,12 +206,15 @@ class ObservabilityStack(cdk.Stack):
             ),
             "GatewaySystemErrors": self._alarm(
                 "GatewaySystemErrors",
-                m.gateway["system_errors"],
+                m.totals["gateway_system_errors"],
                 1,
                 "The gateway failed tool requests (5xx).",
             ),
             "MemoryErrors": self._alarm(
-                "MemoryErrors", m.memory_errors, 1, "Memory calls failed; the agent answers without memory."
+                "MemoryErrors",
+                m.totals["memory_errors"],
+                1,
+                "Memory calls failed; the agent answers without memory.",
             ),
         }
         for target, errors in m.tool_errors.items():
@@ -306,6 +323,13 @@ def gateway_metric(gateway: GatewayStack, name: str, statistic: str) -> cloudwat
     )
 
 
+def agentcore_total(metric: str, resource_arn: str, label: str) -> cloudwatch.MathExpression:
+    """The 5-minute sum of an AgentCore count over every dimension set that carries `Resource=<ARN>`."""
+    return resource_query(
+        AGENTCORE_NAMESPACE, metric, "SUM", {"Resource": resource_arn}, period=FIVE_MINUTES, label=label
+    )
+
+
 class StageMetrics:
     """Every metric the dashboard and alarms read, named once, bound to this stage's resources."""
 
@@ -352,12 +376,16 @@ class StageMetrics:
         self.memory_api_errors = {
             op: mem.metric_errors_for_api_operation(op, period=FIVE_MINUTES) for op in MEMORY_OPERATIONS
         }
-        self.memory_errors = cloudwatch.MathExpression(
-            expression=" + ".join(f"FILL(e{i}, 0)" for i in range(len(MEMORY_OPERATIONS))),
-            using_metrics={f"e{i}": metric for i, metric in enumerate(self.memory_api_errors.values())},
-            label="Memory API errors",
-            period=FIVE_MINUTES,
-        )
+        # What the count alarms watch: every series of the resource. The threshold is 1, so a count also
+        # published under a coarser dimension set (summed twice here) fires as early, never later.
+        self.totals = {
+            "runtime_system_errors": agentcore_total("SystemErrors", agent.agent_runtime_arn, "Runtime 5xx"),
+            "runtime_throttles": agentcore_total("Throttles", agent.agent_runtime_arn, "Runtime throttles"),
+            "gateway_system_errors": agentcore_total(
+                "SystemErrors", gateway.gateway.gateway_arn, "Gateway 5xx"
+            ),
+            "memory_errors": agentcore_total("Errors", mem.memory_arn, "Memory API errors"),
+        }
         self.functions = gateway.tools.functions
         self.tool_errors = {t: f.metric_errors(period=FIVE_MINUTES) for t, f in self.functions.items()}
         self.tool_throttles = {

@@ -23,6 +23,7 @@ from constructs import Construct
 from stacks import compliance
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
+from stacks.metric_queries import resource_query
 
 # Where AgentCore publishes scores by default: one metric per evaluator id, e.g. `Builtin.Helpfulness`, with
 # dimensions `service.name` and `onlineEvaluationConfigId` (evidence in docs/OBSERVABILITY.md). The resource's
@@ -98,6 +99,19 @@ class OnlineEvaluation(Construct):
             )
             for name in config.online_evaluators
         }
+        # What the alarms watch: every series of the score for this configuration, whichever of the EMF's
+        # dimension sets the service publishes (the namespace remains to be confirmed by a deploy).
+        self.score_totals = {
+            name: resource_query(
+                SCORE_NAMESPACE,
+                name,
+                "AVG",
+                {"onlineEvaluationConfigId": self.evaluation.online_evaluation_config_id},
+                period=SCORE_PERIOD,
+                label=f"{name} (average)",
+            )
+            for name in config.online_evaluators
+        }
 
 
 def score_alarms(
@@ -106,7 +120,7 @@ def score_alarms(
     """One alarm per evaluator: its hourly average below the stage's minimum score. An hour without a sampled
     session is not a failure (a quiet stage must not page)."""
     alarms = {}
-    for evaluator, metric in evaluation.scores.items():
+    for evaluator, metric in evaluation.score_totals.items():
         short = evaluator.removeprefix("Builtin.")
         alarm = alarms[evaluator] = cloudwatch.Alarm(
             scope,

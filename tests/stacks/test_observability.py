@@ -131,16 +131,7 @@ RUNTIME = {
     "Resource": "dev-Runtime:*AgentRuntimeArn*",
 }
 EXPECTED_ALARMS = {
-    "RuntimeSystemErrors": [("AWS/Bedrock-AgentCore", "SystemErrors", "Sum", RUNTIME)],
-    "RuntimeThrottles": [("AWS/Bedrock-AgentCore", "Throttles", "Sum", RUNTIME)],
-    "RuntimeLatencyP99": [("AWS/Bedrock-AgentCore", "Latency", "p99", RUNTIME)],
-    "GatewaySystemErrors": [
-        ("AWS/Bedrock-AgentCore", "SystemErrors", "Sum", {"Resource": "dev-Gateway:*GatewayArn*"})
-    ],
-    "MemoryErrors": [
-        ("AWS/Bedrock-AgentCore", "Errors", "Sum", {"Operation": op, "Resource": "dev-Memory:*MemoryArn*"})
-        for op in ("CreateEvent", "ListEvents", "RetrieveMemoryRecords")
-    ],
+    "RuntimeLatencyP99": [("AWS/Bedrock-AgentCore", "Latency", "p99", RUNTIME)],  # proven by the smoke
     "OrdersToolErrors": [
         ("AWS/Lambda", "Errors", "Sum", {"FunctionName": "dev-Gateway:*ToolsOrdersFunction*"})
     ],
@@ -155,6 +146,24 @@ EXPECTED_ALARMS = {
     "SearchCallsHeadroom": [],
     "MemoryThrottles": [],
 }
+# The AgentCore count alarms: one Metrics Insights query over every series of the resource, whatever other
+# dimensions the service adds (stacks/metric_queries.py). Alarm -> (query with the ARN as @@, ARN pattern).
+AGENTCORE = 'FROM "AWS/Bedrock-AgentCore" WHERE Resource = '
+EXPECTED_QUERIES = {
+    "RuntimeSystemErrors": (f"SELECT SUM(SystemErrors) {AGENTCORE}'@@'", "dev-Runtime:*AgentRuntimeArn*"),
+    "RuntimeThrottles": (f"SELECT SUM(Throttles) {AGENTCORE}'@@'", "dev-Runtime:*AgentRuntimeArn*"),
+    "GatewaySystemErrors": (f"SELECT SUM(SystemErrors) {AGENTCORE}'@@'", "dev-Gateway:*GatewayArn*"),
+    "MemoryErrors": (f"SELECT SUM(Errors) {AGENTCORE}'@@'", "dev-Memory:*MemoryArn*"),
+}
+
+
+def query_of(properties) -> tuple[str, list[str]]:
+    """An alarm's single Metrics Insights query, its intrinsics as @@, and what they name."""
+    (query,) = properties["Metrics"]
+    assert query["ReturnData"] is True and "MetricStat" not in query
+    tokens: list = []
+    text = TOKEN.sub("@@", _resolve_join(query["Expression"], tokens))
+    return text, [_dimension_value(token) for token in tokens]
 
 
 def _dimension_value(value) -> str:
@@ -183,10 +192,20 @@ def _alarm_metrics(properties) -> list[tuple[str, str, str, dict[str, str]]]:
 
 def test_every_alarm_watches_exactly_the_metric_aws_documents(dev):
     alarms = {
-        next(name for name in EXPECTED_ALARMS if logical_id.startswith(name)): alarm["Properties"]
+        next(n for n in {**EXPECTED_ALARMS, **EXPECTED_QUERIES} if logical_id.startswith(n)): alarm[
+            "Properties"
+        ]
         for logical_id, alarm in dev.find_resources("AWS::CloudWatch::Alarm").items()
     }
-    assert set(alarms) == set(EXPECTED_ALARMS)
+    assert set(alarms) == set(EXPECTED_ALARMS) | set(EXPECTED_QUERIES)
+    for name, (expected_query, arn) in EXPECTED_QUERIES.items():
+        properties = alarms.pop(name)
+        query, names = query_of(properties)
+        assert query == expected_query, name
+        assert len(names) == 1 and fnmatch.fnmatchcase(names[0], arn), f"{name}: {names}"
+        assert properties["Metrics"][0]["Period"] == 300, name
+        assert properties["Threshold"] == 1 and properties["EvaluationPeriods"] == 1, name
+        assert properties["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
     for name, properties in alarms.items():
         found = _alarm_metrics(properties)
         expected = EXPECTED_ALARMS[name]

@@ -5,6 +5,7 @@ group of the stage, and one alarm per evaluator watches its score on the stage's
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -36,12 +37,32 @@ def _results_group(template):
     return found
 
 
+SCORE_QUERY = re.compile(
+    r'^SELECT AVG\("(?P<evaluator>[^"]+)"\) FROM "(?P<namespace>[^"]+)" '
+    r"WHERE onlineEvaluationConfigId = '@@'$"
+)
+
+
+def _score_query(alarm) -> tuple[str, str, dict]:
+    """(evaluator, namespace, the config id's intrinsic) of a score alarm's Metrics Insights query."""
+    (query,) = alarm["Metrics"]
+    separator, parts = query["Expression"]["Fn::Join"]
+    tokens = [part for part in parts if not isinstance(part, str)]
+    text = separator.join(part if isinstance(part, str) else "@@" for part in parts)
+    match = SCORE_QUERY.match(text)
+    assert match and len(tokens) == 1, text
+    return match["evaluator"], match["namespace"], tokens[0]
+
+
 def _score_alarms(observability):
-    return {
-        alarm["Properties"]["MetricName"]: alarm["Properties"]
-        for alarm in observability.find_resources("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Namespace") == SCORE_NAMESPACE
-    }
+    """Score alarms by evaluator: those whose query reads the evaluations namespace."""
+    alarms = {}
+    template = observability if isinstance(observability, dict) else observability.to_json()
+    for resource in template["Resources"].values():
+        properties = resource["Properties"]
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and SCORE_NAMESPACE in json.dumps(properties):
+            alarms[_score_query(properties)[0]] = properties
+    return alarms
 
 
 @pytest.fixture(scope="module")
@@ -145,14 +166,14 @@ def test_one_alarm_per_evaluator_watches_its_score_on_the_alarm_topic(staging):
     alarms = _score_alarms(observability)
     assert sorted(alarms) == sorted(config.online_evaluators)
     for evaluator, alarm in alarms.items():
-        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-        assert dimensions["service.name"] == "agentcore-staging-agent"
-        config_id = dimensions["onlineEvaluationConfigId"]["Fn::GetStackOutput"]
+        _, namespace, token = _score_query(alarm)
+        assert namespace == SCORE_NAMESPACE
+        config_id = token["Fn::GetStackOutput"]
         assert (
             config_id["StackName"] == "staging-Runtime"
             and "OnlineEvaluationConfigId" in config_id["OutputName"]
         )
-        assert alarm["Statistic"] == "Average" and alarm["Period"] == 3600
+        assert alarm["Metrics"][0]["Period"] == 3600 and "Dimensions" not in alarm
         assert alarm["Threshold"] == config.online_evaluation_min_score
         assert alarm["ComparisonOperator"] == "LessThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
@@ -177,13 +198,9 @@ def test_a_stages_own_evaluators_sampling_and_threshold_reach_the_templates(vari
     assert config["Rule"]["SamplingConfig"] == {"SamplingPercentage": options["online_evaluation_percent"]}
     _, group = _results_group(runtime)
     assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"  # prod keeps its results
-    alarms = [
-        r["Properties"]
-        for r in variant.template("prod", "Observability")["Resources"].values()
-        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == SCORE_NAMESPACE
-    ]
-    assert sorted(a["MetricName"] for a in alarms) == sorted(options["online_evaluators"])
-    assert {a["Threshold"] for a in alarms} == {options["online_evaluation_min_score"]}
+    alarms = _score_alarms(variant.template("prod", "Observability"))
+    assert sorted(alarms) == sorted(options["online_evaluators"])
+    assert {a["Threshold"] for a in alarms.values()} == {options["online_evaluation_min_score"]}
 
 
 def test_every_l2_built_in_evaluator_is_either_scored_or_refused_as_a_safety_evaluator():
