@@ -23,6 +23,11 @@ Checks, one PASS/FAIL line each, in order:
   customer-own-order  as that customer, orders___get_order(ORD-1001) returns the seeded order
   customer-other      as that customer, orders___get_order(ORD-1004) (CUST-002's) is refused
   customer-cleanup    the temporary user is deleted
+  alarm-metrics       every alarm of the stage (output AlarmNames of `<stage>-Observability`, or
+                      ALARM_NAMES) watches a metric CloudWatch lists (scripts/alarm_metrics.py); a missing
+                      one is named. New metrics take minutes to be listed: --alarm-metrics-wait (default
+                      300 s) asks again until then. Memory and score metrics need an agent turn and an
+                      evaluated session first; --no-alarm-metrics skips the check on a stage without them.
 The order reads need the sample data: --no-seed-data skips them (the temporary user is then not created).
 Secrets, passwords and tokens are never printed.
 
@@ -56,7 +61,7 @@ from mcp.shared.exceptions import McpError
 
 if not __package__:  # `python scripts/smoke.py`: the repository root makes `scripts.` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts import temporary_user
+from scripts import alarm_metrics, temporary_user
 from scripts.invoke import (
     AWS_ERROR,
     DEFAULT_ENDPOINT,
@@ -79,6 +84,8 @@ OTHER_ORDER = "ORD-1004"  # customer CUST-002's
 GET_ORDER = f"orders{SEPARATOR}get_order"
 M2M_CHECKS = ("gateway-tools", "gateway-search", "m2m-no-orders")
 CUSTOMER_CHECKS = ("customer-token", "customer-own-order", "customer-other", "customer-cleanup")
+ALARM_CHECK = "alarm-metrics"
+ALARM_NAMES = ("ALARM_NAMES", "Observability", "AlarmNames")  # environment variable, stack suffix, output
 ANONYMOUS_PROMPT = "smoke test: an anonymous call that the runtime must refuse"
 GATEWAY_SCOPE = "invoke"  # stacks/identity_stack.py: <project>-<stage>-gateway/invoke
 # stacks/identity_stack.py: the Cognito domain prefix is <project>-<stage>-auth-<account id>
@@ -121,6 +128,8 @@ class Config:
     scope: str | None
     timeout: float
     seed_data: bool
+    alarm_names: tuple[str, ...] | None = None  # None: the alarm check is skipped
+    alarm_metrics_wait: float = 0.0
 
 
 @dataclass
@@ -187,9 +196,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=15.0, help="seconds for each network call (default 15)"
     )
+    parser.add_argument(
+        "--no-alarm-metrics",
+        action="store_true",
+        help="skip the check that every alarm's metric exists (a stage that has carried no traffic yet)",
+    )
+    parser.add_argument(
+        "--alarm-metrics-wait",
+        type=float,
+        default=300.0,
+        help="seconds to wait for alarm metrics to be listed (default 300)",
+    )
     args = parser.parse_args(argv)
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.alarm_metrics_wait < 0:
+        parser.error("--alarm-metrics-wait must not be negative")
     return args
 
 
@@ -224,6 +246,17 @@ def resolve_config(
     for setting in ("invocation_url", "gateway_url", "token_endpoint"):
         if not values[setting].startswith(("https://", "http://")):
             raise Failure(f"the {setting.replace('_', ' ')} {values[setting]!r} is not an http(s) URL", 2)
+    alarm_names = None
+    if not args.no_alarm_metrics:
+        variable, suffix, key = ALARM_NAMES
+        listed = environ.get(variable) or output(suffix, key)
+        if not listed:
+            raise Failure(
+                f"no alarm names: set {variable}, deploy stack {args.stage}-{suffix} with output {key}, "
+                "or pass --no-alarm-metrics",
+                2,
+            )
+        alarm_names = tuple(name.strip() for name in listed.split(",") if name.strip())
     if region is None and f"{args.stage}-Identity" in cache:
         region = cache[f"{args.stage}-Identity"].get("Region")
     # A Cognito user pool id starts with its region (eu-west-1_AbCdEf123).
@@ -236,6 +269,8 @@ def resolve_config(
         or scope_from_token_endpoint(values["token_endpoint"]),
         timeout=args.timeout,
         seed_data=not args.no_seed_data,
+        alarm_names=alarm_names,
+        alarm_metrics_wait=args.alarm_metrics_wait,
         **values,
     )
 
@@ -562,7 +597,21 @@ def _body(response: httpx.Response) -> str:
     return " ".join(response.text.split())[:200] or response.reason_phrase
 
 
-def run_checks(config: Config, cognito: Any, out: TextIO) -> Report:
+def check_alarm_metrics(config: Config, cloudwatch: Any) -> str:
+    """Every alarm of the stage watches a metric that exists, after this run's traffic."""
+    assert config.alarm_names is not None
+    try:
+        problems = alarm_metrics.missing_metrics(
+            cloudwatch, config.alarm_names, wait_seconds=config.alarm_metrics_wait
+        )
+    except LookupError as error:
+        raise CheckFailed(str(error)) from None
+    if problems:
+        raise CheckFailed("; ".join(f"alarm {name}: {why}" for name, why in problems.items()))
+    return f"{len(config.alarm_names)} alarms watch listed metrics"
+
+
+def run_checks(config: Config, cognito: Any, out: TextIO, cloudwatch: Any = None) -> Report:
     """Every check, in order; a failed check never stops the independent ones after it."""
     report = Report(out)
     out.write(
@@ -589,6 +638,11 @@ def run_checks(config: Config, cognito: Any, out: TextIO) -> Report:
             report.result(name, True, "skipped (--no-seed-data)", 0.0)
     else:
         customer_checks(config, cognito, report)
+    if config.alarm_names is None:
+        report.result(ALARM_CHECK, True, "skipped (--no-alarm-metrics)", 0.0)
+    else:
+        with report.check(ALARM_CHECK) as note:
+            note.append(check_alarm_metrics(config, cloudwatch))
     return report
 
 
@@ -654,7 +708,8 @@ def main(
             lambda region: boto3.client("cloudformation", region_name=region, config=boto_config),
         )
         cognito = boto3.client("cognito-idp", region_name=config.region, config=boto_config)
-        report = run_checks(config, cognito, out)
+        cloudwatch = boto3.client("cloudwatch", region_name=config.region, config=boto_config)
+        report = run_checks(config, cognito, out, cloudwatch)
     except Failure as failure:
         err.write(f"error: {failure}\n")
         return failure.code

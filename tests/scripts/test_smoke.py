@@ -37,7 +37,9 @@ SCOPE = f"{RESOURCE_SERVER}/invoke"
 USER_CLIENT = "smoke-user-client"
 CHECKS = ["runtime-anonymous", "gateway-anonymous", "m2m-token", "gateway-tools", "gateway-search"]
 CUSTOMER_CHECKS = ["customer-token", "customer-own-order", "customer-other", "customer-cleanup"]
-ALL_CHECKS = [*CHECKS, "m2m-no-orders", *CUSTOMER_CHECKS]
+ALL_CHECKS = [*CHECKS, "m2m-no-orders", *CUSTOMER_CHECKS, "alarm-metrics"]
+ALARM = "agentcore-dev-GatewaySystemErrors"
+GATEWAY_ARN = "arn:aws:bedrock-agentcore:eu-west-1:123456789012:gateway/gw-AbCdEf1234"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class Stage:
             "MACHINE_CLIENT_ID": self.client.client_id,
             "USER_CLIENT_ID": USER_CLIENT,
             "AWS_REGION": REGION,
+            "ALARM_NAMES": ALARM,
             **overrides,
         }
 
@@ -135,9 +138,27 @@ def start_stage(
     )
     authorizer = JwtAuthorizer(issuer.issuer, frozenset({USER_CLIENT}), frozenset({client.client_id}))
     gateway_url = stack.enter_context(running_gateway(authorizer=authorizer, lambdas_dir=lambdas_dir))
+    watched_alarm(boto3.session.Session().client("cloudwatch", region_name=REGION))
     moto = boto3.session.Session().client("cognito-idp", region_name=REGION)
     users.append(CognitoUsers(moto, issuer, USER_CLIENT, mfa_required=mfa_required))
     return Stage(runtime, tokens, gateway_url, client, m2m_token, users[-1])
+
+
+def watched_alarm(cloudwatch) -> None:
+    """In moto's CloudWatch: the gateway alarm as stacks/metric_queries.py writes it, and its metric."""
+    query = f"SELECT SUM(SystemErrors) FROM \"AWS/Bedrock-AgentCore\" WHERE Resource = '{GATEWAY_ARN}'"
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM,
+        Metrics=[{"Id": "q", "Expression": query, "Period": 300, "ReturnData": True}],
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    dimensions = [{"Name": "Resource", "Value": GATEWAY_ARN}, {"Name": "Operation", "Value": "InvokeGateway"}]
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Bedrock-AgentCore",
+        MetricData=[{"MetricName": "SystemErrors", "Dimensions": dimensions, "Value": 0}],
+    )
 
 
 @pytest.fixture
@@ -150,7 +171,9 @@ def stage(
 
 def run(*argv: str, environ: dict[str, str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = smoke.main(["--timeout", "5", *argv], out=out, err=err, environ=environ)
+    code = smoke.main(
+        ["--timeout", "5", "--alarm-metrics-wait", "0", *argv], out=out, err=err, environ=environ
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -168,7 +191,7 @@ def test_a_healthy_stage_passes_every_check(stage):
     code, out, err = run("--stage", "dev", environ=stage.environ())
     assert code == 0, out + err
     assert verdicts(out) == dict.fromkeys(ALL_CHECKS, "PASS")
-    assert out.strip().endswith("OK: all 10 checks passed")
+    assert out.strip().endswith("OK: all 11 checks passed")
     assert "HTTP 401" in line_of(out, "runtime-anonymous")
     assert "HTTP 401" in line_of(out, "gateway-anonymous")
     assert "get_order(ORD-1001) refused" in line_of(out, "m2m-no-orders")
@@ -343,10 +366,12 @@ def test_as_a_process_everything_down_is_exit_1_and_one_line_per_check(tmp_path)
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": dead,  # botocore sends cognito-idp here, not to AWS
+        "AWS_ENDPOINT_URL_CLOUDWATCH": dead,
+        "ALARM_NAMES": ALARM,
         "AWS_MAX_ATTEMPTS": "1",
     }
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--timeout", "3"],
+        [sys.executable, str(ROOT / "scripts" / "smoke.py"), "--timeout", "3", "--alarm-metrics-wait", "0"],
         capture_output=True,
         text=True,
         env=env,
@@ -382,6 +407,7 @@ def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
                 "UserClientId": "user-from-stack",
                 "Region": "eu-west-1",
             },
+            "prod-Observability": {"AlarmNames": "agentcore-prod-A, agentcore-prod-B"},
         }
     )
     args = smoke.parse_args(["--stage", "prod", "--machine-client-id", "from-flag"])
@@ -397,6 +423,40 @@ def test_stack_outputs_fill_in_what_flags_and_environment_leave_out():
     )
     assert config.scope == "agentcore-prod-gateway/invoke"  # derived from the Cognito domain prefix
     assert config.user_client_id == "user-from-stack"
+    assert config.alarm_names == ("agentcore-prod-A", "agentcore-prod-B")
+
+
+def test_an_alarm_without_its_metric_fails_and_names_the_alarm(machine_client, issuer, cognito_users):
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, issuer, cognito_users)
+        boto3.client("cloudwatch", region_name=REGION).delete_alarms(AlarmNames=[ALARM])
+        missing = "agentcore-dev-RuntimeSystemErrors"
+        code, out, _ = run(environ=stage.environ(ALARM_NAMES=missing))
+    assert code == 1
+    assert verdicts(out) == {**dict.fromkeys(ALL_CHECKS, "PASS"), "alarm-metrics": "FAIL"}
+    assert f"no such metric alarm: {missing}" in line_of(out, "alarm-metrics")
+
+
+def test_an_alarm_whose_metric_was_never_published_fails(machine_client, issuer, cognito_users):
+    with ExitStack() as stack:
+        stage = start_stage(stack, machine_client, issuer, cognito_users)
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        other = "agentcore-dev-Unpublished"
+        cloudwatch.put_metric_alarm(
+            AlarmName=other, Namespace="AWS/Bedrock-AgentCore", MetricName="Latency", Statistic="Average",
+            Period=300, EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        )  # fmt: skip
+        code, out, _ = run(environ=stage.environ(ALARM_NAMES=f"{ALARM},{other}"))
+    assert code == 1
+    line = line_of(out, "alarm-metrics")
+    assert f"alarm {other}: no metric AWS/Bedrock-AgentCore Latency" in line and ALARM not in line
+
+
+def test_no_alarm_metrics_skips_the_check_and_needs_no_alarm_names(stage):
+    environ = {k: v for k, v in stage.environ().items() if k != "ALARM_NAMES"}
+    code, out, _ = run("--no-alarm-metrics", environ=environ)
+    assert code == 0, out
+    assert "skipped (--no-alarm-metrics)" in line_of(out, "alarm-metrics")
 
 
 @pytest.mark.parametrize(
