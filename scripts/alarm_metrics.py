@@ -19,9 +19,12 @@ from typing import Any
 
 NAME = r'"[^"]+"|[A-Za-z_][A-Za-z0-9_]*'
 QUERY = re.compile(
-    rf"^SELECT\s+[A-Z]+\((?P<metric>{NAME})\)\s+FROM\s+(?P<namespace>{NAME})\s+WHERE\s+(?P<where>.+)$",
+    rf"^SELECT\s+[A-Z]+\((?P<metric>{NAME})\)\s+FROM\s+(?P<namespace>{NAME})(\s+WHERE\s+(?P<where>.+))?$",
     re.IGNORECASE,
 )
+# An alarm on a Contributor Insights rule's metrics: the rule must exist and be on (no ListMetrics entry).
+INSIGHT_RULE = re.compile(r"INSIGHT_RULE_METRIC\('(?P<rule>[^']+)'")
+RULE_NAMESPACE = "(Contributor Insights rule)"
 CONDITION = re.compile(rf"^(?P<key>{NAME})\s*=\s*'(?P<value>[^']*)'$")
 MAX_ALARMS_PER_CALL = 100  # DescribeAlarms' AlarmNames
 
@@ -54,7 +57,7 @@ def parse_query(query: str) -> Watched:
     if not match:
         raise Unreadable(f"not a SELECT f(metric) FROM namespace WHERE ... query: {query!r}")
     dimensions = {}
-    for condition in re.split(r"\s+AND\s+", match["where"], flags=re.IGNORECASE):
+    for condition in re.split(r"\s+AND\s+", match["where"], flags=re.IGNORECASE) if match["where"] else ():
         found = CONDITION.match(condition.strip())
         if not found:
             raise Unreadable(f"a WHERE condition other than name = 'value': {condition.strip()!r}")
@@ -77,13 +80,18 @@ def watched_metrics(alarm: Mapping[str, Any]) -> list[Watched]:
             watched.append(_metric(query["MetricStat"]["Metric"]))
         elif query.get("Expression", "").lstrip().upper().startswith("SELECT"):
             watched.append(parse_query(query["Expression"]))
+        elif rules := set(INSIGHT_RULE.findall(query.get("Expression", ""))):
+            watched += [Watched(RULE_NAMESPACE, rule, {}, exact=True) for rule in sorted(rules)]
     if not watched:
         raise Unreadable("it reads no metric and no Metrics Insights query")
     return watched
 
 
 def exists(cloudwatch: Any, watched: Watched) -> bool:
-    """ListMetrics (every page) has a metric that `watched` matches."""
+    """ListMetrics (every page) has a metric that `watched` matches; for a rule: it exists and is on."""
+    if watched.namespace == RULE_NAMESPACE:
+        rules = cloudwatch.describe_insight_rules().get("InsightRules", [])
+        return any(r["Name"] == watched.metric and r.get("State") == "ENABLED" for r in rules)
     pages = cloudwatch.get_paginator("list_metrics").paginate(
         Namespace=watched.namespace,
         MetricName=watched.metric,

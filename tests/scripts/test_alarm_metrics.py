@@ -132,3 +132,37 @@ def test_a_query_of_another_shape_cannot_be_checked(query):
 def test_an_alarm_on_math_without_a_metric_is_unreadable():
     with pytest.raises(Unreadable):
         watched_metrics({"AlarmName": "a", "Metrics": [{"Id": "e", "Expression": "1 + 1"}]})
+
+
+def test_an_account_wide_query_needs_the_metric_anywhere_in_its_namespace(cloudwatch):
+    query = 'SELECT MAX(ActiveSessionCount) FROM "AWS/Bedrock-AgentCore"'
+    assert parse_query(query).dimensions == {}
+    cloudwatch.put_metric_alarm(
+        AlarmName="agentcore-dev-ActiveSessionsHeadroom",
+        Metrics=[{"Id": "q", "Expression": query, "Period": 60, "ReturnData": True}],
+        EvaluationPeriods=1,
+        Threshold=4000,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    assert list(missing_metrics(cloudwatch, ["agentcore-dev-ActiveSessionsHeadroom"])) == [
+        "agentcore-dev-ActiveSessionsHeadroom"
+    ]
+    publish(cloudwatch, "ActiveSessionCount", [{"Name": "Service", "Value": "AgentCore.Runtime"}])
+    assert missing_metrics(cloudwatch, ["agentcore-dev-ActiveSessionsHeadroom"]) == {}
+
+
+def test_an_alarm_on_a_contributor_insights_rule_needs_the_rule_on(cloudwatch):
+    expression = "100 * INSIGHT_RULE_METRIC('agentcore-dev-top-spenders', 'MaxContributorValue')"
+    cloudwatch.put_metric_alarm(
+        AlarmName="agentcore-dev-TopSpenderShare",
+        Metrics=[{"Id": "e", "Expression": expression, "Period": 3600, "ReturnData": True}],
+        EvaluationPeriods=1,
+        Threshold=50,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    problems = missing_metrics(cloudwatch, ["agentcore-dev-TopSpenderShare"])
+    assert "agentcore-dev-top-spenders" in problems["agentcore-dev-TopSpenderShare"]
+    cloudwatch.put_insight_rule(
+        RuleName="agentcore-dev-top-spenders", RuleState="ENABLED", RuleDefinition="{}"
+    )
+    assert missing_metrics(cloudwatch, ["agentcore-dev-TopSpenderShare"]) == {}
