@@ -38,11 +38,13 @@ def resource_query(
     *,
     period: cdk.Duration,
     label: str,
+    account_wide: bool = False,
 ) -> cloudwatch.MathExpression:
-    """One Metrics Insights query over every series of `metric` whose dimensions include `where`."""
+    """One Metrics Insights query over every series of `metric` whose dimensions include `where` (or, for an
+    account quota, `account_wide`: over every series of the account)."""
     if function not in FUNCTIONS:
         raise ValueError(f"metric query: {function!r} is not one of {sorted(FUNCTIONS)}")
-    if not where:
+    if not where and not account_wide:
         raise ValueError("metric query: a WHERE filter is required (an alarm watches one resource)")
     if period.to_seconds() % 60 or period.to_seconds() > MAX_WINDOW.to_seconds():
         raise ValueError("metric query: the period must be whole minutes, at most 3 hours")
@@ -52,7 +54,8 @@ def resource_query(
     condition = " AND ".join(f"{quoted_name(key)} = '{value}'" for key, value in where.items())
     return cloudwatch.MathExpression(
         expression=(
-            f"SELECT {function}({quoted_name(metric)}) FROM {quoted_name(namespace)} WHERE {condition}"
+            f"SELECT {function}({quoted_name(metric)}) FROM {quoted_name(namespace)}"
+            + (f" WHERE {condition}" if condition else "")
         ),
         period=period,
         label=label,

@@ -23,8 +23,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 
 from stacks.config import StageConfig
+from stacks.metric_queries import resource_query
 
-NAMESPACE = '"AWS/Bedrock-AgentCore"'
+NAMESPACE = "AWS/Bedrock-AgentCore"
 MINUTE = cdk.Duration.minutes(1)
 LARGE_SESSION_REGIONS = ("us-east-1", "us-west-2")  # 5,000 active sessions; 2,500 elsewhere
 
@@ -37,13 +38,9 @@ class Quota:
     key: str  # the stage setting `quota_<key>` overrides the documented limit
     title: str
     unit: str
-    query: Callable[[Mapping[str, str]], str]
+    metric: str
+    resource: str | None  # whose series (a key of the stage's ARNs); None: the account's
     default: Callable[[str], float]
-
-
-def _max_of(metric: str, resource: str | None = None) -> str:
-    where = f" WHERE Resource = '{resource}'" if resource else ""
-    return f"SELECT MAX({metric}) FROM {NAMESPACE}{where}"
 
 
 QUOTAS = (
@@ -52,7 +49,8 @@ QUOTAS = (
         "active_sessions",
         "Runtime: active sessions of the account",
         "sessions",
-        lambda arns: _max_of("ActiveSessionCount"),
+        "ActiveSessionCount",
+        None,
         lambda region: 5_000 if region in LARGE_SESSION_REGIONS else 2_500,
     ),
     Quota(
@@ -60,7 +58,8 @@ QUOTAS = (
         "new_sessions_per_minute",
         "Runtime: new sessions per minute (25 per second per account)",
         "sessions/min",
-        lambda arns: _max_of("SessionCount", arns["runtime"]),
+        "SessionCount",
+        "runtime",
         lambda region: 25 * 60,
     ),
     Quota(
@@ -70,7 +69,8 @@ QUOTAS = (
         "search_calls_per_minute",
         "Gateway: tool searches per minute (25 per minute; one per turn)",
         "searches/min",
-        lambda arns: _max_of("Invocations", arns["runtime"]),
+        "Invocations",
+        "runtime",
         lambda region: 25,
     ),
     Quota(
@@ -78,7 +78,8 @@ QUOTAS = (
         "gateway_calls_per_minute",
         "Gateway: calls per minute (200 per second)",
         "calls/min",
-        lambda arns: _max_of("Invocations", arns["gateway"]),
+        "Invocations",
+        "gateway",
         lambda region: 200 * 60,
     ),
 )
@@ -90,19 +91,24 @@ def limit(config: StageConfig, quota: Quota) -> float:
 
 
 def current(quota: Quota, arns: Mapping[str, str]) -> cloudwatch.MathExpression:
-    """The quota's value per minute, as a Metrics Insights query."""
-    return cloudwatch.MathExpression(
-        expression=quota.query(arns), using_metrics={}, label=f"{quota.title} ({quota.unit})", period=MINUTE
+    """The quota's value per minute, as a Metrics Insights query: the largest series of the resource (or of
+    the account)."""
+    where = {"Resource": arns[quota.resource]} if quota.resource else {}
+    label = f"{quota.title} ({quota.unit})"
+    return resource_query(
+        NAMESPACE, quota.metric, "MAX", where, period=MINUTE, label=label, account_wide=not where
     )
 
 
 def memory_throttles(memory_arn: str) -> cloudwatch.MathExpression:
     """Memory calls throttled (CreateEvent: 5 TPS per actor and session; RetrieveMemoryRecords: 30 TPS)."""
-    return cloudwatch.MathExpression(
-        expression=f"SELECT SUM(Throttles) FROM {NAMESPACE} WHERE Resource = '{memory_arn}'",
-        using_metrics={},
-        label="Memory: throttled calls",
+    return resource_query(
+        NAMESPACE,
+        "Throttles",
+        "SUM",
+        {"Resource": memory_arn},
         period=MINUTE,
+        label="Memory: throttled calls",
     )
 
 
