@@ -172,6 +172,7 @@ class StageConfig:
     # Tools and gateway
     gateway_debug_errors: bool = _setting(bool, default=False)
     gateway_calls_per_caller_per_minute: int = _setting(int, _between(1, 12_000), default=120)
+    policy_validation: str = _setting(str, _one_of("fail", "ignore"), default="fail")
     seed_sample_data: bool = _setting(bool, default=True)
     # Model: Bedrock (`model_id`) or OpenAI (`openai_model_id`, key from the operator's secret, see README)
     model_provider: str = _setting(str, _one_of("bedrock", "openai"), default="bedrock")

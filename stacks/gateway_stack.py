@@ -41,6 +41,14 @@ INSTRUCTIONS = (
     "before calling them; never guess order ids or SKUs, ask the user or list them."
 )
 
+# `fail`: AgentCore's Cedar analyzer refuses a policy with any finding (ALLOW_ALL, ALLOW_NONE, DENY_ALL,
+# DENY_NONE, INVALID...: the control plane's Finding types), and CloudFormation fails the policy's creation
+# with the analyzer's message. `ignore`: create it anyway (a stage whose policies are
+# meant to be broad, e.g. an unconditional catalogue permit flagged ALLOW_ALL).
+POLICY_VALIDATION = {
+    "fail": agentcore.PolicyValidationMode.FAIL_ON_ANY_FINDINGS,
+    "ignore": agentcore.PolicyValidationMode.IGNORE_ALL_FINDINGS,
+}
 CALLER_DIMENSION = "$.context.jwt.sub"  # a rate-limit dimension: the verified caller
 
 
@@ -169,6 +177,7 @@ class GatewayStack(cdk.Stack):
                 policy_name=name,
                 description=f"policies/{name}.cedar",
                 statement=agentcore.PolicyStatement.from_cedar(render(text, self.gateway.gateway_arn)),
+                validation_mode=POLICY_VALIDATION[config.policy_validation],
             )
             for name, text in policy_files().items()
         }

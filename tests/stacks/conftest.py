@@ -25,6 +25,7 @@ VARIANT_OPTIONS = {
         "browser_recording": True,
     },
     "prod": {
+        "policy_validation": "ignore",
         "browser_recording": True,
         "trace_content": True,
         "online_evaluation": True,

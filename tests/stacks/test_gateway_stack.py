@@ -192,3 +192,20 @@ def test_the_gateway_limits_tool_calls_per_verified_caller(synthesized):
     assert props["Entries"] == [
         {"Dimensions": {"$.context.jwt.sub": "*"}, "Requests": [{"Period": "minute", "Rate": rate}]}
     ]
+
+
+def test_policy_validation_is_a_stage_setting(synthesized, variant):
+    """FAIL_ON_ANY_FINDINGS unless a stage chooses `ignore` (the prod variant does)."""
+    from stacks.config import ConfigError, load_stage
+
+    def modes(template):
+        policies = template.find_resources("AWS::BedrockAgentCore::Policy").values()
+        return {p["Properties"]["ValidationMode"] for p in policies}
+
+    assert modes(synthesized.template("dev", "Gateway")) == {"FAIL_ON_ANY_FINDINGS"}
+    from aws_cdk.assertions import Template
+
+    assert modes(Template.from_json(variant.template("prod", "Gateway"))) == {"IGNORE_ALL_FINDINGS"}
+    defaults = {"region": "us-east-1", "model_id": "us.anthropic.claude-sonnet-4-20250514-v1:0"}
+    with pytest.raises(ConfigError, match="key 'policy_validation': must be one of"):
+        load_stage("agentcore", "dev", defaults, {"policy_validation": "warn"})
