@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -94,6 +95,21 @@ def wire_app(
         retry_factory=retry_factory,
         budget=budget,
     )
+    warm_app = app.state.warm_up
+
+    def warm_up() -> None:
+        """The app's warm-up, then the clients of memory and gateway that a first turn would build."""
+        warm_app()
+        if settings.memory_id:
+            from .memory_hooks import _shared_client
+
+            _shared_client(settings.region)
+        if gateway is not None:
+            from .gateway_client import tls_context
+
+            tls_context()
+
+    app.state.warm_up = warm_up
 
     def close() -> None:
         """Release what outlives a request: the gateway sessions, then interpreter and browser sessions."""
@@ -108,6 +124,30 @@ def wire_app(
                     logging.getLogger(__name__).exception("could not close %s", type(session_tool).__name__)
 
     return app, close
+
+
+WARM_UP_THREAD = "agentcore-warm-up"
+
+
+def start_warm_up(app: Any) -> threading.Thread:
+    """Run `app.state.warm_up` on a daemon thread while the server starts.
+
+    Every AgentCore session is a fresh process, so whatever a first turn builds (the issuer's keys, the
+    model's and memory's boto3 clients: ~100-300 ms of loading service models and resolving credentials)
+    is paid by every session. Built here, it overlaps the server's start and the runtime's first `/ping`;
+    a request that comes sooner waits for the same object (each is built once, under a lock). A failure
+    is logged and left to the first request, which tries again.
+    """
+
+    def run() -> None:
+        try:
+            app.state.warm_up()
+        except Exception:
+            logging.getLogger(__name__).exception("start-up warm-up failed (the first request retries)")
+
+    thread = threading.Thread(target=run, name=WARM_UP_THREAD, daemon=True)
+    thread.start()
+    return thread
 
 
 def serve_on_socket(app: Any, sock: socket.socket) -> None:
@@ -135,6 +175,7 @@ def main(*, host: str = HOST, port: int = PORT, sock: socket.socket | None = Non
     except SettingsError as error:
         print(f"agentcore_agent: configuration error: {error}", file=sys.stderr)
         return 2
+    start_warm_up(app)
     try:
         if sock is None:
             app.run(port=port, host=host)

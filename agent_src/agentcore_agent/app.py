@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -69,13 +70,18 @@ class _Turn:
 
 
 def shared_default_model() -> ModelFactory:
-    """A factory that builds the Bedrock model on first use, then shares it (it holds just a boto3 client)."""
+    """A factory that builds the Bedrock model on first use, then shares it (it holds just a boto3 client).
+
+    Thread-safe: the start-up warm-up (`warm_up`) and a first request may ask for it at the same time.
+    """
     cell: list[Any] = []
+    lock = threading.Lock()
 
     def factory(settings: Settings) -> Any:
-        if not cell:
-            cell.append(default_model(settings))
-        return cell[0]
+        with lock:
+            if not cell:
+                cell.append(default_model(settings))
+            return cell[0]
 
     return factory
 
@@ -114,6 +120,13 @@ def create_app(
 
     guard = Middleware(InvocationGuard, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
     app = telemetry.without_send_receive_spans(BedrockAgentCoreApp(middleware=[guard]))
+
+    def warm_up() -> None:
+        """What every first turn needs and no request has to build: the issuer's keys, the model's client."""
+        authenticator.prefetch_keys()
+        make_model(settings)
+
+    app.state.warm_up = warm_up  # __main__ runs it beside the server's start (see its `warm_up`)
 
     @app.entrypoint
     async def invoke(payload: Any, context: RequestContext) -> Any:

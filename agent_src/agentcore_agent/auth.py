@@ -109,6 +109,16 @@ class Authenticator:
             raise AuthError(f"invalid access token ({_one_line(error)})") from None
         return _caller(claims, self._allowed_clients, token)
 
+    def prefetch_keys(self) -> None:
+        """Fetch the discovery document and the key set now (at start), so a first caller does not wait for
+        them; a failure is left for the first request to retry and report."""
+        if self._discovery_url is None:
+            return
+        try:
+            self._issuer_and_keys()[1].get_jwk_set()
+        except (AuthError, jwt.PyJWKClientError) as error:
+            logger.warning("could not prefetch the signing keys (the first request retries): %s", error)
+
     def _issuer_and_keys(self) -> tuple[str, jwt.PyJWKClient]:
         """Fetch the discovery document once; later calls reuse it (keys are cached by PyJWKClient)."""
         with self._lock:
