@@ -35,6 +35,15 @@ def test_starts_the_agent_under_adot_on_port_8080_in_container_mode():
     assert "DOCKER_CONTAINER=1" in env
 
 
+def test_the_agent_code_is_compiled_once_at_build_not_in_every_session():
+    """PYTHONDONTWRITEBYTECODE keeps a session from writing bytecode, so it must be in the image already."""
+    instructions = _instructions()
+    copied = instructions.index(("COPY", "--chown=agent:agent agentcore_agent/ ./agentcore_agent/"))
+    compiled = [i for i, (op, args) in enumerate(instructions) if op == "RUN" and "compileall" in args]
+    assert compiled and compiled[0] > copied
+    assert "agentcore_agent" in instructions[compiled[0]][1]
+
+
 def test_every_runtime_dependency_is_pinned():
     requirements = [
         line.split("#")[0].strip()
