@@ -97,7 +97,8 @@ review: $(DEV_DEPS) $(NODE_DEPS) ## Report of what will be deployed (BASE=<git r
 
 # Benches that print their figures, and with --record also write docs/benchmarks/<name>.md; then print-only ones.
 RECORDED_BENCHES := bench/bench_agent.py bench/bench_agent_tools.py bench/bench_lambdas.py bench/bench_review.py bench/bench_synth.py
-BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py bench/bench_token_budget.py bench/bench_suite.py
+BENCHES := $(RECORDED_BENCHES) bench/bench_turn_latency.py bench/bench_local.py bench/bench_token_budget.py bench/bench_suite.py \
+	bench/bench_first_turn.py
 # Every bench runs; one that missed a goal exits 3 (bench/reporting.py), and the target then fails after the
 # last bench, unless EXPLORE=1 (figures and verdicts only). A bench that crashes stops the target at once.
 define run_benches

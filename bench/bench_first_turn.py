@@ -292,7 +292,7 @@ def report(
         return statistics.median(getattr(run, attribute) for run in runs[kind])
 
     ratio = median("agent", "model_after_start") / median("minimal", "model_after_start")
-    verdict = "meets goal" if ratio <= RATIO_GOAL else "MISSES goal"
+    verdict = reporting.verdict(ratio <= RATIO_GOAL, f"first turn ≤ {RATIO_GOAL}x the minimal agent")
     lines = [
         "# A new session's first turn",
         "",
@@ -356,7 +356,7 @@ def main() -> int:
                 runs[kind].append(first_turn(kind, doubles, index * len(KINDS) + KINDS.index(kind)))
         cpu = {kind: tool_turn_cpu(kind, doubles, args.tool_turns) for kind in KINDS}
     reporting.emit(report(runs, cpu, args, load), args)
-    return 0
+    return reporting.status()
 
 
 if __name__ == "__main__":
