@@ -23,6 +23,9 @@ from typing import Any
 
 ALLOW_LIST = Path(__file__).resolve().parent / "iam_wildcards.toml"
 REGION, ACCOUNT = "<AWS::Region>", "<AWS::AccountId>"
+# In an entry: the account of a stage the statement's stack acts on (the pipeline's post-deploy checks), which
+# the user chooses: the stack's own account or any other.
+STAGE_ACCOUNT = "<StageAccountId>"
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,14 @@ class Entry:
 @functools.cache
 def _resource(pattern: str) -> re.Pattern[str]:
     """An entry's resource: literal, except that `*` inside a `<LogicalId>` reference matches an id part
-    (logical ids carry the stage name and a hash); a `*` anywhere else is the statement's own wildcard."""
+    (logical ids carry the stage name and a hash), and `<StageAccountId>` matches the stack's own account or
+    a 12-digit one; a `*` anywhere else is the statement's own wildcard."""
     parts = re.split(r"(<[^>]*>)", pattern)
     return re.compile(
         "".join(
-            ".".join(re.escape(piece).replace(r"\*", "[A-Za-z0-9]*") for piece in part.split("."))
+            f"(?:{re.escape(ACCOUNT)}|[0-9]{{12}})"
+            if part == STAGE_ACCOUNT
+            else ".".join(re.escape(piece).replace(r"\*", "[A-Za-z0-9]*") for piece in part.split("."))
             if part.startswith("<")
             else re.escape(part)
             for part in parts

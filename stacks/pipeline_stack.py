@@ -24,7 +24,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from stacks import compliance
-from stacks.config import PipelineConfig
+from stacks.config import ConfigError, PipelineConfig
 from stacks.identity_stack import POOL_TAG, pool_tag_value
 from stacks.stage import AgentCoreStage
 from stacks.trust_policies import apply as condition_service_roles
@@ -35,6 +35,10 @@ ARTIFACTS_ARE_REBUILT = (
     "Pipeline artifacts are build outputs, re-created from source by the next run; CloudTrail records access."
 )
 REVIEW_DIRECTORY = "cdk.out/review"
+# The source action's name. CDK Pipelines names it after the repository by default, and that name flows into
+# the construct path and so into every logical id under it: the allow-lists (iam_wildcards.toml,
+# trust_policies.toml) would then hold one user's repository. A fixed name keeps every user's ids the same.
+SOURCE_ACTION = "Repository"
 # The admin calls of a temporary customer (scripts/temporary_user.py): create, set its password, delete.
 TEMPORARY_USER_ACTIONS = (
     "cognito-idp:AdminCreateUser",
@@ -58,6 +62,18 @@ def cdk_cli_version() -> str:
     return json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
 
 
+def _refuse_other_regions(pipeline: PipelineConfig, stages: Sequence[AgentCoreStage]) -> None:
+    """A stage in another region than the pipeline's would need CDK Pipelines' cross-region support stack
+    (a replication bucket and key per region, none of it reviewed here): refused with the fix, not half-built."""
+    for stage in stages:
+        if stage.config.region != pipeline.region:
+            raise ConfigError(
+                f"stage '{stage.config.name}', key 'region': {stage.config.region} differs from the "
+                f"pipeline's region {pipeline.region}; the pipeline promotes stages of its own region "
+                "(set the stage's region, or the pipeline's, so they match)"
+            )
+
+
 class PipelineStack(cdk.Stack):
     """CDK Pipelines over every stage, with approval gates and post-deploy smoke tests."""
 
@@ -71,9 +87,13 @@ class PipelineStack(cdk.Stack):
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        _refuse_other_regions(pipeline, stages)
         condition_service_roles(self)
         source = pipelines.CodePipelineSource.connection(
-            pipeline.repository, pipeline.branch, connection_arn=pipeline.connection_arn
+            pipeline.repository,
+            pipeline.branch,
+            connection_arn=pipeline.connection_arn,
+            action_name=SOURCE_ACTION,
         )
         self.pipeline = pipelines.CodePipeline(
             self,
@@ -87,7 +107,6 @@ class PipelineStack(cdk.Stack):
                 build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
             ),
         )
-        self.source_action_name = pipeline.repository.replace("/", "_")  # how CDK Pipelines names it
         self.stage_accounts = {stage.stage_name: stage.config.account or self.account for stage in stages}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
@@ -126,7 +145,7 @@ class PipelineStack(cdk.Stack):
             compliance.at(code_pipeline, path)
             for path in (
                 "Role",
-                f"Source/{self.source_action_name}/CodePipelineActionRole",
+                f"Source/{SOURCE_ACTION}/CodePipelineActionRole",
                 "Build/Synth/CdkBuildProject/Role",
                 *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),

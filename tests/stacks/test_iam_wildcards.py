@@ -108,3 +108,20 @@ def test_a_reference_glob_matches_only_inside_a_reference():
     wider = iam_wildcards.Statement("P", entry.actions, frozenset({"arn:x:/aws/codebuild/*"}))
     assert entry.matches(ok)
     assert not entry.matches(wider)
+
+
+def test_a_stage_account_placeholder_matches_an_account_and_nothing_wider():
+    entry = iam_wildcards.Entry(
+        "P",
+        frozenset({"cognito-idp:AdminCreateUser"}),
+        frozenset({"arn:aws:cognito-idp:<AWS::Region>:<StageAccountId>:userpool/*"}),
+        "r" * 40,
+    )
+
+    def statement(account: str) -> iam_wildcards.Statement:
+        return iam_wildcards.Statement(
+            "P", entry.actions, frozenset({f"arn:aws:cognito-idp:<AWS::Region>:{account}:userpool/*"})
+        )
+
+    assert entry.matches(statement("<AWS::AccountId>")) and entry.matches(statement("210987654321"))
+    assert not entry.matches(statement("*")) and not entry.matches(statement("21098765432"))

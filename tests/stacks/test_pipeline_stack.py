@@ -220,3 +220,67 @@ def test_no_pipeline_without_its_context_and_required_keys_are_enforced():
     assert load_pipeline(cdk_context()) is None
     with pytest.raises(ConfigError, match="key 'connection_arn': required"):
         load_pipeline({"agentcore:pipeline": {k: v for k, v in PIPELINE.items() if k != "connection_arn"}})
+
+
+def _built_pipeline(pipeline: dict, stage_overrides: dict | None = None):
+    """The app with `pipeline`, built (not synthesized: the pipeline's allow-list checks are construct
+    validations, and a full synth of every stage per case would cost a minute each)."""
+    import copy
+
+    from app import build_app, new_app
+
+    context = copy.deepcopy(cdk_context())
+    stages = context["agentcore:stages"]
+    for name, override in (stage_overrides or {}).items():
+        stages[name] = {**stages[name], **override}
+    context["agentcore:pipeline"] = pipeline
+    app = new_app(context=context)
+    build_app(app)
+    return app.node.find_child("Pipeline")
+
+
+def _validation_errors(construct) -> list[str]:
+    return [error for child in construct.node.find_all() for error in child.node.validate()]
+
+
+USER_PIPELINES = [
+    pytest.param({**PIPELINE, "repository": "example-org/agentcore-cdk"}, {}, id="another-repository"),
+    pytest.param(
+        {
+            **PIPELINE,
+            "repository": "Someone_Else/agents.v2",
+            "branch": "release/2026-12",
+            "connection_arn": "arn:aws:codestar-connections:us-east-1:123456789012:connection/9f8e7d6c-1111-2222",
+        },
+        {},
+        id="branch-and-codestar-connection",
+    ),
+    pytest.param(
+        {**PIPELINE, "account": "999988887777", "repository": "org/repo"},
+        {"dev": {"account": "210987654321"}, "prod": {"account": "333344445555"}},
+        id="stages-in-other-accounts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("pipeline_settings", "stage_overrides"), USER_PIPELINES)
+def test_the_pipeline_builds_for_any_repository_branch_connection_and_stage_accounts(
+    pipeline_settings, stage_overrides
+):
+    pipeline = _built_pipeline(pipeline_settings, stage_overrides)
+    assert _validation_errors(pipeline) == []
+
+
+def test_a_new_wildcard_in_the_pipeline_still_fails_for_any_repository():
+    from aws_cdk import aws_iam as iam
+
+    pipeline = _built_pipeline({**PIPELINE, "repository": "example-org/agentcore-cdk"})
+    project = pipeline.smoke_tests["dev"].project
+    project.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    (error,) = _validation_errors(pipeline)
+    assert "SmokeTestdevRoleDefaultPolicy" in error and "['s3:GetObject'] on ['*'] is not in" in error
+
+
+def test_a_stage_in_another_region_than_the_pipeline_is_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"stage 'prod', key 'region': us-west-2 differs .* us-east-1"):
+        _built_pipeline(PIPELINE, {"prod": {"region": "us-west-2"}})
