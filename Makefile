@@ -131,3 +131,14 @@ local: install cdk.out/assembly-dev/manifest.json ## Run the dev stage on this m
 
 local-reset: ## Forget the local stage's state (.local/: tables, memory, users, traces)
 	@$(PY) -m local reset
+
+# --- The agent image's lock (issue 22): every transitive dependency, with hashes, for linux/arm64 and the image's
+# Python (AGENT_PYTHON: the base image's minor version, agent_src/Dockerfile). tests/agent/test_image_lock.py fails
+# when agent_src/requirements.txt and the lock drift apart. Resolved from PyPI itself (no local indexes or wheel
+# folders): the image build downloads from PyPI, so the hashes must be PyPI's files.
+AGENT_PYTHON := 3.12
+.PHONY: lock
+lock: $(UV_STAMP) ## Re-lock the agent image's dependencies (agent_src/requirements.lock, hashes, linux/arm64)
+	$(UV) pip compile agent_src/requirements.txt --quiet --generate-hashes --python-platform aarch64-manylinux_2_28 \
+		--python-version $(AGENT_PYTHON) \
+		--custom-compile-command 'make lock' -o agent_src/requirements.lock
