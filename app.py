@@ -16,6 +16,7 @@ from typing import Any
 import aws_cdk as cdk
 
 from stacks import compliance
+from stacks.agent_image import IMAGE_KEY, pinned_image
 from stacks.config import ConfigError, StageConfig, context_of, load_pipeline, load_stages
 from stacks.stage import AgentCoreStage
 
@@ -43,8 +44,9 @@ def build_app(app: cdk.App) -> list[AgentCoreStage]:
     pipeline = load_pipeline(context)
     only = app.node.try_get_context(ONLY_STAGE_KEY)
     chosen = selected(configs, only)
+    image = pinned_image(app.node.try_get_context(IMAGE_KEY))
     compliance.add_packs(app)
-    stages = [AgentCoreStage(app, config) for config in chosen]
+    stages = [AgentCoreStage(app, config, image=image) for config in chosen]
     if pipeline is not None and chosen == configs:
         from stacks.pipeline_stack import PipelineStack  # imported only when built: aws_cdk.pipelines is slow
 

@@ -64,7 +64,7 @@ def cdk_cli_version() -> str:
 
 def _refuse_other_regions(pipeline: PipelineConfig, stages: Sequence[AgentCoreStage]) -> None:
     """A stage in another region than the pipeline's would need CDK Pipelines' cross-region support stack
-    (a replication bucket and key per region, none of it reviewed here): refused with the fix, not half-built."""
+    (a replication bucket and key per region, none of it reviewed here): refused with the fix."""
     for stage in stages:
         if stage.config.region != pipeline.region:
             raise ConfigError(

@@ -1,6 +1,9 @@
 """The agent's home: ECR repository, arm64 image built at deploy time, the AgentCore Runtime and its endpoint,
 plus the stage's custom Browser and Code Interpreter the agent may use.
 
+Under the pipeline (`agentcore:image`, stacks/agent_image.py) the stage builds nothing and has no repository:
+its Runtime runs the pipeline's one build, by digest, pulled from the pipeline's repository.
+
 The image is built for linux/arm64 (AgentCore runs nothing else) by CodeBuild during `cdk deploy`, so neither
 synth nor deploy needs local Docker. A build runs only when the agent's source changes; its tag starts with
 the source's content hash and is unique (the repository's tags are immutable), so the runtime rolls to it.
@@ -21,6 +24,7 @@ from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
 from stacks import compliance
+from stacks.agent_image import PinnedImage
 from stacks.browser_recordings import grant_recording, recording_bucket, recording_config
 from stacks.config import StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
@@ -70,29 +74,14 @@ class RuntimeStack(cdk.Stack):
         config: StageConfig,
         identity: IdentityStack,
         capabilities: Sequence[AgentCapability] = (),
+        image: PinnedImage | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
+        self.pinned_image = image
         self.service_name = config.dns_name("agent")  # the spans' `service.name` (OTEL_SERVICE_NAME)
-        self.key = stage_key(self, "Key", config, "agent images at rest")
-        self.repository = ecr.Repository(
-            self,
-            "Repository",
-            image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS,
-            encryption_key=self.key,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    description=f"Keep the last {config.ecr_keep_images} images",
-                    max_image_count=config.ecr_keep_images,
-                )
-            ],
-            removal_policy=removal_policy(config),
-            empty_on_delete=not config.is_retained,
-        )
-        self.artifact = self._artifact()
+        self.artifact = self._pinned_artifact(image) if image else self._built_artifact()
         self.recordings = recording_bucket(self, config)
         self.browser = agentcore.BrowserCustom(
             self,
@@ -148,6 +137,8 @@ class RuntimeStack(cdk.Stack):
             manage_delivery_resource_policy=False,
         )
         self._refuse_user_id_tokens()
+        if image:
+            self._grant_pinned_pull(image)
         grant_model(self.runtime, config, identity.model_api_key)
         for capability in capabilities:
             capability.grant_to_agent(self.runtime)
@@ -174,7 +165,11 @@ class RuntimeStack(cdk.Stack):
                     self.invocation_url,
                     "HTTPS URL to POST prompts to (bearer token required)",
                 ),
-                "RepositoryUri": (self.repository.repository_uri, "ECR repository of the agent image"),
+                **(
+                    {"ImageUri": (image.uri, "The pipeline's agent image this stage runs (by digest)")}
+                    if image
+                    else {"RepositoryUri": (self.repository.repository_uri, "ECR repository of the image")}
+                ),
                 "Region": (self.region, "Region of this stage"),
             },
         )
@@ -188,7 +183,7 @@ class RuntimeStack(cdk.Stack):
         )  # fmt: skip
         chain_deliveries(self.runtime)  # traces and the two log types, one after another
         compliance.acknowledge_policy(self.runtime)
-        if config.image_build == "codebuild":
+        if image is None and config.image_build == "codebuild":
             self._acknowledge_image_build()
 
     def _refuse_user_id_tokens(self) -> None:
@@ -208,9 +203,42 @@ class RuntimeStack(cdk.Stack):
             )
         )
 
-    def _artifact(self) -> agentcore.AgentRuntimeArtifact:
-        """linux/arm64 image: CodeBuild at deploy time by default, local Docker when configured."""
-        if self.config.image_build == "docker":
+    def _pinned_artifact(self, image: PinnedImage) -> agentcore.AgentRuntimeArtifact:
+        """The pipeline's build, by digest; the role may pull from the pipeline's repository only (granted
+        once the Runtime exists, in `_grant_pinned_pull`)."""
+        return agentcore.AgentRuntimeArtifact.from_image_uri(image.uri)
+
+    def _grant_pinned_pull(self, image: PinnedImage) -> None:
+        repository = ecr.Repository.from_repository_attributes(
+            self,
+            "PipelineRepository",
+            repository_arn=image.repository_arn(self.partition),
+            repository_name=image.repository_name,
+        )
+        repository.grant_pull(self.runtime)
+
+    def _built_artifact(self) -> agentcore.AgentRuntimeArtifact:
+        """linux/arm64 image into this stage's repository: CodeBuild at deploy time by default, local Docker
+        when configured."""
+        config = self.config
+        self.key = stage_key(self, "Key", config, "agent images at rest")
+        self.repository = ecr.Repository(
+            self,
+            "Repository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=self.key,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description=f"Keep the last {config.ecr_keep_images} images",
+                    max_image_count=config.ecr_keep_images,
+                )
+            ],
+            removal_policy=removal_policy(config),
+            empty_on_delete=not config.is_retained,
+        )
+        if config.image_build == "docker":
             return agentcore.AgentRuntimeArtifact.from_asset(
                 str(AGENT_SOURCE), platform=ecr_assets.Platform.LINUX_ARM64
             )

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from stacks.account_stack import AccountStack
+from stacks.agent_image import PinnedImage
 from stacks.config import StageConfig
 from stacks.gateway_stack import GatewayStack
 from stacks.identity_stack import IdentityStack
@@ -20,7 +21,7 @@ from stacks.usage_stack import UsageStack
 class AgentCoreStage(cdk.Stage):
     """Every stack of a stage; stack names carry the stage (`dev-Identity`), so `cdk deploy 'dev/*'` works."""
 
-    def __init__(self, scope: Construct, config: StageConfig) -> None:
+    def __init__(self, scope: Construct, config: StageConfig, *, image: PinnedImage | None = None) -> None:
         # Region is pinned (model ARNs and the AgentCore region check depend on it); with no account the
         # stacks stay account-agnostic and take the account from the deploying credentials.
         super().__init__(
@@ -48,6 +49,7 @@ class AgentCoreStage(cdk.Stage):
             config=config,
             identity=self.identity,
             capabilities=[self.memory, self.gateway, self.usage],
+            image=image,
             description=self._describe("agent runtime"),
         )
         self.observability = ObservabilityStack(
