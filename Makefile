@@ -8,6 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Empty: every stage. `make synth STAGE=dev` builds and synthesizes that stage's constructs only.
 STAGE ?=
+# Empty: each stage builds its own agent image at deploy time. The pipeline passes its one build by digest
+# (`IMAGE=<account>.dkr.ecr.<region>.amazonaws.com/<name>@sha256:<digest>`, stacks/agent_image.py).
+IMAGE ?=
 # Keep the CDK CLI and jsii offline and quiet: no version check, no telemetry, no notices, no EOL banner.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -53,7 +56,7 @@ $(NODE_DEPS): package.json package-lock.json
 SYNTH_STAMP := cdk.out/.synthesized-$(or $(STAGE),all)
 SYNTH_SOURCES := app.py cdk.json requirements.txt package.json package-lock.json $(wildcard cdk.context.json) \
 	$(shell find stacks agent_src lambdas policies -type f -not -path '*/__pycache__/*' 2>/dev/null)
-SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE))
+SYNTH_COMMAND = $(CDK) synth --quiet '**' $(if $(STAGE),--context agentcore:stage=$(STAGE)) $(if $(IMAGE),--context agentcore:image=$(IMAGE))
 # The configuration is checked before cdk.out is emptied: a typo in cdk.json keeps the last good assembly.
 define synthesize
 	$(PY) scripts/check_config.py cdk.json

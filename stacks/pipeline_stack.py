@@ -19,7 +19,9 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import pipelines
 from constructs import Construct
 
@@ -31,6 +33,12 @@ from stacks.trust_policies import apply as condition_service_roles
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0  # Python 3.11+, Node 20, make
+# The agent image is built natively on arm64 (AgentCore runs nothing else): no emulation, Docker included.
+IMAGE_BUILD_IMAGE = codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0
+IMAGE_DIRECTORY = ".image"  # where the synth step finds the image step's output (image/reference)
+IMAGES_KEPT = 100  # builds of past commits, so a stage can be re-deployed from an older execution
+# What a stage account's Runtime role needs of the pipeline's repository to pull one image.
+PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
 ARTIFACTS_ARE_REBUILT = (
     "Pipeline artifacts are build outputs, re-created from source by the next run; CloudTrail records access."
 )
@@ -95,11 +103,14 @@ class PipelineStack(cdk.Stack):
             connection_arn=pipeline.connection_arn,
             action_name=SOURCE_ACTION,
         )
+        self.stage_accounts = {stage.stage_name: stage.config.account or self.account for stage in stages}
+        self.images = self._image_repository(stages[0].config.project)
+        self.image_build = self._image_build(source)
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
             pipeline_name=f"{stages[0].config.project}-agent",
-            synth=self._synth(source),
+            synth=self._synth(source, self.image_build),
             cli_version=cdk_cli_version(),
             cross_account_keys=True,
             enable_key_rotation=True,
@@ -107,7 +118,6 @@ class PipelineStack(cdk.Stack):
                 build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
             ),
         )
-        self.stage_accounts = {stage.stage_name: stage.config.account or self.account for stage in stages}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
         for stage, following in zip(stages, [*stages[1:], None], strict=True):
@@ -124,6 +134,8 @@ class PipelineStack(cdk.Stack):
                 post.append(evaluation)
             self.pipeline.add_stage(stage, pre=pre, post=post)
         self.pipeline.build_pipeline()  # build now, so the constructs it creates can be acknowledged
+        self.images.grant_pull_push(self.image_build.project)
+        self.images.grant(self.image_build.project, "ecr:DescribeImages")
         self._acknowledge()
 
     def _acknowledge(self) -> None:
@@ -147,6 +159,7 @@ class PipelineStack(cdk.Stack):
                 "Role",
                 f"Source/{SOURCE_ACTION}/CodePipelineActionRole",
                 "Build/Synth/CdkBuildProject/Role",
+                "Build/BuildImage/BuildImage/Role",
                 *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),
             )
@@ -158,10 +171,66 @@ class PipelineStack(cdk.Stack):
         for role in roles:
             compliance.acknowledge_policy(role)
 
-    def _synth(self, source: pipelines.CodePipelineSource) -> pipelines.ShellStep:
-        """Test, synthesize and review once; the review of this commit is its own artifact (`review`)."""
+    def _image_repository(self, project: str) -> ecr.Repository:
+        """The one repository every stage pulls the agent image from. Stages in other accounts may pull (the
+        repository policy names their accounts; each account's IAM then lets only its Runtime role), and
+        decrypt through ECR only (the key policy); see docs/RELEASES.md for why not ECR replication."""
+        key = kms.Key(
+            self, "AgentImagesKey", enable_key_rotation=True, description=f"{project}: agent images at rest"
+        )
+        repository = ecr.Repository(
+            self,
+            "AgentImages",
+            repository_name=f"{project}-agent",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=key,
+            lifecycle_rules=[ecr.LifecycleRule(max_image_count=IMAGES_KEPT)],
+            removal_policy=cdk.RemovalPolicy.RETAIN,  # stages run these images: never deleted with the stack
+        )
+        others = sorted({account for account in self.stage_accounts.values() if account != self.account})
+        if others:
+            principals = [iam.AccountPrincipal(account) for account in others]
+            repository.add_to_resource_policy(
+                iam.PolicyStatement(principals=principals, actions=list(PULL_ACTIONS))
+            )
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=principals,
+                    actions=["kms:Decrypt"],
+                    resources=["*"],
+                    conditions={"StringEquals": {"kms:ViaService": f"ecr.{self.region}.amazonaws.com"}},
+                )
+            )
+        return repository
+
+    def _image_build(self, source: pipelines.CodePipelineSource) -> pipelines.CodeBuildStep:
+        """One arm64 build of agent_src per source commit (scripts/build_image.sh), before the synth."""
+        return pipelines.CodeBuildStep(
+            "BuildImage",
+            input=source,
+            commands=["bash scripts/build_image.sh"],
+            env={
+                "IMAGE_REPOSITORY": self.images.repository_uri,
+                "COMMIT_ID": source.source_attribute("CommitId"),
+            },
+            build_environment=codebuild.BuildEnvironment(build_image=IMAGE_BUILD_IMAGE, privileged=True),
+            primary_output_directory="image",
+        )
+
+    def _synth(
+        self, source: pipelines.CodePipelineSource, image: pipelines.CodeBuildStep
+    ) -> pipelines.ShellStep:
+        """Test, synthesize every stage with the image build's digest (`make synth IMAGE=...`), review that
+        assembly (the stamp `make synth` leaves makes `make review` reuse it); the review of this commit is
+        its own artifact (`review`)."""
         synth = pipelines.ShellStep(
-            "Synth", input=source, commands=["make test", "make review"], primary_output_directory="cdk.out"
+            "Synth",
+            input=source,
+            additional_inputs={IMAGE_DIRECTORY: image},
+            commands=["make test", f'make synth IMAGE="$(cat {IMAGE_DIRECTORY}/reference)"', "make review"],
+            primary_output_directory="cdk.out",
         )
         self.review_output = synth.add_output_directory(REVIEW_DIRECTORY)
         return synth

@@ -97,16 +97,36 @@ def pipeline_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="session")
 def every_template(pipeline_app: Any, tmp_path_factory: pytest.TempPathFactory) -> list[StackTemplate]:
-    """Every template of every stage and the pipeline (`pipeline_app`), and of one more stage with the
-    optional features' grants (the OpenAI model, browser recordings), synthesized alone."""
+    """Every template of every stage and the pipeline (`pipeline_app`), of one more stage with the
+    optional features' grants (the OpenAI model, browser recordings), synthesized alone, and of the pipeline
+    with a stage in another account."""
+    from aws_cdk.assertions import Template
+
     from app import ONLY_STAGE_KEY, build_app, new_app
     from tests.stacks.test_model_access import OPENAI
+    from tests.stacks.test_pipeline_stack import PIPELINE, _built_pipeline
 
     context = copy.deepcopy(cdk_context())
     context["agentcore:stages"]["openai"] = {**OPENAI, "browser_recording": True}
     context[ONLY_STAGE_KEY] = "openai"
     app = new_app(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
     build_app(app)
+    every_stack = _stack_templates(pipeline_app, app)
+    # The pipeline again with a stage in another account: the statements only cross-account stages get.
+    cross_account = _built_pipeline(PIPELINE, {"prod": {"account": "333344445555"}})
+    return [
+        StackTemplate(
+            "Pipeline",
+            "cross-account-pipeline",
+            "us-east-1",
+            PIPELINE["account"],
+            Template.from_stack(cross_account).to_json(),
+        ),
+        *every_stack,
+    ]
+
+
+def _stack_templates(pipeline_app: Any, app: Any) -> list[StackTemplate]:
     return [
         StackTemplate(
             artifact.hierarchical_id.split("/")[-1],

@@ -53,10 +53,10 @@ def test_stages_are_promoted_in_configured_order_after_build(pipeline):
 
 def test_build_runs_the_tests_before_synthesizing_and_publishes_the_review(pipeline):
     _, template = pipeline
-    (synth,) = _stages(template)["Build"]
+    (synth,) = [a for a in _stages(template)["Build"] if a["Name"] == "Synth"]
     project = _project(template, synth)
     spec = project["Source"]["BuildSpec"]
-    assert spec.index("make test") < spec.index("make review")  # `make review` synthesizes, then reviews
+    assert spec.index("make test") < spec.index("make synth IMAGE=") < spec.index("make review")
     artifacts = json.loads(spec)["artifacts"]["secondary-artifacts"]
     (review,) = [a for a in artifacts.values() if a["base-directory"] == "cdk.out/review"]
     assert review["files"] == "**/*"
@@ -250,7 +250,9 @@ USER_PIPELINES = [
             **PIPELINE,
             "repository": "Someone_Else/agents.v2",
             "branch": "release/2026-12",
-            "connection_arn": "arn:aws:codestar-connections:us-east-1:123456789012:connection/9f8e7d6c-1111-2222",
+            "connection_arn": (
+                "arn:aws:codestar-connections:us-east-1:123456789012:connection/9f8e7d6c-1111-2222"
+            ),
         },
         {},
         id="branch-and-codestar-connection",
@@ -284,3 +286,60 @@ def test_a_new_wildcard_in_the_pipeline_still_fails_for_any_repository():
 def test_a_stage_in_another_region_than_the_pipeline_is_refused_with_the_fix():
     with pytest.raises(ConfigError, match=r"stage 'prod', key 'region': us-west-2 differs .* us-east-1"):
         _built_pipeline(PIPELINE, {"prod": {"region": "us-west-2"}})
+
+
+def test_the_agent_image_is_built_once_on_arm64_before_the_synth_that_pins_its_digest(pipeline):
+    _, template = pipeline
+    build = {a["Name"]: a for a in _stages(template)["Build"]}
+    assert set(build) == {"BuildImage", "Synth"}
+    image, synth = build["BuildImage"], build["Synth"]
+    assert image["RunOrder"] < synth["RunOrder"]
+    (image_output,) = image["OutputArtifacts"]
+    assert image_output["Name"] in [i["Name"] for i in synth["InputArtifacts"]]
+    project = _project(template, image)
+    assert project["Environment"]["Type"] == "ARM_CONTAINER" and project["Environment"]["PrivilegedMode"]
+    assert "bash scripts/build_image.sh" in project["Source"]["BuildSpec"]
+    variables = {v["name"]: v["value"] for v in json.loads(image["Configuration"]["EnvironmentVariables"])}
+    assert variables["COMMIT_ID"] == "#{Source@Repository.CommitId}" or variables["COMMIT_ID"].endswith(
+        ".CommitId}"
+    )
+    commands = json.loads(_project(template, synth)["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+    assert 'make synth IMAGE="$(cat .image/reference)"' in commands
+
+
+def test_the_images_repository_is_kept_immutable_scanned_and_encrypted(pipeline):
+    _, template = pipeline
+    (repository,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECR::Repository"]
+    assert repository["DeletionPolicy"] == "Retain"
+    properties = repository["Properties"]
+    assert properties["RepositoryName"] == "agentcore-agent"
+    assert properties["ImageTagMutability"] == "IMMUTABLE"
+    assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert "RepositoryPolicyText" not in properties  # every stage is in the pipeline's account
+
+
+def test_stages_in_other_accounts_may_pull_the_image_and_decrypt_it_through_ecr_only():
+    from aws_cdk.assertions import Template
+
+    pipeline = _built_pipeline({**PIPELINE, "repository": "org/repo"}, {"prod": {"account": "333344445555"}})
+    template = Template.from_stack(pipeline).to_json()
+    (repository,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECR::Repository"]
+    (statement,) = repository["Properties"]["RepositoryPolicyText"]["Statement"]
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::333344445555:root"}
+    assert sorted(statement["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    (key,) = [r for n, r in template["Resources"].items() if n.startswith("AgentImagesKey")]
+    decrypt = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Action"] == "kms:Decrypt"]
+    assert decrypt == [
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {"StringEquals": {"kms:ViaService": "ecr.us-east-1.amazonaws.com"}},
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::333344445555:root"},
+            "Resource": "*",
+        }
+    ]
