@@ -145,3 +145,9 @@ lock: $(UV_STAMP) ## Re-lock the agent image's dependencies (agent_src/requireme
 	$(UV) pip compile agent_src/requirements.txt --quiet --generate-hashes --python-platform aarch64-manylinux_2_28 \
 		--python-version $(AGENT_PYTHON) \
 		--custom-compile-command 'make lock' -o agent_src/requirements.lock
+
+# --- Preflight (issue 22): the stage's target account, checked before a deploy (also a pipeline step) ----------
+.PHONY: preflight
+preflight: $(DEV_DEPS) ## Check the target account of STAGE=<name> for known first-deploy failures (AWS credentials)
+	@test -n "$(STAGE)" || { echo "make preflight: set STAGE=<name> (a stage of cdk.json)" >&2; exit 2; }
+	@$(PY) scripts/preflight.py --stage $(STAGE)

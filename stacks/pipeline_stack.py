@@ -118,14 +118,16 @@ class PipelineStack(cdk.Stack):
                 build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
             ),
         )
+        self.preflights: dict[str, pipelines.CodeBuildStep] = {}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
         for stage, following in zip(stages, [*stages[1:], None], strict=True):
-            pre = (
-                [pipelines.ManualApprovalStep(f"Approve-{stage.stage_name}")]
-                if stage.config.approval_required
-                else []
-            )
+            preflight = self.preflights[stage.stage_name] = self._preflight(stage)
+            pre: list[pipelines.Step] = [preflight]
+            if stage.config.approval_required:
+                approval = pipelines.ManualApprovalStep(f"Approve-{stage.stage_name}")
+                approval.add_step_dependency(preflight)  # the approver sees a checked account
+                pre.append(approval)
             smoke = self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
             post: list[pipelines.Step] = [smoke]
             if following is not None and following.config.approval_required:
@@ -161,6 +163,7 @@ class PipelineStack(cdk.Stack):
                 "Build/Synth/CdkBuildProject/Role",
                 "Build/BuildImage/BuildImage/Role",
                 *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
+                *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.preflights.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),
             )
         ]
@@ -234,6 +237,21 @@ class PipelineStack(cdk.Stack):
         )
         self.review_output = synth.add_output_directory(REVIEW_DIRECTORY)
         return synth
+
+    def _preflight(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
+        """scripts/preflight.py before the stage deploys, as the stage account's CDK lookup role (read-only;
+        a stage account bootstrapped with `--trust <pipeline account>` lets the pipeline assume it)."""
+        account, region = self.stage_accounts[stage.stage_name], stage.config.region
+        lookup_role = f"arn:{self.partition}:iam::{account}:role/cdk-hnb659fds-lookup-role-{account}-{region}"
+        return pipelines.CodeBuildStep(
+            f"Preflight-{stage.stage_name}",
+            commands=[
+                "make install",
+                f".venv/bin/python scripts/preflight.py --stage {stage.stage_name}"
+                f" --assume-role {lookup_role}",
+            ],
+            role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[lookup_role])],
+        )
 
     def _evaluation(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
         """scripts/evaluate.py against the stage, as a temporary customer it creates and deletes."""

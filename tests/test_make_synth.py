@@ -61,3 +61,8 @@ def test_a_typo_in_cdk_json_keeps_the_last_good_assembly(tmp_path):
     assert result.returncode != 0
     assert "config error" in result.stderr or "config error" in result.stdout
     assert last_good.read_text() == "{}"
+
+
+def test_image_variable_reaches_the_app_as_the_image_context_key():
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/agentcore-agent@sha256:" + "ab" * 32
+    assert make_synth_command(f"IMAGE={image}")[-2:] == ["--context", f"agentcore:image={image}"]
