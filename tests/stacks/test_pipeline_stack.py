@@ -76,7 +76,9 @@ def test_the_stage_before_an_approval_runs_the_evaluation_gate_after_its_smoke_t
     (smoke,) = [a for a in stages["staging"] if a["Name"] == "SmokeTest-staging"]
     assert gate["RunOrder"] > smoke["RunOrder"]  # only after the smoke test passed
     approval = next(a for a in stages["prod"] if a["ActionTypeId"]["Category"] == "Approval")
-    assert list(stages).index("prod") > list(stages).index("staging") and approval["RunOrder"] == 1
+    (preflight,) = [a for a in stages["prod"] if a["Name"] == "Preflight-prod"]
+    assert list(stages).index("prod") > list(stages).index("staging")
+    assert (preflight["RunOrder"], approval["RunOrder"]) == (1, 2)  # the approver sees a checked account
     project = _project(template, gate)
     assert "scripts/evaluate.py" in project["Source"]["BuildSpec"]
     # The test user is a temporary customer the step creates and deletes: no stored credentials at all.
