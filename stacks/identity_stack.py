@@ -133,7 +133,6 @@ class IdentityStack(cdk.Stack):
             "MachineClient",
             user_pool_client_name=config.dns_name("agent-m2m"),
             generate_secret=True,
-            auth_flows=cognito.AuthFlow(),
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(client_credentials=True),
                 scopes=[cognito.OAuthScope.resource_server(self.resource_server, self.gateway_scope)],
@@ -141,6 +140,9 @@ class IdentityStack(cdk.Stack):
             access_token_validity=token_validity,
             prevent_user_existence_errors=True,
         )
+        # An empty AuthFlow() renders no ExplicitAuthFlows, and Cognito then allows refresh, SRP and custom
+        # auth; client_credentials is an OAuth grant, not an explicit flow, so the machine needs none of them.
+        self.m2m_client.node.default_child.add_property_override("ExplicitAuthFlows", [])  # type: ignore[union-attr]
         self.m2m_scopes = [f"{config.dns_name('gateway')}/{GATEWAY_SCOPE}"]
         self.issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
         self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"

@@ -96,3 +96,11 @@ def test_resource_server_domain_and_outputs(dev):
         assert name in outputs
     assert "/.well-known/openid-configuration" in str(outputs["DiscoveryUrl"]["Value"])
     assert "cognito-idp.us-east-1.amazonaws.com" in str(outputs["DiscoveryUrl"]["Value"])
+
+
+def test_machine_client_allows_no_explicit_auth_flow(dev):
+    """Without the list Cognito allows REFRESH_TOKEN, USER_SRP and CUSTOM_AUTH through the machine client."""
+    clients = dev.find_resources(
+        "AWS::Cognito::UserPoolClient", {"Properties": {"AllowedOAuthFlows": ["client_credentials"]}}
+    )
+    assert [c["Properties"].get("ExplicitAuthFlows") for c in clients.values()] == [[]]
