@@ -11,8 +11,9 @@ HTTP contract of `POST /invocations` (served by `BedrockAgentCoreApp` on port 80
   Checked by `http_boundary.InvocationGuard` before the body is read, in this order: 401 Unauthorized
   (missing/invalid/expired token, a malformed claim, or an app client not allowed), 503 AuthUnavailable (keys
   cannot be fetched), 400 InvalidSessionId (the session id header is not 33-100 characters of
-  [A-Za-z0-9_-]), 413 PayloadTooLarge (body over MAX_BODY_BYTES). Then, in the entrypoint: 400
-  InvalidPayload, 413 PromptTooLong, 409 SessionBusy (a turn is still running in this session; a turn whose
+  [A-Za-z0-9_-]), 413 PayloadTooLarge (body over MAX_BODY_BYTES), 400 InvalidPayload (JSON nested too deeply
+  to parse). Then, in the entrypoint: 400 InvalidPayload (also a prompt holding a lone surrogate), 413
+  PromptTooLong, 409 SessionBusy (a turn is still running in this session; a turn whose
   stream never started stops counting after UNSTARTED_TURN_SECONDS).
   A body that is not JSON is refused by the SDK itself with 400 `{"error": "Invalid JSON", ...}`.
 - Error event codes and their `retryable` flag: see `model_errors` (every Bedrock Runtime error, whether

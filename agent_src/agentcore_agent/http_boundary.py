@@ -9,7 +9,10 @@ body of any size. `InvocationGuard` is an ASGI middleware in front of the SDK's 
    unauthenticated request is refused before a byte of its body is read;
 2. checks the session id header (400 InvalidSessionId, see `session_id_problem`);
 3. refuses a body larger than `max_body_bytes` (413 PayloadTooLarge): at once from its Content-Length, or,
-   for a chunked body, as soon as the bytes received pass the limit; nothing beyond the limit is read.
+   for a chunked body, as soon as the bytes received pass the limit; nothing beyond the limit is read;
+4. refuses a body nested deeper than Python's JSON parser can follow (400 InvalidPayload): the SDK's parse
+   would end in a RecursionError, a 500 and a traceback in the log. Found by parsing the body once here
+   (a few ms for the largest allowed body); the SDK then parses it again, as it always does.
 
 The verified caller travels to the entrypoint in the ASGI scope's state (`verified_caller`). Every refusal
 is the JSON shape `{"error": <code>, "message": <one line>}` of `error_response`.
@@ -18,6 +21,7 @@ is the JSON shape `{"error": <code>, "message": <one line>}` of `error_response`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -106,6 +110,7 @@ class InvocationGuard:
             self._check_session_id(headers.get(SESSION_HEADER))
             self._check_declared_size(headers.get("content-length"))
             body = await self._read_body(receive)
+            self._check_nesting(body)
         except _Refused as refused:
             await refused.response(scope, receive, send)
             return
@@ -139,6 +144,16 @@ class InvocationGuard:
     def _refuse_size(self, message: str) -> None:
         logger.warning("refused call (413): %s", message)
         raise _Refused(413, "PayloadTooLarge", message)
+
+    @staticmethod
+    def _check_nesting(body: bytes) -> None:
+        try:
+            json.loads(body)
+        except RecursionError:
+            logger.warning("refused call (400): a body of %d bytes nests too deeply", len(body))
+            raise _Refused(400, "InvalidPayload", "the body nests arrays or objects too deeply") from None
+        except ValueError:
+            return  # not JSON (or not UTF-8): the SDK answers 400 Invalid JSON itself
 
     async def _read_body(self, receive: Receive) -> bytes:
         """The whole body, counted as it arrives; stops reading as soon as it passes the limit."""

@@ -44,6 +44,10 @@ def parse_payload(payload: Any, *, max_prompt_chars: int) -> Invocation:
     prompt = payload["prompt"]
     if not isinstance(prompt, str):
         raise PayloadError(f'"prompt" must be a string, not {_json_type(prompt)}')
+    if not _is_unicode_text(prompt):
+        # JSON may escape a lone surrogate ("\\ud800"); no UTF-8 text can carry it, so the model call, the
+        # answer stream and the MCP session would each fail on it later.
+        raise PayloadError('"prompt" holds a lone surrogate (\\ud800-\\udfff), which is not text')
     if not prompt.strip():
         raise PayloadError('"prompt" is empty')
     if len(prompt) > max_prompt_chars:
@@ -54,6 +58,14 @@ def parse_payload(payload: Any, *, max_prompt_chars: int) -> Invocation:
             code="PromptTooLong",
         )
     return Invocation(prompt=prompt)
+
+
+def _is_unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_type(value: Any) -> str:

@@ -244,3 +244,30 @@ def test_the_guard_is_installed_in_front_of_the_sdk_routes():
 
     app = create_app(settings())
     assert [m.cls for m in app.user_middleware] == [InvocationGuard]
+
+
+# --- bodies the parser or the stream cannot carry ---------------------------------------------------
+
+
+def test_a_deeply_nested_body_is_a_400_not_a_500_with_a_traceback(server, caplog):
+    depth = 1500  # past the interpreter's recursion limit, well under MAX_BODY
+    body = b'{"prompt": "hi", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    assert len(body) < MAX_BODY
+    reply = server.post(None, raw=body)
+    assert reply.status == 400
+    assert json.loads(reply.body) == {
+        "error": "InvalidPayload",
+        "message": "the body nests arrays or objects too deeply",
+    }
+    assert [r for r in caplog.records if r.exc_info] == []
+    assert server.model.requests == []
+
+
+def test_a_prompt_with_a_lone_surrogate_is_a_400_and_the_next_turn_is_answered(server):
+    reply = server.post(None, raw=b'{"prompt": "hi \\ud800"}', session=VALID)
+    assert reply.status == 400
+    assert json.loads(reply.body)["error"] == "InvalidPayload"
+    assert "lone surrogate" in json.loads(reply.body)["message"]
+    assert server.model.requests == []
+    again = server.post({"prompt": "hi"}, session=VALID)
+    assert again.status == 200 and again.text == "answered"
