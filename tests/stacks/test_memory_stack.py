@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import json
 
 import pytest
 
 from stacks.memory_stack import NAMESPACES
 from tests.conftest import ROOT
+from tests.stacks.client_calls import client_actions
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +72,9 @@ def _memory_actions(synthesized):
 
 def agent_memory_actions() -> set[str]:
     """The IAM actions of the data-plane calls `agentcore_agent/memory_hooks.py` makes on its client."""
-    tree = ast.parse((ROOT / "agent_src" / "agentcore_agent" / "memory_hooks.py").read_text())
-    calls = {
-        node.func.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Attribute)
-        and node.func.value.attr == "client"
-    }
-    return {"bedrock-agentcore:" + "".join(word.title() for word in call.split("_")) for call in calls}
+    return client_actions(
+        ROOT / "agent_src" / "agentcore_agent" / "memory_hooks.py", "client", "bedrock-agentcore"
+    )
 
 
 def test_agent_gets_exactly_the_memory_actions_it_calls(synthesized):

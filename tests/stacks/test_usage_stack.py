@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import json
 
 from stacks.usage_stack import AGENT_KEY_ACTIONS, AGENT_USAGE_ACTIONS, TTL_ATTRIBUTE
 from tests.conftest import ROOT
+from tests.stacks.client_calls import client_actions
 
 
 def _table(template):
@@ -45,16 +45,7 @@ def _usage_statements(synthesized):
 
 def budget_table_calls() -> set[str]:
     """The DynamoDB actions of the calls `agentcore_agent/token_budget.py` makes on its client."""
-    tree = ast.parse((ROOT / "agent_src" / "agentcore_agent" / "token_budget.py").read_text())
-    calls = {
-        node.func.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Attribute)
-        and node.func.value.attr == "_client"
-    }
-    return {"dynamodb:" + "".join(word.title() for word in call.split("_")) for call in calls}
+    return client_actions(ROOT / "agent_src" / "agentcore_agent" / "token_budget.py", "_client", "dynamodb")
 
 
 def test_the_agent_gets_exactly_the_table_calls_it_makes_and_the_keys_exact_actions(synthesized):
