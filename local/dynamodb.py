@@ -20,6 +20,7 @@ import json
 import logging
 import socket
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -57,19 +58,39 @@ def _plain_json(result: DynamoResult, context: ActionContext) -> tuple[int, dict
     return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
 
 
-class _SocketMotoServer(ThreadedMotoServer):
-    """moto's threaded server on a listening socket the caller bound: the agent process is told the local
-    DynamoDB's URL before the server starts (the stage starts moto while the agent boots)."""
+class _SerializedApp:
+    """moto's WSGI app answering one request at a time, as DynamoDB isolates transactions.
 
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__(ip_address="127.0.0.1", port=sock.getsockname()[1], verbose=False)
+    moto runs TransactWriteItems by copying the tables, applying the items and, when a condition fails,
+    putting the copies back; with the server's request threads that restore undoes what concurrent calls
+    wrote in between (20 parallel reservations moved units without holds). One lock around the whole
+    backend makes every transaction and conditional write atomic; moto's handlers hold the GIL anyway, so
+    the lock costs next to no throughput.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self._lock:
+            return list(self._app(environ, start_response))  # the whole answer, before the next request
+
+
+class _LocalMotoServer(ThreadedMotoServer):
+    """moto's threaded server, serialized, on 127.0.0.1: on a free port, or on a listening socket the caller
+    bound (the agent process is told the local DynamoDB's URL before the server starts: the stage starts
+    moto while the agent boots)."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        port = 0 if sock is None else sock.getsockname()[1]
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
         self._socket = sock
 
     def _server_entry(self) -> None:
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(
-            "127.0.0.1", 0, app, True, request_handler=MotoRequestHandler, fd=self._socket.fileno()
-        )
+        app = _SerializedApp(DomainDispatcherApplication(create_backend_app))
+        fd = None if self._socket is None else self._socket.fileno()
+        self._server = make_server("127.0.0.1", 0, app, True, request_handler=MotoRequestHandler, fd=fd)
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -88,11 +109,7 @@ class LocalDynamoDB:
         self.state_dir = state_dir / "dynamodb"
         self.tables = tables
         self.region = region
-        self._server = (
-            _SocketMotoServer(sock)
-            if sock is not None
-            else ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        )
+        self._server = _LocalMotoServer(sock)
 
     @property
     def endpoint_url(self) -> str:
