@@ -54,7 +54,7 @@ from local.identity_server import IdentityServer
 from local.memory_store import MemoryStore
 from local.oidc_issuer import OidcIssuer
 from local.traces import TraceReceiver
-from local.users import local_users
+from local.users import local_users, machine_claims
 
 if TYPE_CHECKING:
     from local.dynamodb import LocalDynamoDB
@@ -189,7 +189,7 @@ class LocalStage:
         issuer.users, issuer.client_ids = users, frozenset({USER_CLIENT_ID})
         scopes = str(runtime_env.get("GATEWAY_SCOPES") or "")
         gateway_token = issuer.mint(
-            sub=M2M_CLIENT_ID, client_id=M2M_CLIENT_ID, scope=scopes, expires_in=86_400
+            sub=M2M_CLIENT_ID, client_id=M2M_CLIENT_ID, scope=scopes, expires_in=86_400, **machine_claims()
         )
         # The OpenAI key (MODEL=openai) is served like the deployed API-key provider serves it: to the agent's
         # workload token only. It is read from the developer's OPENAI_API_KEY, never put in the agent's env.

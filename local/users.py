@@ -1,4 +1,4 @@
-"""The local stage's users, mirroring the deployed stage's roles: two customers and an operator.
+"""The local stage's identities, as the deployed pool issues them: two customers, an operator, the machine.
 
 A customer's access token carries `role: customer` and the customer it is bound to (`customer_id`), the
 operator's `role: operator`, as the deployed pool's pre-token trigger adds them. `sub` is derived from the
@@ -14,6 +14,7 @@ import secrets
 import uuid
 from pathlib import Path
 
+from local.lambda_context import LAMBDAS_DIR, load_handler
 from local.oidc_issuer import User
 
 ROLES = {
@@ -37,3 +38,8 @@ def local_users(state_dir: Path) -> dict[str, User]:
         name: User(name, passwords[name], str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-user:{name}")), claims)
         for name, claims in ROLES.items()
     }
+
+
+def machine_claims() -> dict[str, str]:
+    """What the deployed pool's pre-token trigger (V3) adds to the machine client's tokens."""
+    return dict(load_handler(LAMBDAS_DIR / "pre_token").MACHINE_CLAIMS)

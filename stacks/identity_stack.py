@@ -6,8 +6,9 @@ Cognito access tokens carry no `aud`, so consumers authorize by client id (`allo
 
 Binding users to data: an administrator links a user to a customer through the `custom:customer_id`
 attribute (the user client can read it but not write it) or makes them an operator (group `operators`).
-A pre-token-generation trigger (event V2, needs the PLUS feature plan) turns that into the access-token
-claims `role` and `customer_id`, which the gateway's Cedar policies and its interceptor act on.
+A pre-token-generation trigger (event V3, needs the Essentials or Plus feature plan) turns that into the
+access-token claims `role` and `customer_id`, which the gateway's Cedar policies and its interceptor act on;
+V3 (not V2) so the machine client's client-credentials tokens get their `role: service` claim too.
 """
 
 from __future__ import annotations
@@ -103,14 +104,14 @@ class IdentityStack(cdk.Stack):
             config=config,
             source="pre_token",
             caller="Cognito",
-            description="pre-token-generation trigger: role and customer_id claims",
+            description="pre-token-generation trigger: role and customer_id claims (users and machines)",
             logs_key=self.logs_key,
             environment={"OPERATOR_GROUP": OPERATOR_GROUP},
         )
         self.user_pool.add_trigger(
             cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
             self.pre_token_trigger,
-            cognito.LambdaVersion.V2_0,
+            cognito.LambdaVersion.V3_0,  # V3: client-credentials tokens too (lambdas/pre_token)
         )
         token_validity = cdk.Duration.minutes(config.access_token_minutes)
         self.user_client = self.user_pool.add_client(

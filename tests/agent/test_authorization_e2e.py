@@ -18,6 +18,7 @@ from local.gateway import Decision, JwtAuthorizer, running_gateway
 from local.lambda_context import LAMBDAS_DIR
 from local.oidc_issuer import OidcIssuer
 from local.scripted_model import Text, ToolCall
+from local.users import machine_claims
 from tests.agent.gateway_fixtures import tool_results
 
 pytest_plugins = ["tests.agent.gateway_fixtures"]  # fixtures: tables, identity, start_wired
@@ -161,7 +162,9 @@ def test_customer_b_and_an_operator_each_get_what_they_may(issuer, identity, gat
 
 def test_the_machine_identity_reads_the_catalogue_but_no_order(issuer, identity, gateway, start_wired):
     url, _ = gateway
-    identity.access_token = issuer.mint(sub=M2M_CLIENT, client_id=M2M_CLIENT, scope="dev-gateway/invoke")
+    identity.access_token = issuer.mint(
+        sub=M2M_CLIENT, client_id=M2M_CLIENT, scope="dev-gateway/invoke", **machine_claims()
+    )
     turns = [
         ToolCall(tool("___check_stock"), {"sku": "SKU-1001"}),
         ToolCall(tool("___get_order"), {"order_id": "ORD-1001"}),

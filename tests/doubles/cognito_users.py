@@ -2,7 +2,7 @@
 
 moto cannot run a pool's Lambda triggers, so sign-in here does what the deployed pool does: check the
 password, answer a software-token MFA enrolment with a real RFC 6238 check when MFA is required, run the
-REAL pre-token-generation trigger (lambdas/pre_token) on a V2 event built from the user's attributes and
+REAL pre-token-generation trigger (lambdas/pre_token) on a V3 event built from the user's attributes and
 groups, and return an access token minted by the OIDC issuer double with the claims the trigger added.
 Everything else (DescribeUserPoolClient, ...) goes to the wrapped moto client.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.lambda_context import LAMBDAS_DIR, load_handler
 from local.oidc_issuer import OidcIssuer
 from scripts.temporary_user import totp
+from tests.doubles.cognito_events import added_claims, sign_in_event
 
 
 def _refuse(operation: str, code: str, message: str) -> ClientError:
@@ -98,21 +98,8 @@ class CognitoUsers:
 
     def _tokens(self, user: User) -> dict:
         """Run the real pre-token trigger, then mint the access token it shapes."""
-        event = {
-            "version": "2",
-            "triggerSource": "TokenGeneration_Authentication",
-            "userName": user.sub,
-            "callerContext": {"clientId": self.user_client_id},
-            "request": {
-                "userAttributes": {"sub": user.sub, **user.attributes},
-                "groupConfiguration": {"groupsToOverride": user.groups},
-                "scopes": ["aws.cognito.signin.user.admin"],
-            },
-            "response": {"claimsAndScopeOverrideDetails": None},
-        }
-        shaped = load_handler(LAMBDAS_DIR / "pre_token").lambda_handler(event, None)
-        details = shaped["response"]["claimsAndScopeOverrideDetails"] or {}
-        claims = details.get("accessTokenGeneration", {}).get("claimsToAddOrOverride", {})
+        event = sign_in_event(user.sub, user.attributes, user.groups, client_id=self.user_client_id)
+        claims = added_claims(event)
         token = self.issuer.mint(
             sub=user.sub, client_id=self.user_client_id, scope="aws.cognito.signin.user.admin", **claims
         )

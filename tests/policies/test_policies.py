@@ -9,6 +9,7 @@ import cedarpy
 import pytest
 
 from policies.authorizer import authorize, cedar_schema, policy_files, render, tool_names, validate
+from tests.doubles.cognito_events import client_credentials_event, issued_claims, sign_in_event
 
 GATEWAY = "arn:aws:bedrock-agentcore:us-east-1:123456789012:gateway/dev-gateway-abc123"
 USER_CLIENT, M2M_CLIENT = "user-client-id", "m2m-client-id"
@@ -32,7 +33,14 @@ CUSTOMER_A = user("sub-a", role="customer", customer_id="CUST-001")
 CUSTOMER_B = user("sub-b", role="customer", customer_id="CUST-002")
 OPERATOR = user("sub-op", role="operator", **{"cognito:groups": ["operators"]})
 UNBOUND = user("sub-new")  # a user the admin has not linked to a customer (the trigger adds nothing)
-M2M = {"sub": M2M_CLIENT, "client_id": M2M_CLIENT, "token_use": "access", "scope": "dev-gateway/invoke"}
+# The machine client's client-credentials token: `sub` is the client id; the V3 trigger adds role=service.
+M2M = {
+    "sub": M2M_CLIENT,
+    "client_id": M2M_CLIENT,
+    "token_use": "access",
+    "scope": "dev-gateway/invoke",
+    "role": "service",
+}
 WHO = {
     "customer A": CUSTOMER_A,
     "customer B": CUSTOMER_B,
@@ -41,11 +49,12 @@ WHO = {
     "m2m": M2M,
 }
 BOUND = {"customer A", "customer B", "operator"}
+CATALOGUE = BOUND | {"m2m"}  # every caller with a role; the unbound user reaches no tool at all
 
 CASES: list[tuple[str, dict[str, Any], set[str]]] = [
     # (tool, arguments, who is allowed)
-    ("inventory___search_products", {"query": "jacket"}, set(WHO)),
-    ("inventory___check_stock", {"sku": "SKU-1001"}, set(WHO)),
+    ("inventory___search_products", {"query": "jacket"}, CATALOGUE),
+    ("inventory___check_stock", {"sku": "SKU-1001"}, CATALOGUE),
     ("orders___get_order", {"order_id": "ORD-1001"}, BOUND),
     ("orders___list_orders", {}, BOUND),
     ("orders___list_orders", {"customer_id": "CUST-001"}, {"customer A", "operator"}),
@@ -80,6 +89,36 @@ def test_a_forged_claim_in_the_arguments_does_not_make_an_operator() -> None:
     args = {"order_id": "ORD-1003", "status": "SHIPPED", "role": "operator"}
     decision = authorize(CUSTOMER_A, "orders___update_order_status", args, GATEWAY)
     assert not decision.allowed and decision.errors  # not in the tool's schema: not even a valid request
+
+
+def allowed_tools(claims: dict[str, Any]) -> set[str]:
+    """Every tool of CASES the holder of `claims` may call with some of their arguments."""
+    return {tool for tool, arguments, _ in CASES if authorize(claims, tool, arguments, GATEWAY).allowed}
+
+
+def test_the_machine_token_cognito_issues_reaches_exactly_the_catalogue() -> None:
+    """The real trigger on a client-credentials event (V3), then the real policies: the catalogue, no more."""
+    claims = issued_claims(client_credentials_event(M2M_CLIENT))
+    assert claims["sub"] == M2M_CLIENT and claims["role"] == "service"
+    assert allowed_tools(claims) == {"inventory___search_products", "inventory___check_stock"}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "groups"),
+    [({}, []), ({"custom:customer_id": " "}, ["customers"]), ({}, ["service"])],
+    ids=["nothing", "blank-customer", "a-group-named-service"],
+)
+def test_a_user_token_without_a_binding_reaches_no_tool(attributes: dict, groups: list[str]) -> None:
+    claims = issued_claims(sign_in_event("sub-new", attributes, groups, client_id=USER_CLIENT))
+    assert "role" not in claims
+    assert allowed_tools(claims) == set()
+
+
+def test_user_tokens_cognito_issues_keep_their_roles() -> None:
+    customer = issued_claims(sign_in_event("sub-a", {"custom:customer_id": "CUST-001"}, []))
+    operator = issued_claims(sign_in_event("sub-op", {}, ["operators"]))
+    assert allowed_tools(customer) == {tool for tool, _, who in CASES if "customer A" in who}
+    assert allowed_tools(operator) == {tool for tool, _, _ in CASES}
 
 
 def test_the_deciding_policy_is_named_after_its_file() -> None:

@@ -84,11 +84,11 @@ def test_customers_cannot_write_their_own_binding(synthesized):
     assert not any(a.startswith("custom:") for a in user["WriteAttributes"])
 
 
-def test_the_pre_token_trigger_is_v2_and_the_operators_group_exists(synthesized):
+def test_the_pre_token_trigger_is_v3_for_machine_tokens_and_the_operators_group_exists(synthesized):
     identity = synthesized.template("dev", "Identity")
     pool = _one(identity, "AWS::Cognito::UserPool")
     trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
-    assert trigger["LambdaVersion"] == "V2_0"
+    assert trigger["LambdaVersion"] == "V3_0"  # V2 never runs for client-credentials tokens
     (function_id,) = [
         n for n in identity.find_resources("AWS::Lambda::Function") if n.startswith("PreTokenTrigger")
     ]
