@@ -1,4 +1,4 @@
-"""Once-per-account (and region) singletons, created by the one stage configured to own them.
+"""Once-per-account (and region) singletons, created by the one stage that owns them (config._assign_owners).
 
 X-Ray Transaction Search indexes spans into the `aws/spans` log group so a session's trace can be found by
 its attributes; it is an account setting, so two stages sharing an account must not both own it (see

@@ -202,7 +202,8 @@ class StageConfig:
     memory_top_k: int = _setting(int, _between(1, 100), default=3)
     # Observability
     trace_content: bool = _setting(bool, default=False)
-    owns_account_resources: bool = _setting(bool, default=False)
+    # None: derived, the first stage (in config order) of each account and region owns them (_assign_owners)
+    owns_account_resources: bool | None = _setting(bool, default=None)
     transaction_search_percent: int = _setting(int, _between(1, 100), default=1)
     # `adopt`: keep it when on, turn it on otherwise, never off; `create`: CloudFormation's own resource
     # (AlreadyExists where it is on); `existing`: leave the account as it is (transaction_search.py).
@@ -401,25 +402,55 @@ def load_stages(context: Mapping[str, Any]) -> list[StageConfig]:
     for key, value in defaults.items():
         _checked("defaults", key, value)
     configs = [load_stage(project, name, defaults, overrides) for name, overrides in stages.items()]
-    _check_account_owners(configs)
-    return configs
+    pipeline = load_pipeline(context)
+    return _assign_owners(configs, pipeline.account if pipeline else None)
 
 
-def _check_account_owners(configs: list[StageConfig]) -> None:
-    """Account-wide singletons (X-Ray Transaction Search) are created by exactly one stage per account.
+def _assign_owners(configs: list[StageConfig], default_account: str | None) -> list[StageConfig]:
+    """Each account and region gets exactly one owner of its account-wide singletons (account_stack.py).
 
-    A stage without an account deploys wherever its credentials point, so it cannot share a region's
-    ownership with any other owner: two such stages could name the same account.
+    Transaction Search and X-Ray resource policies are settings of an account in one region, so every
+    account and region the stages deploy to needs them once: the first stage of each in config order owns
+    them, unless one of its stages says `owns_account_resources: true` (that one owns them) or a stage says
+    `false` (it never does). A stage that names no account deploys to `default_account` (the pipeline's,
+    as the pipeline deploys it) or, with no pipeline, wherever its credentials point: those of one region are
+    then taken to share one account, and such an owner cannot share a region with an owner that names one,
+    since they could be the same account.
     """
+    groups: dict[tuple[str | None, str], list[StageConfig]] = {}
+    for config in configs:
+        groups.setdefault((config.account or default_account, config.region), []).append(config)
+    owners: set[str] = set()
+    for (account, region), stages in groups.items():
+        claimed = [config for config in stages if config.owns_account_resources]
+        if len(claimed) > 1:
+            where = f"account {account}" if account else "the deploying account (no 'account' set)"
+            raise ConfigError(
+                f"stage '{claimed[1].name}', key 'owns_account_resources': stage '{claimed[0].name}' already "
+                f"owns the account-level resources of {where} in {region} (one owner each; leave the key "
+                "out to let the first stage of each account own them)"
+            )
+        candidates = claimed or [config for config in stages if config.owns_account_resources is None]
+        if candidates:
+            owners.add(candidates[0].name)
+    resolved = [
+        dataclasses.replace(config, owns_account_resources=config.name in owners) for config in configs
+    ]
+    if default_account is None:
+        _check_no_shared_account(resolved)
+    return resolved
+
+
+def _check_no_shared_account(configs: list[StageConfig]) -> None:
+    """An owner that names no account (and no pipeline) may deploy to the account of another owner."""
     owners = [config for config in configs if config.owns_account_resources]
     for index, config in enumerate(owners):
         for other in owners[:index]:
-            may_share = None in (other.account, config.account) or other.account == config.account
-            if other.region == config.region and may_share:
+            if other.region == config.region and None in (other.account, config.account):
                 raise ConfigError(
                     f"stage '{config.name}', key 'owns_account_resources': stage '{other.name}' may already "
                     f"own the account-level resources in {config.region} (give both an 'account' to tell "
-                    "them apart)"
+                    "them apart, or set owns_account_resources: false on one)"
                 )
 
 

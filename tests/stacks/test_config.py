@@ -127,33 +127,6 @@ def test_missing_required_key_and_empty_stage_table():
         load_stages({"agentcore:stages": "{dev:"})
 
 
-def test_two_owners_of_account_resources_in_one_account_are_refused():
-    owner = "stage 'prod', key 'owns_account_resources': stage 'dev' may already own"
-    with pytest.raises(ConfigError, match=owner):
-        load_stages(_context_with_owner("prod"))
-    # dev names no account, so it may be prod's account: still refused
-    one_named = _context_with_owner("prod")
-    one_named["agentcore:stages"]["prod"]["account"] = "210987654321"
-    with pytest.raises(ConfigError, match="give both an 'account'"):
-        load_stages(one_named)
-    both_named = copy.deepcopy(one_named)
-    both_named["agentcore:stages"]["dev"]["account"] = "123456789012"
-    assert sum(s.owns_account_resources for s in load_stages(both_named)) == 2
-    same_account = copy.deepcopy(both_named)
-    same_account["agentcore:stages"]["prod"]["account"] = "123456789012"
-    with pytest.raises(ConfigError, match=owner):
-        load_stages(same_account)
-    other_region = copy.deepcopy(one_named)
-    other_region["agentcore:stages"]["prod"]["region"] = "us-west-2"
-    assert sum(s.owns_account_resources for s in load_stages(other_region)) == 2
-
-
-def _context_with_owner(stage):
-    context = copy.deepcopy(cdk_context())
-    context["agentcore:stages"][stage]["owns_account_resources"] = True
-    return context
-
-
 def test_resource_names_are_derived_and_validated():
     config = load_stages(cdk_context())[0]
     assert config.resource_name("memory") == "agentcore_dev_memory"
