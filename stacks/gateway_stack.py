@@ -43,8 +43,8 @@ INSTRUCTIONS = (
 
 # `fail`: AgentCore's Cedar analyzer refuses a policy with any finding (ALLOW_ALL, ALLOW_NONE, DENY_ALL,
 # DENY_NONE, INVALID...: the control plane's Finding types), and CloudFormation fails the policy's creation
-# with the analyzer's message. `ignore`: create it anyway (a stage whose policies are
-# meant to be broad, e.g. an unconditional catalogue permit flagged ALLOW_ALL).
+# with the analyzer's message (README "When AgentCore refuses a policy"). `ignore`: create it anyway (a
+# stage whose policies are meant to be broad, e.g. an unconditional permit flagged ALLOW_ALL).
 POLICY_VALIDATION = {
     "fail": agentcore.PolicyValidationMode.FAIL_ON_ANY_FINDINGS,
     "ignore": agentcore.PolicyValidationMode.IGNORE_ALL_FINDINGS,
