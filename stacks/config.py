@@ -56,6 +56,8 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MODEL_ID = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?")
 OPENAI_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 SECRET_ARN = re.compile(r"arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@!-]+")
+SECRET_JSON_KEY = re.compile(r"[\w.-]{1,128}")  # AgentCore takes 1-128 characters; no spaces or quotes here
+KMS_KEY_ARN = re.compile(r"arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key/[\w-]+")
 DOMAIN = re.compile(r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 # Ids of one provider given to the other: a Bedrock id names its vendor (`us.anthropic.…`, `openai.gpt-oss…`).
 BEDROCK_VENDOR_ID = re.compile(r"([a-z]{2,4}\.)?[a-z0-9]+\.[a-z0-9-]+.*")
@@ -182,6 +184,14 @@ class StageConfig:
     openai_api_key_secret_arn: str | None = _setting(
         str, _matches(SECRET_ARN, "the full ARN of a Secrets Manager secret"), default=None
     )
+    # The secret is JSON; the key is its value under this field (AgentCore reads it there: model_access.py)
+    openai_api_key_secret_json_key: str = _setting(
+        str, _matches(SECRET_JSON_KEY, "a JSON field name"), default="api_key"
+    )
+    # The secret's customer-managed KMS key, if it has one (none: the aws/secretsmanager key)
+    openai_api_key_secret_kms_key_arn: str | None = _setting(
+        str, _matches(KMS_KEY_ARN, "the ARN of a KMS key"), default=None
+    )
     # Browser tool: the sites the agent may open (none: no browser tool); recordings to an S3 bucket
     browser_allowed_domains: tuple[str, ...] = _setting(
         (list, tuple),
@@ -263,8 +273,9 @@ class StageConfig:
     def _check_model_provider(self) -> None:
         """The OpenAI settings come together, and only with the OpenAI provider."""
         openai = self.model_provider == "openai"
-        for key in ("openai_model_id", "openai_api_key_secret_arn"):
-            if openai and getattr(self, key) is None:
+        required = ("openai_model_id", "openai_api_key_secret_arn")
+        for key in (*required, "openai_api_key_secret_kms_key_arn"):
+            if openai and key in required and getattr(self, key) is None:
                 raise ConfigError(
                     f"stage '{self.name}', key '{key}': required when model_provider is 'openai'"
                 )

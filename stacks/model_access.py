@@ -2,14 +2,20 @@
 
 Bedrock (`model_provider: bedrock`): InvokeModel on the configured model / inference profile ARNs.
 
-OpenAI (`model_provider: openai`): the stage gets an AgentCore Identity API-key credential provider whose key
-comes from a Secrets Manager secret the operator owns (`openai_api_key_secret_arn`). The template carries
-only a CloudFormation dynamic reference to that secret (`{{resolve:secretsmanager:...}}`), resolved by
-CloudFormation at deploy time and stored by AgentCore in its own managed secret; the key is never in the
-template, the repository, the image or the container's environment. The runtime role may read exactly this
+OpenAI (`model_provider: openai`): the stage gets an AgentCore Identity API-key credential provider that
+REFERENCES the Secrets Manager secret the operator owns (`openai_api_key_secret_arn`, a JSON secret whose
+`openai_api_key_secret_json_key` field holds the key): `ApiKeySecretSource: EXTERNAL` with
+`ApiKeySecretConfig {SecretId, JsonKey}` (the CloudFormation schema of the provider; botocore's
+`CreateApiKeyCredentialProvider`: the config is "required when apiKeySecretSource is set to EXTERNAL"). So
+there is one copy of the key, under the operator's rotation, tags and KMS key, and it is never in the
+template, the repository, the image or the container's environment. (MANAGED, the other source, copies the
+key into AgentCore's own `bedrock-agentcore-identity!...` secret.) The runtime role may read exactly this
 provider's key: `GetResourceApiKey` on the provider (plus the token vault and workload-identity directory the
-call is authorized against) and `GetSecretValue` on the provider's own managed secret, nothing broader. The
-L2 `grant_use` would allow every `bedrock-agentcore-identity!*` secret in the account, so it is not used.
+call is authorized against), `GetSecretValue` on the operator's secret alone and, when the secret has a
+customer-managed key (`openai_api_key_secret_kms_key_arn`), `kms:Decrypt` on that key only through Secrets
+Manager. The L2 `grant_use` would allow every `bedrock-agentcore-identity!*` secret in the account, so it is
+not used. Needs a deploy to confirm: that AgentCore reads an EXTERNAL secret with the caller's credentials
+(as it does its managed one, whence these grants) rather than needing the secret's resource policy to name it.
 """
 
 from __future__ import annotations
@@ -27,27 +33,16 @@ def api_key_provider(scope: Construct, config: StageConfig) -> agentcore.ApiKeyC
     """The OpenAI key's provider when the stage uses OpenAI, else None (no provider is deployed)."""
     if not config.uses_openai or config.openai_api_key_secret_arn is None:
         return None
-    return agentcore.ApiKeyCredentialProvider(
-        scope,
-        "OpenAiApiKey",
-        api_key_credential_provider_name=config.dns_name("openai"),
-        # A dynamic reference: CloudFormation resolves it at deploy time; the template holds only the ARN.
-        api_key=cdk.SecretValue.secrets_manager(config.openai_api_key_secret_arn),
+    provider = agentcore.ApiKeyCredentialProvider(
+        scope, "OpenAiApiKey", api_key_credential_provider_name=config.dns_name("openai")
     )
-
-
-def _managed_secret_arn(stack: cdk.Stack, provider: agentcore.ApiKeyCredentialProvider) -> str:
-    """The secret AgentCore keeps this provider's key in: `bedrock-agentcore-identity!default/apikey/<name>`.
-
-    CloudFormation exposes it only as the object attribute `ApiKeySecretArn` (not usable where an ARN
-    belongs), so the ARN is built from the documented name; `-??????` is Secrets Manager's random suffix.
-    """
-    return stack.format_arn(
-        service="secretsmanager",
-        resource="secret",
-        resource_name=f"bedrock-agentcore-identity!default/apikey/{provider.api_key_credential_provider_name}-??????",
-        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    # The L2 (aws-cdk-lib 2.275) offers only `api_key` (MANAGED: a copy); the L1 has the external source.
+    resource: agentcore.CfnApiKeyCredentialProvider = provider.node.default_child  # type: ignore[assignment]
+    resource.api_key_secret_source = "EXTERNAL"
+    resource.api_key_secret_config = agentcore.CfnApiKeyCredentialProvider.SecretReferenceProperty(
+        secret_id=config.openai_api_key_secret_arn, json_key=config.openai_api_key_secret_json_key
     )
+    return provider
 
 
 def model_environment(
@@ -98,6 +93,17 @@ def grant_model(
         iam.PolicyStatement(
             sid="ReadTheModelApiKeySecret",
             actions=["secretsmanager:GetSecretValue"],
-            resources=[_managed_secret_arn(stack, provider)],
+            resources=[str(config.openai_api_key_secret_arn)],
         )
     )
+    if config.openai_api_key_secret_kms_key_arn:
+        principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DecryptTheModelApiKeySecret",
+                actions=["kms:Decrypt"],
+                resources=[config.openai_api_key_secret_kms_key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}
+                },
+            )
+        )

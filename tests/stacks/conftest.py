@@ -15,12 +15,14 @@ import pytest
 from tests.conftest import cdk_context
 
 OPENAI_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
+OPENAI_SECRET_KEY = "arn:aws:kms:us-east-1:111122223333:key/0b1c2d3e-aaaa-bbbb-cccc-0123456789ab"
 # dev: OpenAI + browser sites + recordings; prod: recordings and online evaluation in a retained stage.
 VARIANT_OPTIONS = {
     "dev": {
         "model_provider": "openai",
         "openai_model_id": "gpt-4o-mini",
         "openai_api_key_secret_arn": OPENAI_SECRET_ARN,
+        "openai_api_key_secret_kms_key_arn": OPENAI_SECRET_KEY,
         "browser_allowed_domains": ["docs.aws.amazon.com", "*.example.com"],
         "browser_recording": True,
     },

@@ -205,6 +205,18 @@ OPENAI_SECRET = "arn:aws:secretsmanager:us-east-1:111122223333:secret:openai-AbC
             {"model_provider": "openai", "openai_model_id": "gpt-4o", "openai_api_key_secret_arn": "sk-abc"},
             "stage 'dev', key 'openai_api_key_secret_arn': must be the full ARN of a Secrets Manager secret",
         ),
+        (
+            {"openai_api_key_secret_kms_key_arn": "arn:aws:kms:us-east-1:111122223333:key/k-1"},
+            "key 'openai_api_key_secret_kms_key_arn': only used when model_provider is 'openai'",
+        ),
+        (
+            {"openai_api_key_secret_kms_key_arn": "alias/aws/secretsmanager"},
+            "key 'openai_api_key_secret_kms_key_arn': must be the ARN of a KMS key",
+        ),
+        (
+            {"openai_api_key_secret_json_key": "api key"},
+            "key 'openai_api_key_secret_json_key': must be a JSON field name",
+        ),
         ({"browser_allowed_domains": "example.com"}, "key 'browser_allowed_domains': expected list or tuple"),
         (
             {"browser_allowed_domains": ["docs.aws.amazon.com", "https://example.com"]},

@@ -1,5 +1,5 @@
 """The model option in the templates: Bedrock by default; OpenAI with an AgentCore Identity API-key provider
-whose key only a deploy-time dynamic reference names, and a runtime role that may read exactly that key."""
+that references the operator's own secret (no copy), and a runtime role that may read exactly that key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from agentcore_agent.settings import Settings
 from review import assembly
 from review.lint import LintRun
 from stacks.bedrock_models import INVOKE_ACTIONS
-from tests.stacks.conftest import OPENAI_SECRET_ARN, VARIANT_OPTIONS
+from tests.stacks.conftest import OPENAI_SECRET_ARN, OPENAI_SECRET_KEY, VARIANT_OPTIONS
 from tests.stacks.test_agent_contract import DEPLOY_TIME
 
 SECRET_ARN = OPENAI_SECRET_ARN
@@ -20,7 +20,6 @@ OPENAI = {
     key: VARIANT_OPTIONS["dev"][key]
     for key in ("model_provider", "openai_model_id", "openai_api_key_secret_arn")
 }
-DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:[^}]+\}\}")
 
 
 def _resources(template, kind):
@@ -52,21 +51,22 @@ def test_a_bedrock_stage_has_no_api_key_provider_and_invokes_only_its_model(synt
     assert "GetResourceApiKey" not in actions and INVOKE_ACTIONS[0] in actions
 
 
-def test_the_openai_provider_holds_only_a_dynamic_reference_to_the_operators_secret(variant):
+def test_the_openai_provider_references_the_operators_secret_instead_of_copying_it(variant):
     (provider,) = _resources(
         variant.template("dev", "Identity"), "AWS::BedrockAgentCore::ApiKeyCredentialProvider"
     )
     assert provider["Properties"] == {
         "Tags": [{"Key": "agentcore:stage", "Value": "agentcore-dev"}],
         "Name": "agentcore-dev-openai",
-        "ApiKey": f"{{{{resolve:secretsmanager:{SECRET_ARN}:SecretString:::}}}}",
+        "ApiKeySecretSource": "EXTERNAL",
+        "ApiKeySecretConfig": {"SecretId": SECRET_ARN, "JsonKey": "api_key"},
     }
 
 
 def _assert_no_key_material(templates: list[dict]) -> None:
     for template in templates:
         for provider in _resources(template, "AWS::BedrockAgentCore::ApiKeyCredentialProvider"):
-            assert DYNAMIC_REFERENCE.fullmatch(provider["Properties"]["ApiKey"])
+            assert "ApiKey" not in provider["Properties"]  # no key, not even a reference to resolve
         text = json.dumps(template)
         assert not re.search(r"sk-[A-Za-z0-9_-]{16,}", text)
         assert "unsafePlainText" not in text
@@ -94,14 +94,36 @@ def test_the_runtime_may_read_exactly_that_providers_key_and_call_no_bedrock_mod
     ]
     secret = by_sid["ReadTheModelApiKeySecret"]
     assert secret["Action"] == "secretsmanager:GetSecretValue"
-    # the provider's own managed secret (any random suffix), no other
-    assert json.dumps(secret["Resource"]).endswith(
-        ':secret:bedrock-agentcore-identity!default/apikey/agentcore-dev-openai-??????"]]}'
-    )
-    assert "*" not in json.dumps(secret["Resource"])
+    assert secret["Resource"] == SECRET_ARN  # the operator's secret, no AgentCore-managed copy
+    assert by_sid["DecryptTheModelApiKeySecret"] == {
+        "Sid": "DecryptTheModelApiKeySecret",
+        "Action": "kms:Decrypt",
+        "Effect": "Allow",
+        "Resource": OPENAI_SECRET_KEY,
+        "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+    }
     everything = json.dumps(statements)
     assert "bedrock:InvokeModel" not in everything
     assert sum("GetResourceApiKey" in json.dumps(s) for s in statements) == 1
+
+
+def test_a_secret_under_the_aws_managed_key_gets_no_kms_grant():
+    """Without `openai_api_key_secret_kms_key_arn` the secret uses aws/secretsmanager, whose key policy
+    already lets Secrets Manager decrypt for the account: no KMS statement at all."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iam as iam
+
+    from stacks.config import load_stage
+    from stacks.model_access import api_key_provider, grant_model
+
+    config = load_stage(
+        "agentcore", "dev", {"region": "us-east-1", "model_id": "amazon.nova-lite-v1:0"}, OPENAI
+    )
+    stack = cdk.Stack(cdk.App(), "Grants", env=cdk.Environment(region="us-east-1"))
+    role = iam.Role(stack, "Agent", assumed_by=iam.ServicePrincipal("bedrock-agentcore.amazonaws.com"))
+    grant_model(role, config, api_key_provider(stack, config))
+    statements = json.dumps(cdk.assertions.Template.from_stack(stack).find_resources("AWS::IAM::Policy"))
+    assert "secretsmanager:GetSecretValue" in statements and "kms:" not in statements
 
 
 def test_the_agent_accepts_the_openai_environment_and_no_key_is_in_it(variant):
