@@ -48,6 +48,9 @@ SAFETY_EVALUATORS = ("Builtin.Harmfulness", "Builtin.Stereotyping", "Builtin.Ref
 MAX_EVALUATORS = 10  # per online evaluation configuration (AgentCore's limit)
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                       2922, 3288, 3653)  # fmt: skip
+CANARY_ENDPOINT = "canary"  # the second runtime endpoint of a stage with canary_percent (docs/CANARY.md)
+MAX_CANARY_PERCENT = 50  # a canary is the smaller share; above half, promote instead
+MAX_CANARY_BAKE_MINUTES = 480  # the rollout step's CodeBuild timeout is the bake plus a margin, within 8 hours
 AGENTCORE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
 PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 STAGE_NAME = re.compile(r"[a-z][a-z0-9]{1,11}")
@@ -248,6 +251,10 @@ class StageConfig:
         default=("Builtin.Helpfulness", "Builtin.Correctness", "Builtin.ToolSelectionAccuracy"),
     )
     online_evaluation_min_score: float = _setting((int, float), _between(0, 1), default=0.5)
+    # Canary releases (docs/CANARY.md): the share of new sessions a new version serves first (0: off), and for
+    # how long it bakes before `live` moves to it (the pipeline's rollout step waits that long).
+    canary_percent: int = _setting(int, _between(0, MAX_CANARY_PERCENT), default=0)
+    canary_bake_minutes: int = _setting(int, _between(1, MAX_CANARY_BAKE_MINUTES), default=30)
 
     def __post_init__(self) -> None:
         from stacks.bedrock_models import PROFILE_REGIONS, split_model_id
@@ -261,6 +268,7 @@ class StageConfig:
             )
         self._check_model_provider()
         self._check_online_evaluation()
+        self._check_canary()
         object.__setattr__(self, "browser_allowed_domains", tuple(self.browser_allowed_domains))
         object.__setattr__(self, "online_evaluators", tuple(self.online_evaluators))
         object.__setattr__(self, "budget_alert_percents", tuple(self.budget_alert_percents))
@@ -310,6 +318,19 @@ class StageConfig:
                 f"stage '{self.name}', key 'online_evaluation': region {self.region} does not offer "
                 f"{ONLINE_EVALUATION_TYPE}"
             )
+
+    def _check_canary(self) -> None:
+        """The canary is a second endpoint beside the one clients call, so it cannot take that one's name."""
+        if self.canary and self.endpoint_name == CANARY_ENDPOINT:
+            raise ConfigError(
+                f"stage '{self.name}', key 'endpoint_name': '{CANARY_ENDPOINT}' is the canary's endpoint when "
+                "canary_percent is set (choose another name)"
+            )
+
+    @property
+    def canary(self) -> bool:
+        """A new version serves `canary_percent` of new sessions on the canary endpoint before `live`."""
+        return self.canary_percent > 0
 
     @property
     def uses_openai(self) -> bool:

@@ -64,6 +64,29 @@ def test_the_shipped_context_loads_three_stages_in_promotion_order():
     assert not stages[0].is_retained
 
 
+# Canary releases: the share, the bake, and the canary's endpoint name kept free.
+BAD_CANARY = [
+    ({"canary_percent": 51}, "stage 'dev', key 'canary_percent': must be between 0 and 50"),
+    ({"canary_percent": -1}, "stage 'dev', key 'canary_percent': must be between 0 and 50"),
+    ({"canary_percent": 12.5}, "stage 'dev', key 'canary_percent': expected int, got 12.5"),
+    ({"canary_percent": True}, "stage 'dev', key 'canary_percent': expected int, got true"),
+    ({"canary_bake_minutes": 0}, "stage 'dev', key 'canary_bake_minutes': must be between 1 and 480"),
+    ({"canary_bake_minutes": 481}, "stage 'dev', key 'canary_bake_minutes': must be between 1 and 480"),
+    (
+        {"canary_percent": 10, "endpoint_name": "canary"},
+        "stage 'dev', key 'endpoint_name': 'canary' is the canary's endpoint when canary_percent is set",
+    ),
+]
+
+
+def test_canary_is_off_by_default_and_on_with_a_share():
+    assert not load_stages(_context())[0].canary
+    dev = load_stages(_context(canary_percent=10, canary_bake_minutes=45))[0]
+    assert dev.canary and (dev.canary_percent, dev.canary_bake_minutes) == (10, 45)
+    # Off, the canary's name is free for the endpoint clients call.
+    assert load_stages(_context(endpoint_name="canary"))[0].endpoint_name == "canary"
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -96,6 +119,7 @@ def test_the_shipped_context_loads_three_stages_in_promotion_order():
             "stage 'dev', key 'transaction_search_percent': must be between 1",
         ),
         *BAD_ONLINE_EVALUATION,
+        *BAD_CANARY,
     ],
 )
 def test_bad_values_name_the_stage_and_key(overrides, message):
