@@ -50,7 +50,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2922, 3288, 3653)  # fmt: skip
 CANARY_ENDPOINT = "canary"  # the second runtime endpoint of a stage with canary_percent (docs/CANARY.md)
 MAX_CANARY_PERCENT = 50  # a canary is the smaller share; above half, promote instead
-MAX_CANARY_BAKE_MINUTES = 480  # the rollout step's CodeBuild timeout is the bake plus a margin, within 8 hours
+MAX_CANARY_BAKE_MINUTES = (
+    480  # the rollout step's CodeBuild timeout is the bake plus a margin, within 8 hours
+)
 AGENTCORE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
 PROJECT_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 STAGE_NAME = re.compile(r"[a-z][a-z0-9]{1,11}")
@@ -323,8 +325,8 @@ class StageConfig:
         """The canary is a second endpoint beside the one clients call, so it cannot take that one's name."""
         if self.canary and self.endpoint_name == CANARY_ENDPOINT:
             raise ConfigError(
-                f"stage '{self.name}', key 'endpoint_name': '{CANARY_ENDPOINT}' is the canary's endpoint when "
-                "canary_percent is set (choose another name)"
+                f"stage '{self.name}', key 'endpoint_name': '{CANARY_ENDPOINT}' is the canary's endpoint "
+                "when canary_percent is set (choose another name)"
             )
 
     @property

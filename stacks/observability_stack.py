@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aws_cdk as cdk
+from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -20,7 +21,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from stacks.config import StageConfig
+from stacks.config import CANARY_ENDPOINT, StageConfig
 from stacks.encryption import stage_key
 from stacks.gateway_stack import GatewayStack
 from stacks.memory_stack import MemoryStack
@@ -96,6 +97,9 @@ class ObservabilityStack(cdk.Stack):
         evaluation = runtime.evaluation  # online evaluation scores, when the stage has it
         if evaluation:
             self.alarms.update(score_alarms(self, config, evaluation, self.topic))
+        # What scripts/rollout.py watches during a bake (`<project>-<stage>-canary-*`); kept out of
+        # `AlarmNames`, whose metrics the smoke test expects to exist: the canary's exist while it serves.
+        self.canary_alarms = self._canary_alarms(runtime) if config.canary else {}
         self.dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -114,7 +118,8 @@ class ObservabilityStack(cdk.Stack):
                     )
                 ]
             ]
-            + ([[score_widget(evaluation)]] if evaluation else []),
+            + ([[score_widget(evaluation)]] if evaluation else [])
+            + ([self._canary_widgets()] if config.canary else []),
         )
         self.outputs = publish(
             self,
@@ -125,6 +130,16 @@ class ObservabilityStack(cdk.Stack):
                 "AlarmNames": (
                     cdk.Fn.join(",", [alarm.alarm_name for alarm in self.alarms.values()]),
                     "The stage's alarms, comma-separated",
+                ),
+                **(
+                    {
+                        "CanaryAlarmNames": (
+                            cdk.Fn.join(",", [alarm.alarm_name for alarm in self.canary_alarms.values()]),
+                            "The alarms that roll a canary back, comma-separated",
+                        )
+                    }
+                    if self.canary_alarms
+                    else {}
                 ),
             },
         )
@@ -223,6 +238,52 @@ class ObservabilityStack(cdk.Stack):
                 name, errors, 1, f"The '{target}' tool function raised (not a tool error)."
             )
         return alarms
+
+    def _canary_alarms(self, runtime: RuntimeStack) -> dict[str, cloudwatch.Alarm]:
+        """The canary endpoint's share alone: 5xx, throttles, p90 latency (at the stage's p99 budget: a
+        canary whose typical call is as slow as live's worst fails), and its own online evaluation scores."""
+        config, m = self.config, self.metrics
+        alarms = {
+            "CanarySystemErrors": self._alarm(
+                "canary-SystemErrors",
+                m.canary_totals["SystemErrors"],
+                1,
+                "The canary version failed requests (5xx).",
+            ),
+            "CanaryThrottles": self._alarm(
+                "canary-Throttles", m.canary_totals["Throttles"], 1, "The canary endpoint throttled requests."
+            ),
+            "CanaryLatencyP90": self._alarm(
+                "canary-LatencyP90",
+                m.canary["latency_p90"],
+                config.latency_p99_threshold_ms,
+                f"The canary version's p90 latency reached {config.latency_p99_threshold_ms} ms.",
+            ),
+        }
+        if runtime.canary_evaluation:
+            scores = score_alarms(self, config, runtime.canary_evaluation, self.topic)
+            alarms.update({f"Canary{name}": alarm for name, alarm in scores.items()})
+        return alarms
+
+    def _canary_widgets(self) -> list:
+        """Live and canary side by side during a rollout: invocations, 5xx and p90 latency of each."""
+        m = self.metrics
+        return [
+            cloudwatch.GraphWidget(
+                title=f"Rollout: {title}, live vs canary",
+                left=[
+                    m.runtime[key].with_(label=f"live {label}"),
+                    m.canary[key].with_(label=f"canary {label}"),
+                ],
+                width=8,
+                height=6,
+            )
+            for title, key, label in (
+                ("invocations", "invocations", "invocations"),
+                ("errors (5xx)", "system_errors", "5xx"),
+                ("latency p90", "latency_p90", "p90 ms"),
+            )
+        ]
 
     def _share_widget(self) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(
@@ -330,6 +391,36 @@ def agentcore_total(metric: str, resource_arn: str, label: str) -> cloudwatch.Ma
     )
 
 
+def endpoint_dimension(config: StageConfig, endpoint_name: str) -> str:
+    """The `Name` dimension of one endpoint's runtime metrics: `AgentName::EndpointName` (AWS's format for the
+    runtime's resource-usage metrics; for these metrics a deploy must confirm it, docs/OBSERVABILITY.md)."""
+    return f"{config.resource_name('agent')}::{endpoint_name}"
+
+
+def endpoint_metrics(
+    config: StageConfig, agent: agentcore.Runtime, endpoint_name: str
+) -> dict[str, cloudwatch.Metric]:
+    """One endpoint's runtime metrics. The L2's dimension set (runtime-base.ts `metric()`), except that its
+    `Name` is the DEFAULT endpoint and clients call the stage's named ones. AWS lists no dimensions for these
+    metrics (docs/OBSERVABILITY.md)."""
+    dimensions = {
+        "Operation": "InvokeAgentRuntime",
+        "Name": endpoint_dimension(config, endpoint_name),
+        "Resource": agent.agent_runtime_arn,
+    }
+    period = {"period": FIVE_MINUTES, "dimensions_map": dimensions}
+    return {
+        "sessions": agent.metric_session_count(**period),
+        "invocations": agent.metric_invocations(**period),
+        "latency_p50": agent.metric_latency(statistic="p50", **period),
+        "latency_p90": agent.metric_latency(statistic="p90", **period),
+        "latency_p99": agent.metric_latency(statistic="p99", **period),
+        "system_errors": agent.metric_system_errors(**period),
+        "user_errors": agent.metric_user_errors(**period),
+        "throttles": agent.metric_throttles(**period),
+    }
+
+
 class StageMetrics:
     """Every metric the dashboard and alarms read, named once, bound to this stage's resources."""
 
@@ -337,25 +428,27 @@ class StageMetrics:
         self, config: StageConfig, runtime: RuntimeStack, gateway: GatewayStack, memory: MemoryStack
     ) -> None:
         agent = runtime.runtime
-        # The L2's dimension set (runtime-base.ts `metric()`), except that its `Name` is the DEFAULT endpoint
-        # and clients call the stage's named one. AWS lists no dimensions for these metrics; its runtime
-        # resource-usage metrics write `Name` as `AgentName::EndpointName` (docs/OBSERVABILITY.md).
-        endpoint = {
-            "Operation": "InvokeAgentRuntime",
-            "Name": f"{config.resource_name('agent')}::{config.endpoint_name}",
-            "Resource": agent.agent_runtime_arn,
-        }
-        period = {"period": FIVE_MINUTES, "dimensions_map": endpoint}
-        self.runtime = {
-            "sessions": agent.metric_session_count(**period),
-            "invocations": agent.metric_invocations(**period),
-            "latency_p50": agent.metric_latency(statistic="p50", **period),
-            "latency_p90": agent.metric_latency(statistic="p90", **period),
-            "latency_p99": agent.metric_latency(statistic="p99", **period),
-            "system_errors": agent.metric_system_errors(**period),
-            "user_errors": agent.metric_user_errors(**period),
-            "throttles": agent.metric_throttles(**period),
-        }
+        self.runtime = endpoint_metrics(config, agent, config.endpoint_name)
+        # The canary's share, on its own endpoint (`Name = <agent>::canary`), when the stage has one.
+        self.canary = endpoint_metrics(config, agent, CANARY_ENDPOINT) if config.canary else None
+        self.canary_totals = (
+            {
+                metric: resource_query(
+                    AGENTCORE_NAMESPACE,
+                    metric,
+                    "SUM",
+                    {
+                        "Resource": agent.agent_runtime_arn,
+                        "Name": endpoint_dimension(config, CANARY_ENDPOINT),
+                    },
+                    period=FIVE_MINUTES,
+                    label=f"Canary {metric}",
+                )
+                for metric in ("SystemErrors", "Throttles")
+            }
+            if config.canary
+            else None
+        )
         self.gateway = {
             "invocations": gateway_metric(gateway, "Invocations", "Sum"),
             "latency": gateway_metric(gateway, "Latency", "p90"),

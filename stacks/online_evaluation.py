@@ -46,22 +46,26 @@ class OnlineEvaluation(Construct):
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: StageConfig, runtime: agentcore.Runtime,
-        endpoint: agentcore.RuntimeEndpoint, service_name: str,
+        endpoint: agentcore.RuntimeEndpoint, service_name: str, variant: str | None = None,
     ) -> None:  # fmt: skip
+        """`variant` (e.g. `canary`) scores a second endpoint's sessions under names of their own."""
         super().__init__(scope, construct_id)
         self.min_score = config.online_evaluation_min_score
+        self.variant = variant
         self.results = encrypted_log_group(
             self,
             "Results",
             config,
             logs_key(self, "ResultsLogsKey", config, "online evaluation results"),
-            name=f"{RESULTS_PREFIX}/{config.dns_name('agent')}",
+            name=f"{RESULTS_PREFIX}/{config.dns_name('-'.join(filter(None, ('agent', variant))))}",
         )
         endpoint_logs = agentcore.DataSourceConfig.from_agent_runtime_endpoint(runtime, endpoint)
         self.evaluation = agentcore.OnlineEvaluationConfig(
             self,
             "Config",
-            online_evaluation_config_name=config.resource_name("evaluation"),
+            online_evaluation_config_name=config.resource_name(
+                "_".join(filter(None, (variant, "evaluation")))
+            ),
             description=f"{config.name}: judges score {config.online_evaluation_percent:g}% of sessions",
             evaluators=[
                 agentcore.EvaluatorSelector.builtin(BUILTIN[name]) for name in config.online_evaluators
@@ -120,15 +124,16 @@ def score_alarms(
     """One alarm per evaluator: its hourly average below the stage's minimum score. An hour without a sampled
     session is not a failure (a quiet stage must not page)."""
     alarms = {}
+    prefix = f"{evaluation.variant}-" if evaluation.variant else ""
     for evaluator, metric in evaluation.score_totals.items():
         short = evaluator.removeprefix("Builtin.")
         alarm = alarms[evaluator] = cloudwatch.Alarm(
             scope,
-            f"{short}Score",
-            alarm_name=config.dns_name(f"{short}Score"),
+            f"{prefix}{short}Score",
+            alarm_name=config.dns_name(f"{prefix}{short}Score"),
             alarm_description=(
-                f"The average {evaluator} score of sampled sessions fell below {evaluation.min_score:g} "
-                "(online evaluation)."
+                f"The average {evaluator} score of sampled {evaluation.variant or 'live'} sessions fell "
+                f"below {evaluation.min_score:g} (online evaluation)."
             ),
             metric=metric,
             threshold=evaluation.min_score,

@@ -26,7 +26,7 @@ from constructs import Construct
 from stacks import compliance
 from stacks.agent_image import PinnedImage
 from stacks.browser_recordings import grant_recording, recording_bucket, recording_config
-from stacks.config import StageConfig
+from stacks.config import CANARY_ENDPOINT, StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
 from stacks.encryption import removal_policy, stage_key
 from stacks.identity_stack import IdentityStack
@@ -64,7 +64,8 @@ class AgentCapability(Protocol):
 
 
 class RuntimeStack(cdk.Stack):
-    """ECR + image build + Runtime (+ `live` endpoint) + Browser + Code Interpreter for one stage."""
+    """ECR + image build + Runtime (+ `live` endpoint, and `canary` when on) + Browser + Code Interpreter
+    for one stage."""
 
     def __init__(
         self,
@@ -147,11 +148,8 @@ class RuntimeStack(cdk.Stack):
         self.endpoint = self.runtime.add_endpoint(
             config.endpoint_name, description=f"{config.name}: the endpoint clients call"
         )
-        self.invocation_url = (
-            f"https://bedrock-agentcore.{self.region}.amazonaws.com/runtimes/"
-            f"arn%3A{self.partition}%3Abedrock-agentcore%3A{self.region}%3A{self.account}"
-            f"%3Aruntime%2F{self.runtime.agent_runtime_id}/invocations?qualifier={config.endpoint_name}"
-        )
+        self.invocation_url = self._invocation_url(config.endpoint_name)
+        self.canary_endpoint = self._canary_endpoint() if config.canary else None
         self.outputs = publish(
             self,
             {
@@ -171,6 +169,18 @@ class RuntimeStack(cdk.Stack):
                     else {"RepositoryUri": (self.repository.repository_uri, "ECR repository of the image")}
                 ),
                 "Region": (self.region, "Region of this stage"),
+                "RuntimeId": (self.runtime.agent_runtime_id, "AgentCore Runtime id (scripts/rollout.py)"),
+                **(
+                    {
+                        "CanaryEndpointName": (CANARY_ENDPOINT, "Qualifier of the canary endpoint"),
+                        "CanaryPercent": (
+                            str(config.canary_percent),
+                            "Share of new sessions callers send to the canary endpoint (docs/CANARY.md)",
+                        ),
+                    }
+                    if config.canary
+                    else {}
+                ),
             },
         )
         self.evaluation = (
@@ -181,10 +191,38 @@ class RuntimeStack(cdk.Stack):
             if config.online_evaluation
             else None
         )  # fmt: skip
+        # The canary's sessions are scored apart: each endpoint has its own log group (docs/CANARY.md).
+        self.canary_evaluation = (
+            OnlineEvaluation(
+                self, "CanaryEvaluation", config=config, runtime=self.runtime, endpoint=self.canary_endpoint,
+                service_name=self.service_name, variant=CANARY_ENDPOINT,
+            )
+            if config.online_evaluation and self.canary_endpoint
+            else None
+        )  # fmt: skip
         chain_deliveries(self.runtime)  # traces and the two log types, one after another
         compliance.acknowledge_policy(self.runtime)
         if image is None and config.image_build == "codebuild":
             self._acknowledge_image_build()
+
+    def _invocation_url(self, qualifier: str) -> str:
+        return (
+            f"https://bedrock-agentcore.{self.region}.amazonaws.com/runtimes/"
+            f"arn%3A{self.partition}%3Abedrock-agentcore%3A{self.region}%3A{self.account}"
+            f"%3Aruntime%2F{self.runtime.agent_runtime_id}/invocations?qualifier={qualifier}"
+        )
+
+    def _canary_endpoint(self) -> agentcore.RuntimeEndpoint:
+        """The `canary` endpoint beside the one clients call. Neither declares a version nor a description:
+        scripts/rollout.py owns both (its state). The L2 would pin both endpoints to the Runtime's newest
+        version (`AgentRuntimeVersion: GetAtt Runtime.AgentRuntimeVersion`), so every deploy would move all
+        sessions at once; undeclared, CloudFormation neither moves them nor reports the controller's moves as
+        drift (drift detection checks declared properties only). docs/CANARY.md."""
+        canary = self.runtime.add_endpoint(CANARY_ENDPOINT)
+        for endpoint in (self.endpoint, canary):
+            for owned_by_rollout in ("AgentRuntimeVersion", "Description"):
+                endpoint.node.default_child.add_property_deletion_override(owned_by_rollout)
+        return canary
 
     def _refuse_user_id_tokens(self) -> None:
         """The L2 allows all three workload-token actions; callers are authorized by JWT, so AgentCore
