@@ -21,6 +21,22 @@ def _one(template, resource_type):
     return found
 
 
+def _live_configs(template) -> dict[str, dict]:
+    """The live endpoint's evaluation configurations (a stage with a canary also has the canary's, tested in
+    tests/stacks/test_canary.py)."""
+    template = template if isinstance(template, dict) else template.to_json()
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == CONFIG_TYPE and not logical_id.startswith("CanaryEvaluation")
+    }
+
+
+def _live_config(template):
+    (found,) = _live_configs(template).items()
+    return found
+
+
 def _runtime_environment(runtime):
     (_, resource) = _one(runtime, "AWS::BedrockAgentCore::Runtime")
     return resource["Properties"]["EnvironmentVariables"]
@@ -33,6 +49,7 @@ def _results_group(template):
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Logs::LogGroup"
         and "/aws/bedrock-agentcore/evaluations/" in json.dumps(resource["Properties"].get("LogGroupName"))
+        and not logical_id.startswith("CanaryEvaluation")
     ]
     return found
 
@@ -60,7 +77,11 @@ def _score_alarms(observability):
     template = observability if isinstance(observability, dict) else observability.to_json()
     for resource in template["Resources"].values():
         properties = resource["Properties"]
-        if resource["Type"] == "AWS::CloudWatch::Alarm" and SCORE_NAMESPACE in json.dumps(properties):
+        if (
+            resource["Type"] == "AWS::CloudWatch::Alarm"
+            and SCORE_NAMESPACE in json.dumps(properties)
+            and "-canary-" not in properties["AlarmName"]
+        ):
             alarms[_score_query(properties)[0]] = properties
     return alarms
 
@@ -77,7 +98,7 @@ def staging(synthesized):
 
 def test_the_shipped_stages_evaluate_staging_only(synthesized):
     for stage in ("dev", "staging", "prod"):
-        configs = synthesized.template(stage, "Runtime").find_resources(CONFIG_TYPE)
+        configs = _live_configs(synthesized.template(stage, "Runtime"))
         assert len(configs) == (stage == "staging"), stage
         assert bool(_score_alarms(synthesized.template(stage, "Observability"))) == (stage == "staging")
     assert synthesized.stages["staging"].config.trace_content  # the judges need the prompts and answers
@@ -85,7 +106,7 @@ def test_the_shipped_stages_evaluate_staging_only(synthesized):
 
 def test_the_configuration_reads_this_stages_runtime_with_the_configured_evaluators(staging):
     config, runtime, _ = staging
-    (_, resource) = _one(runtime, CONFIG_TYPE)
+    (_, resource) = _live_config(runtime)
     props = resource["Properties"]
     assert props["OnlineEvaluationConfigName"] == "agentcore_staging_evaluation"
     assert [e["EvaluatorId"] for e in props["Evaluators"]] == list(config.online_evaluators)
@@ -102,13 +123,15 @@ def test_the_configuration_reads_this_stages_runtime_with_the_configured_evaluat
                            f"-{config.endpoint_name}"]]}
     ]  # fmt: skip
     assert source["ServiceNames"] == [_runtime_environment(runtime)["OTEL_SERVICE_NAME"]]
-    (endpoint_id,) = runtime.find_resources("AWS::BedrockAgentCore::RuntimeEndpoint")
+    (endpoint_id,) = runtime.find_resources(
+        "AWS::BedrockAgentCore::RuntimeEndpoint", {"Properties": {"Name": config.endpoint_name}}
+    )
     assert endpoint_id in resource["DependsOn"]
 
 
 def test_results_go_to_a_kms_encrypted_log_group_of_the_stage_with_its_retention(staging):
     config, runtime, _ = staging
-    (_, resource) = _one(runtime, CONFIG_TYPE)
+    (_, resource) = _live_config(runtime)
     group_id, group = _results_group(runtime.to_json())
     assert (
         group["Properties"]["LogGroupName"]
@@ -122,7 +145,7 @@ def test_results_go_to_a_kms_encrypted_log_group_of_the_stage_with_its_retention
 
 def test_the_execution_role_has_exactly_the_l2_grants_and_trusts_only_this_accounts_evaluations(staging):
     _, runtime, _ = staging
-    (_, resource) = _one(runtime, CONFIG_TYPE)
+    (_, resource) = _live_config(runtime)
     role_id = resource["Properties"]["EvaluationExecutionRoleArn"]["Fn::GetAtt"][0]
     role = runtime.find_resources("AWS::IAM::Role")[role_id]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
@@ -193,7 +216,7 @@ def test_the_dashboard_draws_the_scores_against_the_threshold(staging):
 def test_a_stages_own_evaluators_sampling_and_threshold_reach_the_templates(variant):
     options = VARIANT_OPTIONS["prod"]
     runtime = variant.template("prod", "Runtime")
-    (config,) = [r["Properties"] for r in runtime["Resources"].values() if r["Type"] == CONFIG_TYPE]
+    (config,) = [r["Properties"] for r in _live_configs(runtime).values()]
     assert [e["EvaluatorId"] for e in config["Evaluators"]] == options["online_evaluators"]
     assert config["Rule"]["SamplingConfig"] == {"SamplingPercentage": options["online_evaluation_percent"]}
     _, group = _results_group(runtime)
