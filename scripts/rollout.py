@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Canary rollout of a new agent runtime version: bake on the `canary` endpoint, then promote `live` or undo.
 
-    python scripts/rollout.py --runtime-id <id> --stage dev --bake-minutes 30
+    python scripts/rollout.py --runtime-id <id> --alarm-prefix agentcore-dev-canary- --bake-minutes 30
 
 State lives in the two endpoints themselves (never in a local file), so a re-run after a crash resumes:
 - newest runtime version N == `live`'s version: nothing to roll out (already promoted).
 - `canary`'s description records "rolled back N: <alarm>": the rollout of N failed before; fail again.
-- `canary` not on N: point it at N; the bake starts at the canary endpoint's lastUpdatedAt.
-- during the bake, any alarm named `<stage>-canary-*` in ALARM: `canary` back to `live`'s version, exit 1.
-- bake over, no alarm: one UpdateAgentRuntimeEndpoint moves `live` to N (atomic: never half-promoted).
+- `canary` not on (or moving to) N: point it at N, then wait until it is READY on N; the bake starts at the
+  READY endpoint's lastUpdatedAt. An update that fails (or is not READY in time) rolls back like an alarm.
+- during the bake, any alarm whose name starts with the prefix in ALARM: `canary` back to `live`'s version,
+  exit 1.
+- bake over, no alarm: one UpdateAgentRuntimeEndpoint moves `live` to N (atomic: never half-promoted), and
+  the step ends when `live` is READY on N.
 Callers pick `canary` for a share of NEW sessions by a hash of the session id (see docs/CANARY.md).
-Exit codes: 0 promoted or nothing to do, 1 rolled back (the alarm is named), 2 bad arguments, 6 AWS error.
+Exit codes: 0 promoted or nothing to do, 1 rolled back (the alarm is named) or not promoted, 2 bad arguments,
+6 AWS error.
 """
 
 from __future__ import annotations
@@ -25,6 +29,14 @@ from typing import Any
 LIVE, CANARY = "live", "canary"
 ROLLED_BACK = "rolled back "
 AWS_ERROR = 6
+READY = "READY"
+FAILED = frozenset({"CREATE_FAILED", "UPDATE_FAILED"})  # GetAgentRuntimeEndpoint's status enum
+READY_TIMEOUT = timedelta(minutes=15)  # an endpoint update that is not READY by then counts as failed
+READY_POLL_SECONDS = 10
+
+
+class NotReady(Exception):
+    """An endpoint update failed or did not finish in time; the message is one line."""
 
 
 def _endpoint(control: Any, runtime_id: str, name: str) -> dict[str, Any]:
@@ -41,66 +53,105 @@ def _firing(cloudwatch: Any, prefix: str) -> list[str]:
     return sorted(a["AlarmName"] for a in alarms["MetricAlarms"] + alarms.get("CompositeAlarms", []))
 
 
+def _when_ready(
+    control: Any,
+    runtime_id: str,
+    name: str,
+    version: str,
+    *,
+    now: Callable[[], datetime],
+    wait: Callable[[float], None],
+) -> dict[str, Any]:
+    """The endpoint once it is READY serving `version` (an update is asynchronous: UPDATING first)."""
+    deadline = now() + READY_TIMEOUT
+    while True:
+        endpoint = _endpoint(control, runtime_id, name)
+        if endpoint["status"] == READY and endpoint.get("liveVersion") == version:
+            return endpoint
+        if endpoint["status"] in FAILED or now() >= deadline:
+            reason = endpoint.get("failureReason") or f"not READY on version {version} in {READY_TIMEOUT}"
+            raise NotReady(f"{name} is {endpoint['status']}: {reason}")
+        wait(READY_POLL_SECONDS)
+
+
+def _roll_back(control: Any, runtime_id: str, newest: str, live_version: str, cause: str) -> tuple[int, str]:
+    """`canary` back to `live`'s version, recording why in its description (a re-run then stops at once)."""
+    reason = f"{ROLLED_BACK}{newest}: {cause}"
+    control.update_agent_runtime_endpoint(
+        agentRuntimeId=runtime_id,
+        endpointName=CANARY,
+        agentRuntimeVersion=live_version,
+        description=reason[:200],
+    )
+    return 1, f"{reason}; live stays on version {live_version}"
+
+
 def rollout(
     control: Any,
     cloudwatch: Any,
     *,
     runtime_id: str,
-    stage: str,
+    alarm_prefix: str,
     bake: timedelta,
     now: Callable[[], datetime],
     wait: Callable[[float], None],
     poll_seconds: float = 60,
+    live_name: str = LIVE,
 ) -> tuple[int, str]:
     """Drive one rollout to its end; returns (exit code, one-line outcome)."""
-    live = _endpoint(control, runtime_id, LIVE)
+    live = _endpoint(control, runtime_id, live_name)
     newest = _newest_version(control, runtime_id)
     if live["liveVersion"] == newest:
-        return 0, f"live is on version {newest}: nothing to roll out"
+        return 0, f"{live_name} is on version {newest}: nothing to roll out"
     canary = _endpoint(control, runtime_id, CANARY)
     if canary.get("description", "").startswith(f"{ROLLED_BACK}{newest}:"):
         return 1, f"version {newest} was rolled back earlier: {canary['description']}"
-    if canary["liveVersion"] != newest or canary.get("targetVersion", newest) != newest:
-        canary = control.update_agent_runtime_endpoint(
+    if canary.get("targetVersion", canary.get("liveVersion")) != newest:  # not on N, nor moving to it
+        control.update_agent_runtime_endpoint(
             agentRuntimeId=runtime_id,
             endpointName=CANARY,
             agentRuntimeVersion=newest,
             description=f"baking {newest}",
         )
+    try:
+        canary = _when_ready(control, runtime_id, CANARY, newest, now=now, wait=wait)
+    except NotReady as error:
+        return _roll_back(control, runtime_id, newest, live["liveVersion"], str(error))
     bake_ends = canary["lastUpdatedAt"] + bake
-    prefix = f"{stage}-canary-"
     while True:
-        firing = _firing(cloudwatch, prefix)
+        firing = _firing(cloudwatch, alarm_prefix)
         if firing:
-            reason = f"{ROLLED_BACK}{newest}: {', '.join(firing)}"
-            control.update_agent_runtime_endpoint(
-                agentRuntimeId=runtime_id,
-                endpointName=CANARY,
-                agentRuntimeVersion=live["liveVersion"],
-                description=reason[:200],
-            )
-            return 1, f"{reason}; live stays on version {live['liveVersion']}"
+            return _roll_back(control, runtime_id, newest, live["liveVersion"], ", ".join(firing))
         left = (bake_ends - now()).total_seconds()
         if left <= 0:
             break
         wait(min(poll_seconds, left))
     control.update_agent_runtime_endpoint(
         agentRuntimeId=runtime_id,
-        endpointName=LIVE,
+        endpointName=live_name,
         agentRuntimeVersion=newest,
         description=f"promoted {newest}",
     )
-    return 0, f"live promoted to version {newest} after a clean bake of {bake}"
+    try:
+        _when_ready(control, runtime_id, live_name, newest, now=now, wait=wait)
+    except NotReady as error:  # the endpoint keeps serving its previous version; a re-run tries again
+        return 1, f"{live_name} was not promoted to version {newest}: {error}"
+    return 0, f"{live_name} promoted to version {newest} after a clean bake of {bake}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runtime-id", required=True)
-    parser.add_argument("--stage", required=True)
+    parser.add_argument("--runtime-id", required=True, help="the stage's runtime (output RuntimeId)")
+    parser.add_argument(
+        "--alarm-prefix", required=True, help="alarms that roll back, e.g. agentcore-dev-canary-"
+    )
     parser.add_argument("--bake-minutes", type=float, default=30)
+    parser.add_argument("--live-endpoint", default=LIVE, help="the endpoint clients call (endpoint_name)")
     args = parser.parse_args(argv)
     if args.bake_minutes < 0:
         parser.error("--bake-minutes must be >= 0")
+    if args.live_endpoint == CANARY:
+        parser.error(f"--live-endpoint cannot be '{CANARY}' (the canary's own endpoint)")
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -109,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             boto3.client("bedrock-agentcore-control"),
             boto3.client("cloudwatch"),
             runtime_id=args.runtime_id,
-            stage=args.stage,
+            alarm_prefix=args.alarm_prefix,
             bake=timedelta(minutes=args.bake_minutes),
             now=lambda: datetime.now(UTC),
             wait=time.sleep,
+            live_name=args.live_endpoint,
         )
     except (BotoCoreError, ClientError) as error:
         print(f"rollout: AWS call failed: {error}", file=sys.stderr)

@@ -12,20 +12,28 @@ from botocore.stub import Stubber
 from scripts import rollout
 
 RID = "dev_agent-AbCdEf1234"
+PREFIX = "agentcore-dev-canary-"  # the stage's canary alarms (stacks/observability_stack.py)
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 ARN = f"arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/{RID}"
 
 
 def _endpoint(
-    name: str, version: str, description: str = "managed by rollout", updated: datetime = T0
+    name: str,
+    version: str,
+    description: str = "managed by rollout",
+    updated: datetime = T0,
+    status: str = "READY",
+    target: str | None = None,
+    failure: str | None = None,
 ) -> dict:
     return {
         "liveVersion": version,
-        "targetVersion": version,
+        "targetVersion": target or version,
         "agentRuntimeEndpointArn": f"{ARN}/runtime-endpoint/{name}",
         "agentRuntimeArn": ARN,
         "description": description,
-        "status": "READY",
+        "status": status,
+        **({"failureReason": failure} if failure else {}),
         "createdAt": T0 - timedelta(days=1),
         "lastUpdatedAt": updated,
         "name": name,
@@ -99,7 +107,7 @@ def _alarms(w: Stubber, firing: list[str]) -> None:
     w.add_response(
         "describe_alarms",
         {"MetricAlarms": alarms, "CompositeAlarms": []},
-        {"AlarmNamePrefix": "dev-canary-", "StateValue": "ALARM"},
+        {"AlarmNamePrefix": PREFIX, "StateValue": "ALARM"},
     )
 
 
@@ -108,7 +116,7 @@ def _run(control, cloudwatch, clock: Clock, bake_minutes: float = 2):
         control,
         cloudwatch,
         runtime_id=RID,
-        stage="dev",
+        alarm_prefix=PREFIX,
         bake=timedelta(minutes=bake_minutes),
         now=clock.now,
         wait=clock.wait,
@@ -121,11 +129,16 @@ def test_a_clean_bake_promotes_live(clients) -> None:
     _versions(c, "10")
     _get(c, "canary", "9")
     _update(c, "canary", "10", "baking 10")
-    for _ in range(3):  # t = 0, 60, 120 s: the bake of 2 minutes ends on the third look
+    _get(c, "canary", "9", status="UPDATING", target="10")  # the update is asynchronous
+    _get(c, "canary", "10", updated=T0 + timedelta(seconds=10))  # READY after one poll: the bake starts
+    for _ in range(3):  # t = 10, 70, 130 s: the bake of 2 minutes ends on the third look
         _alarms(w, [])
     _update(c, "live", "10", "promoted 10")
-    code, outcome = _run(control, cloudwatch, Clock())
+    _get(c, "live", "10")
+    clock = Clock()
+    code, outcome = _run(control, cloudwatch, clock)
     assert code == 0 and "live promoted to version 10" in outcome
+    assert clock.t == T0 + timedelta(seconds=130)
 
 
 def test_an_alarm_during_the_bake_rolls_back_and_names_it(clients) -> None:
@@ -134,20 +147,23 @@ def test_an_alarm_during_the_bake_rolls_back_and_names_it(clients) -> None:
     _versions(c, "10")
     _get(c, "canary", "9")
     _update(c, "canary", "10", "baking 10")
+    _get(c, "canary", "10")
     _alarms(w, [])
-    _alarms(w, ["dev-canary-errors"])
-    _update(c, "canary", "9", "rolled back 10: dev-canary-errors")
+    _alarms(w, ["agentcore-dev-canary-SystemErrors"])
+    _update(c, "canary", "9", "rolled back 10: agentcore-dev-canary-SystemErrors")
     code, outcome = _run(control, cloudwatch, Clock())
-    assert code == 1 and "dev-canary-errors" in outcome and "live stays on version 9" in outcome
+    assert (
+        code == 1 and "agentcore-dev-canary-SystemErrors" in outcome and "live stays on version 9" in outcome
+    )
 
 
 def test_a_rerun_after_a_rollback_fails_again_without_touching_an_endpoint(clients) -> None:
     control, cloudwatch, c, _ = clients
     _get(c, "live", "9")
     _versions(c, "10")
-    _get(c, "canary", "9", description="rolled back 10: dev-canary-errors")
+    _get(c, "canary", "9", description="rolled back 10: agentcore-dev-canary-SystemErrors")
     code, outcome = _run(control, cloudwatch, Clock())
-    assert code == 1 and "dev-canary-errors" in outcome
+    assert code == 1 and "agentcore-dev-canary-SystemErrors" in outcome
 
 
 def test_a_rerun_after_a_crash_mid_bake_resumes_the_bake_from_the_endpoint(clients) -> None:
@@ -157,9 +173,11 @@ def test_a_rerun_after_a_crash_mid_bake_resumes_the_bake_from_the_endpoint(clien
     _get(c, "live", "9")
     _versions(c, "10")
     _get(c, "canary", "10", updated=T0 - timedelta(seconds=90))
+    _get(c, "canary", "10", updated=T0 - timedelta(seconds=90))  # already READY on 10: no wait
     _alarms(w, [])
     _alarms(w, [])
     _update(c, "live", "10", "promoted 10")
+    _get(c, "live", "10")
     code, _ = _run(control, cloudwatch, clock)
     assert code == 0 and clock.t == T0 + timedelta(seconds=30)
 
@@ -169,3 +187,70 @@ def test_a_rerun_after_promotion_does_nothing(clients) -> None:
     _get(c, "live", "10")
     _versions(c, "10")
     assert _run(control, cloudwatch, Clock()) == (0, "live is on version 10: nothing to roll out")
+
+
+def test_a_rerun_while_the_canary_is_still_updating_waits_for_it_without_a_second_update(clients) -> None:
+    control, cloudwatch, c, w = clients
+    clock = Clock()
+    _get(c, "live", "9")
+    _versions(c, "10")
+    _get(c, "canary", "9", status="UPDATING", target="10")
+    _get(c, "canary", "9", status="UPDATING", target="10")
+    _get(c, "canary", "10", updated=T0 + timedelta(seconds=10))
+    _alarms(w, ["agentcore-dev-canary-LatencyP90"])
+    _update(c, "canary", "9", "rolled back 10: agentcore-dev-canary-LatencyP90")
+    code, outcome = _run(control, cloudwatch, clock)
+    assert (
+        code == 1 and "agentcore-dev-canary-LatencyP90" in outcome and clock.t == T0 + timedelta(seconds=10)
+    )
+
+
+def test_a_canary_update_that_fails_rolls_back_naming_the_reason(clients) -> None:
+    control, cloudwatch, c, _ = clients
+    _get(c, "live", "9")
+    _versions(c, "10")
+    _get(c, "canary", "9")
+    _update(c, "canary", "10", "baking 10")
+    _get(c, "canary", "9", status="UPDATE_FAILED", target="10", failure="image pull denied")
+    _update(c, "canary", "9", "rolled back 10: canary is UPDATE_FAILED: image pull denied")
+    code, outcome = _run(control, cloudwatch, Clock())
+    assert code == 1 and "image pull denied" in outcome and "live stays on version 9" in outcome
+
+
+def test_a_canary_never_ready_rolls_back_after_the_ready_timeout(clients) -> None:
+    control, cloudwatch, c, _ = clients
+    clock = Clock()
+    _get(c, "live", "9")
+    _versions(c, "10")
+    _get(c, "canary", "9")
+    _update(c, "canary", "10", "baking 10")
+    polls = int(rollout.READY_TIMEOUT.total_seconds() // rollout.READY_POLL_SECONDS) + 1
+    for _ in range(polls):
+        _get(c, "canary", "9", status="UPDATING", target="10")
+    _update(c, "canary", "9", "rolled back 10: canary is UPDATING: not READY on version 10 in 0:15:00")
+    code, _ = _run(control, cloudwatch, clock)
+    assert code == 1 and clock.t == T0 + rollout.READY_TIMEOUT
+
+
+def test_a_promotion_that_does_not_take_fails_the_step_and_live_keeps_its_version(clients) -> None:
+    control, cloudwatch, c, w = clients
+    _get(c, "live", "9")
+    _versions(c, "10")
+    _get(c, "canary", "10")
+    _get(c, "canary", "10")
+    _alarms(w, [])
+    _alarms(w, [])
+    _alarms(w, [])
+    _update(c, "live", "10", "promoted 10")
+    _get(c, "live", "9", status="UPDATE_FAILED", target="10", failure="internal error")
+    code, outcome = _run(control, cloudwatch, Clock())
+    assert (
+        code == 1 and outcome == "live was not promoted to version 10: live is UPDATE_FAILED: internal error"
+    )
+
+
+def test_the_command_line_refuses_the_canary_as_live_in_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        rollout.main(["--runtime-id", RID, "--alarm-prefix", PREFIX, "--live-endpoint", "canary"])
+    assert exit_.value.code == 2
+    assert "--live-endpoint cannot be 'canary'" in capsys.readouterr().err.splitlines()[-1]
