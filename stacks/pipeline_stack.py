@@ -8,7 +8,9 @@ outputs after deploying, so a broken stage never reaches the next one. The stage
 (staging before prod) also runs the evaluation gate after its smoke test: `scripts/evaluate.py` runs the
 versioned cases in `evals/` through the real invocation path as a temporary test user it creates and deletes
 (no stored password), and the pipeline stops before the approval when the pass rate is below the cases'
-`pass_threshold`.
+`pass_threshold`. A stage with `canary_percent` runs its canary rollout after the smoke test (and before its
+evaluation gate, which then judges the promoted version): `scripts/rollout.py` bakes the new runtime version
+on the `canary` endpoint and promotes `live`, or rolls back and fails the stage naming the alarm.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from constructs import Construct
 from stacks import compliance
 from stacks.config import ConfigError, PipelineConfig
 from stacks.identity_stack import POOL_TAG, pool_tag_value
+from stacks.spend_guards import STAGE_TAG, stage_tag_value
 from stacks.stage import AgentCoreStage
 from stacks.trust_policies import apply as condition_service_roles
 
@@ -53,6 +56,16 @@ TEMPORARY_USER_ACTIONS = (
     "cognito-idp:AdminSetUserPassword",
     "cognito-idp:AdminDeleteUser",
 )
+# What scripts/rollout.py calls on the stage's runtime and its endpoints (the CloudFormation handlers of
+# AWS::BedrockAgentCore::RuntimeEndpoint read and update with the same endpoint actions).
+ROLLOUT_ACTIONS = (
+    "bedrock-agentcore:ListAgentRuntimeVersions",
+    "bedrock-agentcore:GetAgentRuntimeEndpoint",
+    "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+)
+# The rollout step's time beyond the bake: `make install`, two endpoint updates to READY (15 minutes at most
+# each, scripts/rollout.py READY_TIMEOUT).
+ROLLOUT_MARGIN_MINUTES = 45
 # What the post-deploy scripts read: environment variable -> (stack, output) of the stage just deployed.
 STAGE_OUTPUTS = {
     "INVOCATION_URL": ("Runtime", "InvocationUrl"),
@@ -121,6 +134,7 @@ class PipelineStack(cdk.Stack):
         self.preflights: dict[str, pipelines.CodeBuildStep] = {}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
+        self.rollouts: dict[str, pipelines.CodeBuildStep] = {}
         for stage, following in zip(stages, [*stages[1:], None], strict=True):
             preflight = self.preflights[stage.stage_name] = self._preflight(stage)
             pre: list[pipelines.Step] = [preflight]
@@ -130,9 +144,13 @@ class PipelineStack(cdk.Stack):
                 pre.append(approval)
             smoke = self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
             post: list[pipelines.Step] = [smoke]
+            if stage.config.canary:
+                rollout = self.rollouts[stage.stage_name] = self._rollout(stage)
+                rollout.add_step_dependency(post[-1])
+                post.append(rollout)
             if following is not None and following.config.approval_required:
                 evaluation = self.evaluations[stage.stage_name] = self._evaluation(stage)
-                evaluation.add_step_dependency(smoke)
+                evaluation.add_step_dependency(post[-1])
                 post.append(evaluation)
             self.pipeline.add_stage(stage, pre=pre, post=post)
         self.pipeline.build_pipeline()  # build now, so the constructs it creates can be acknowledged
@@ -165,6 +183,7 @@ class PipelineStack(cdk.Stack):
                 *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.preflights.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),
+                *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.rollouts.items()),
             )
         ]
         roles += [
@@ -251,6 +270,36 @@ class PipelineStack(cdk.Stack):
                 f" --assume-role {lookup_role}",
             ],
             role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[lookup_role])],
+        )
+
+    def _rollout(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
+        """scripts/rollout.py on the stage's runtime (output RuntimeId): bake, then promote or roll back.
+
+        Its role may read the stage's canary alarms and read and move the endpoints of the stage's runtime
+        only. The runtime id exists only after the stage deploys (and in the stage's account), so the runtime
+        and its endpoints are matched by the stage tag every resource of the stage carries."""
+        config, account = stage.config, self.stage_accounts[stage.stage_name]
+        return pipelines.CodeBuildStep(
+            f"Rollout-{stage.stage_name}",
+            commands=[
+                "make install",
+                '.venv/bin/python scripts/rollout.py --runtime-id "$RUNTIME_ID"'
+                f" --alarm-prefix {config.dns_name('canary-')} --bake-minutes {config.canary_bake_minutes}"
+                f" --live-endpoint {config.endpoint_name}",
+            ],
+            env_from_cfn_outputs={"RUNTIME_ID": stage.runtime.outputs["RuntimeId"]},
+            role_policy_statements=[
+                iam.PolicyStatement(
+                    actions=list(ROLLOUT_ACTIONS),
+                    resources=[f"arn:{self.partition}:bedrock-agentcore:{config.region}:{account}:runtime/*"],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": stage_tag_value(config)}},
+                ),
+                iam.PolicyStatement(
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[f"arn:{self.partition}:cloudwatch:{config.region}:{account}:alarm:*"],
+                ),
+            ],
+            timeout=cdk.Duration.minutes(config.canary_bake_minutes + ROLLOUT_MARGIN_MINUTES),
         )
 
     def _evaluation(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:

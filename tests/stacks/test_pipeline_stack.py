@@ -10,6 +10,8 @@ from cfnlint.api import lint
 
 from stacks.config import ConfigError, load_pipeline
 from stacks.identity_stack import POOL_TAG
+from stacks.pipeline_stack import ROLLOUT_ACTIONS
+from stacks.spend_guards import STAGE_TAG
 from tests.conftest import ROOT, cdk_context
 
 PIPELINE = {
@@ -345,3 +347,67 @@ def test_stages_in_other_accounts_may_pull_the_image_and_decrypt_it_through_ecr_
             "Resource": "*",
         }
     ]
+
+
+def test_stages_with_a_canary_roll_out_after_the_smoke_test_and_before_the_evaluation_gate(pipeline):
+    _, template = pipeline
+    stages = _stages(template)
+    rollouts = {
+        name: [a for a in actions if a["Name"].startswith("Rollout-")] for name, actions in stages.items()
+    }
+    assert {name: [a["Name"] for a in found] for name, found in rollouts.items() if found} == {
+        "staging": ["Rollout-staging"],
+        "prod": ["Rollout-prod"],
+    }  # dev has no canary (cdk.json)
+    for name, bake in (("staging", 15), ("prod", 30)):
+        (rollout,) = rollouts[name]
+        (smoke,) = [a for a in stages[name] if a["Name"] == f"SmokeTest-{name}"]
+        assert rollout["RunOrder"] > smoke["RunOrder"]
+        project = _project(template, rollout)
+        commands = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+        assert commands[-1] == (
+            '.venv/bin/python scripts/rollout.py --runtime-id "$RUNTIME_ID"'
+            f" --alarm-prefix agentcore-{name}-canary- --bake-minutes {bake} --live-endpoint live"
+        )  # the last command: its exit 1 (rolled back, the alarm named in the log) fails the stage
+        assert project["TimeoutInMinutes"] == bake + 45
+        namespaces = {
+            a["Name"].split(".")[0]: a.get("Namespace") for a in stages[name] if a["Name"].endswith(".Deploy")
+        }
+        variables = {
+            v["name"]: v["value"] for v in json.loads(rollout["Configuration"]["EnvironmentVariables"])
+        }
+        assert variables == {"RUNTIME_ID": f"#{{{namespaces['Runtime']}.RuntimeId}}"}
+    (gate,) = [a for a in stages["staging"] if a["Name"] == "Evaluate-staging"]
+    assert gate["RunOrder"] > rollouts["staging"][0]["RunOrder"]  # the gate judges the promoted version
+
+
+CODEBUILD_OWN = {"logs", "codebuild", "s3", "kms"}  # build logs, reports, the pipeline's artifacts and key
+
+
+def test_the_rollout_role_may_move_only_its_own_stages_endpoints_and_read_alarms(pipeline):
+    _, template = pipeline
+    policies = {
+        logical_id: r["Properties"]["PolicyDocument"]["Statement"]
+        for logical_id, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::Policy" and "Rollout" in logical_id
+    }
+    assert len(policies) == 2
+    stages = set()
+    for statements in policies.values():
+        granted = [s for s in statements if "bedrock-agentcore" in json.dumps(s["Action"])]
+        (agentcore,) = granted
+        assert sorted(agentcore["Action"]) == sorted(ROLLOUT_ACTIONS)
+        assert agentcore["Resource"] == "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/*"
+        assert list(agentcore["Condition"]["StringEquals"]) == [f"aws:ResourceTag/{STAGE_TAG}"]
+        stages |= set(agentcore["Condition"]["StringEquals"].values())
+        (alarms,) = [s for s in statements if "cloudwatch" in json.dumps(s["Action"])]
+        assert alarms["Action"] == "cloudwatch:DescribeAlarms"
+        assert alarms["Resource"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"
+        others = [s for s in statements if s not in (agentcore, alarms)]
+        services = {
+            a.split(":")[0]
+            for s in others
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+        assert services <= CODEBUILD_OWN, services  # the rest: what CDK Pipelines gives every CodeBuild step
+    assert stages == {"agentcore-staging", "agentcore-prod"}  # one stage each
