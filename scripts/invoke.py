@@ -4,11 +4,15 @@
     .venv/bin/python scripts/invoke.py --stage dev "What can you do?"
     .venv/bin/python scripts/invoke.py --stage dev --session-id <id from a previous call> "And then?"
     .venv/bin/python scripts/invoke.py --stage dev --no-auth "hi"      # shows the AccessDenied path
+    .venv/bin/python scripts/invoke.py --stage prod --endpoint canary "hi"   # a chosen runtime endpoint
     .venv/bin/python scripts/invoke.py --local [--user alice] "Where is my order ORD-1001?"   # `make local`
     echo "Where is my order ORD-1001?" | .venv/bin/python scripts/invoke.py --local -   # prompt from stdin
 
-Stack outputs are read from `<stage>-Runtime` (RuntimeArn, RuntimeEndpointName, InvocationUrl, Region) and
-`<stage>-Identity` (UserPoolId, UserClientId, Region); `--url` and `--client-id` skip CloudFormation.
+Stack outputs are read from `<stage>-Runtime` (RuntimeArn, RuntimeEndpointName, InvocationUrl, Region, and
+with a canary CanaryEndpointName, CanaryPercent) and `<stage>-Identity` (UserPoolId, UserClientId, Region);
+`--url` and `--client-id` skip CloudFormation. A stage with a canary gets its share of new sessions on the
+canary endpoint, chosen from the session id as every caller should (scripts/endpoint_choice.py); `--endpoint`
+picks one of the stage's endpoints (or AgentCore's DEFAULT, the newest version) instead.
 Credentials: AGENT_USERNAME / AGENT_PASSWORD, else prompted. Only the standard library and boto3 are used.
 `--local` reads the running local stage's `$LOCAL_STATE_DIR/stage.json` (default `.local/`) instead of
 CloudFormation and logs in with the same Cognito call at the local issuer, as `--user` (else AGENT_USERNAME,
@@ -42,6 +46,7 @@ DEFAULT_ENDPOINT = "DEFAULT"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 from local.stage_lock import is_running  # noqa: E402  (standard library only, like this script)
+from scripts.endpoint_choice import endpoint_for  # noqa: E402  (standard library only)
 
 AWS_ERROR = 6  # exit code of an AWS call that failed (credentials, region, throttling, service error)
 NO_BOTO3 = "this Python ({}) has no boto3: run `make install`, then `.venv/bin/python scripts/invoke.py`"
@@ -80,6 +85,11 @@ def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argpars
     parser.add_argument("--url", help="invocation URL (skips the Runtime stack lookup)")
     parser.add_argument("--client-id", help="Cognito user app client id (skips the Identity stack lookup)")
     parser.add_argument(
+        "--endpoint",
+        help="the stage's runtime endpoint to call (live, canary, or DEFAULT: the newest version); "
+        "default: live, or canary for the stage's canary share of new sessions",
+    )
+    parser.add_argument(
         "--session-id", help=f"continue a conversation (at least {MIN_SESSION_ID} characters)"
     )
     parser.add_argument(
@@ -97,6 +107,11 @@ def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argpars
         args.prompt = stdin.read()
     if args.user is not None and not args.local:
         parser.error("--user needs --local (deployed stages log in with AGENT_USERNAME)")
+    if args.endpoint is not None and (args.url or args.local):
+        parser.error(
+            "--endpoint picks one of the stage's endpoints from its outputs: with --url, set ?qualifier= in "
+            "the URL; the local stage has one endpoint"
+        )
     if not args.prompt.strip():
         parser.error("the prompt is empty")
     if args.session_id is not None and len(args.session_id) < MIN_SESSION_ID:
@@ -141,6 +156,39 @@ def invocation_url(region: str, runtime_arn: str, endpoint: str) -> str:
     )
 
 
+def choose_endpoint(args: argparse.Namespace, runtime: Mapping[str, str]) -> str | None:
+    """The endpoint (qualifier) to call, from --endpoint or the stage's canary split of `args.session_id`;
+    None: the one the outputs' URL names (the endpoint clients call)."""
+    live, canary = runtime.get("RuntimeEndpointName"), runtime.get("CanaryEndpointName")
+    if args.endpoint is not None:
+        known = sorted({name for name in (live, canary, DEFAULT_ENDPOINT) if name})
+        if args.endpoint not in known:
+            raise Failure(
+                f"stage {args.stage} has no runtime endpoint {args.endpoint!r} (its endpoints: "
+                f"{', '.join(known)})",
+                2,
+            )
+        return args.endpoint
+    percent = runtime.get("CanaryPercent", "0")
+    if not (canary and live and percent.isdigit() and args.session_id):
+        return None
+    chosen = endpoint_for(args.session_id, int(percent), live, canary)
+    return chosen if chosen != live else None
+
+
+def with_qualifier(url: str, qualifier: str) -> str:
+    """`url` with its `qualifier` query parameter set (the endpoint an invocation goes to)."""
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "qualifier"]
+    query.append(("qualifier", qualifier))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def qualifier_of(url: str) -> str | None:
+    values = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("qualifier")
+    return values[0] if values else None
+
+
 def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[str | None], Any]) -> Target:
     """Combine overrides and stack outputs; CloudFormation is only asked for what was not given."""
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -150,6 +198,7 @@ def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[s
     if url is None:
         runtime = stack_outputs(cloudformation_factory(region), f"{args.stage}-Runtime")
         region = args.region or runtime.get("Region") or region
+        endpoint = choose_endpoint(args, runtime)
         url = runtime.get("InvocationUrl")
         if not url:
             arn = runtime.get("RuntimeArn")
@@ -157,8 +206,12 @@ def resolve_target(args: argparse.Namespace, cloudformation_factory: Callable[[s
                 raise Failure(f"stack {args.stage}-Runtime has no RuntimeArn or InvocationUrl output", 2)
             arn_region = arn.split(":")[3] if arn.count(":") >= 5 else None
             url = invocation_url(
-                region or arn_region or "", arn, runtime.get("RuntimeEndpointName") or DEFAULT_ENDPOINT
+                region or arn_region or "",
+                arn,
+                endpoint or runtime.get("RuntimeEndpointName") or DEFAULT_ENDPOINT,
             )
+        elif endpoint:
+            url = with_qualifier(url, endpoint)
     if client_id is None and not args.no_auth:
         identity = stack_outputs(cloudformation_factory(region), f"{args.stage}-Identity")
         region = args.region or identity.get("Region") or region
@@ -378,6 +431,9 @@ def main(
         import boto3
 
         login_as = None
+        # Chosen first: a stage with a canary sends a share of new sessions there, by session id.
+        args.session_id = args.session_id or f"{'local' if args.local else args.stage}-{uuid.uuid4()}"
+        session_id = args.session_id
         if args.local:
             state_dir = REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")  # as `python -m local`
             target, login_as = local_target(
@@ -397,8 +453,8 @@ def main(
                 **(_unsigned() if target.cognito_endpoint else {}),
             )
             token = login(cognito, target.client_id, username, password, input)
-        session_id = args.session_id or f"{'local' if args.local else args.stage}-{uuid.uuid4()}"
-        err.write(f"session: {session_id}\n")
+        qualifier = qualifier_of(target.url)
+        err.write(f"session: {session_id}" + (f" (endpoint {qualifier})" if qualifier else "") + "\n")
         with invoke(target.url, args.prompt, session_id, token, args.timeout) as response:
             return stream_answer(response, out, err)
     except Failure as failure:

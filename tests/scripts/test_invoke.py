@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from local import stage_lock
 from local.http_server import JsonHandler, LocalServer
+from scripts.endpoint_choice import bucket
 from tests.doubles.cloudformation import stubbed_cloudformation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -406,3 +407,57 @@ def test_agent_username_chooses_the_local_user(runtime, tmp_path, monkeypatch, r
     assert err.splitlines() == [
         "error: 'eve' (--user / AGENT_USERNAME) is not a local user; choose from alice, bob"
     ]
+
+
+# A stage with a canary, as its Runtime stack publishes it (stacks/runtime_stack.py).
+CANARY_STAGE = {"RuntimeEndpointName": "live", "CanaryEndpointName": "canary", "CanaryPercent": "10"}
+
+
+def _end_to_end(runtime: RuntimeStandIn, monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """`invoke.py --stage prod ...` against the stand-in, its URL from prod-Runtime's outputs."""
+    outputs = {**CANARY_STAGE, "InvocationUrl": runtime.url.replace("qualifier=DEFAULT", "qualifier=live")}
+    client = stubbed_cloudformation({"prod-Runtime": {**outputs, "Region": REGION}})
+    monkeypatch.setattr(invoke, "resolve_target", _bind(invoke.resolve_target, client))
+    return run("--stage", "prod", "--no-auth", *argv)
+
+
+def test_endpoint_sends_the_call_to_the_chosen_runtime_endpoint(runtime, monkeypatch):
+    code, _, err = _end_to_end(runtime, monkeypatch, "--endpoint", "canary", "hi")
+    assert code == 4  # the stand-in refuses a call without a token: it did reach it
+    (call,) = runtime.calls
+    assert call["path"].endswith("/invocations?qualifier=canary")
+    assert "(endpoint canary)" in err
+
+
+def test_an_unknown_endpoint_is_one_line_naming_the_stages_endpoints(runtime, monkeypatch):
+    code, _, err = _end_to_end(runtime, monkeypatch, "--endpoint", "beta", "hi")
+    assert code == 2 and runtime.calls == []
+    assert err == "error: stage prod has no runtime endpoint 'beta' (its endpoints: DEFAULT, canary, live)\n"
+
+
+def test_endpoint_needs_the_stages_outputs(capsys):
+    with pytest.raises(SystemExit) as exited:
+        invoke.main(["--url", "https://example.com/inv", "--endpoint", "canary", "hi"], environ={})
+    assert exited.value.code == 2
+    assert "--endpoint picks one of the stage's endpoints" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("wanted", "endpoint"), [(3, "canary"), (9, "canary"), (10, "live"), (97, "live")])
+def test_without_endpoint_a_canary_stage_gets_its_share_of_sessions_by_session_id(wanted, endpoint):
+    """10 %: buckets 0-9 go to the canary; a session id keeps its endpoint on every turn."""
+    session = next(
+        f"prod-session-{n:024d}" for n in range(10_000) if bucket(f"prod-session-{n:024d}") == wanted
+    )
+    client = stubbed_cloudformation(
+        {"prod-Runtime": {**CANARY_STAGE, "InvocationUrl": "https://rt/inv?qualifier=live"}}
+    )
+    args = invoke.parse_args(["--stage", "prod", "--no-auth", "--session-id", session, "hi"])
+    assert invoke.resolve_target(args, lambda region: client).url == f"https://rt/inv?qualifier={endpoint}"
+
+
+def test_a_stage_without_a_canary_keeps_the_url_it_publishes():
+    client = stubbed_cloudformation(
+        {"dev-Runtime": {"RuntimeEndpointName": "live", "InvocationUrl": "https://rt/inv?qualifier=live"}}
+    )
+    args = invoke.parse_args(["--stage", "dev", "--no-auth", "--session-id", "s" * 40, "hi"])
+    assert invoke.resolve_target(args, lambda region: client).url == "https://rt/inv?qualifier=live"
