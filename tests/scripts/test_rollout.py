@@ -111,6 +111,14 @@ def _alarms(w: Stubber, firing: list[str]) -> None:
     )
 
 
+def _new_version_to_canary(c: Stubber) -> None:
+    """The calls that start every fresh rollout: live on 9, version 10 is new, canary moves from 9 to 10."""
+    _get(c, "live", "9")
+    _versions(c, "10")
+    _get(c, "canary", "9")
+    _update(c, "canary", "10", "baking 10")
+
+
 def _run(control, cloudwatch, clock: Clock, bake_minutes: float = 2):
     return rollout.rollout(
         control,
@@ -125,10 +133,7 @@ def _run(control, cloudwatch, clock: Clock, bake_minutes: float = 2):
 
 def test_a_clean_bake_promotes_live(clients) -> None:
     control, cloudwatch, c, w = clients
-    _get(c, "live", "9")
-    _versions(c, "10")
-    _get(c, "canary", "9")
-    _update(c, "canary", "10", "baking 10")
+    _new_version_to_canary(c)
     _get(c, "canary", "9", status="UPDATING", target="10")  # the update is asynchronous
     _get(c, "canary", "10", updated=T0 + timedelta(seconds=10))  # READY after one poll: the bake starts
     for _ in range(3):  # t = 10, 70, 130 s: the bake of 2 minutes ends on the third look
@@ -143,10 +148,7 @@ def test_a_clean_bake_promotes_live(clients) -> None:
 
 def test_an_alarm_during_the_bake_rolls_back_and_names_it(clients) -> None:
     control, cloudwatch, c, w = clients
-    _get(c, "live", "9")
-    _versions(c, "10")
-    _get(c, "canary", "9")
-    _update(c, "canary", "10", "baking 10")
+    _new_version_to_canary(c)
     _get(c, "canary", "10")
     _alarms(w, [])
     _alarms(w, ["agentcore-dev-canary-SystemErrors"])
@@ -207,10 +209,7 @@ def test_a_rerun_while_the_canary_is_still_updating_waits_for_it_without_a_secon
 
 def test_a_canary_update_that_fails_rolls_back_naming_the_reason(clients) -> None:
     control, cloudwatch, c, _ = clients
-    _get(c, "live", "9")
-    _versions(c, "10")
-    _get(c, "canary", "9")
-    _update(c, "canary", "10", "baking 10")
+    _new_version_to_canary(c)
     _get(c, "canary", "9", status="UPDATE_FAILED", target="10", failure="image pull denied")
     _update(c, "canary", "9", "rolled back 10: canary is UPDATE_FAILED: image pull denied")
     code, outcome = _run(control, cloudwatch, Clock())
@@ -220,10 +219,7 @@ def test_a_canary_update_that_fails_rolls_back_naming_the_reason(clients) -> Non
 def test_a_canary_never_ready_rolls_back_after_the_ready_timeout(clients) -> None:
     control, cloudwatch, c, _ = clients
     clock = Clock()
-    _get(c, "live", "9")
-    _versions(c, "10")
-    _get(c, "canary", "9")
-    _update(c, "canary", "10", "baking 10")
+    _new_version_to_canary(c)
     polls = int(rollout.READY_TIMEOUT.total_seconds() // rollout.READY_POLL_SECONDS) + 1
     for _ in range(polls):
         _get(c, "canary", "9", status="UPDATING", target="10")
