@@ -44,8 +44,9 @@ def _endpoint(control: Any, runtime_id: str, name: str) -> dict[str, Any]:
 
 
 def _newest_version(control: Any, runtime_id: str) -> str:
-    versions = control.list_agent_runtime_versions(agentRuntimeId=runtime_id)["agentRuntimes"]
-    return str(max(int(v["agentRuntimeVersion"]) for v in versions))
+    """The highest version number over every page (a runtime keeps up to 1,000 versions)."""
+    pages = control.get_paginator("list_agent_runtime_versions").paginate(agentRuntimeId=runtime_id)
+    return str(max(int(v["agentRuntimeVersion"]) for page in pages for v in page["agentRuntimes"]))
 
 
 def _firing(cloudwatch: Any, prefix: str) -> list[str]:

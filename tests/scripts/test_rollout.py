@@ -72,20 +72,30 @@ def _get(c: Stubber, name: str, version: str, **kw) -> None:
     )
 
 
+def _version(v: str) -> dict:
+    return {
+        "agentRuntimeArn": ARN,
+        "agentRuntimeId": RID,
+        "agentRuntimeVersion": v,
+        "agentRuntimeName": "dev_agent",
+        "description": "agent",
+        "lastUpdatedAt": T0,
+        "status": "READY",
+    }
+
+
 def _versions(c: Stubber, newest: str) -> None:
-    runtimes = [
-        {
-            "agentRuntimeArn": ARN,
-            "agentRuntimeId": RID,
-            "agentRuntimeVersion": v,
-            "agentRuntimeName": "dev_agent",
-            "description": "agent",
-            "lastUpdatedAt": T0,
-            "status": "READY",
-        }
-        for v in ("1", "9", newest)  # not sorted as strings: "9" > "10"
-    ]
-    c.add_response("list_agent_runtime_versions", {"agentRuntimes": runtimes}, {"agentRuntimeId": RID})
+    """Two pages: the newest version is on the second (not sorted as strings either: "9" > "10")."""
+    c.add_response(
+        "list_agent_runtime_versions",
+        {"agentRuntimes": [_version("1"), _version("9")], "nextToken": "page-2"},
+        {"agentRuntimeId": RID},
+    )
+    c.add_response(
+        "list_agent_runtime_versions",
+        {"agentRuntimes": [_version(newest)]},
+        {"agentRuntimeId": RID, "nextToken": "page-2"},
+    )
 
 
 def _update(c: Stubber, name: str, version: str, description: str) -> None:
