@@ -3,7 +3,8 @@
 HTTP contract of `POST /invocations` (served by `BedrockAgentCoreApp` on port 8080):
 - 200 `text/event-stream`; each event is a JSON object with a `type`:
   `{"type": "text", "text": ...}` (answer deltas, in order), `{"type": "tool", "name": ...}` (a tool is used),
-  `{"type": "end", "stop_reason": ...}` (the answer is complete), or
+  `{"type": "tool_result", ...}` (its arguments and result), `{"type": "usage", ...}` (the turn's tokens, just
+  before `end`; both: `stream_events`), `{"type": "end", "stop_reason": ...}` (the answer is complete), or
   `{"type": "error", "error": <code>, "message": ..., "retryable": ..., "session_id": ..., "request_id": ...}`
   (the model failed, or the turn went stale before its stream started: `SessionBusy`; the stream ends after
   it; the conversation is left as it was before the failed turn).
@@ -45,6 +46,7 @@ from .http_boundary import InvocationGuard, authenticate, error_response, loggab
 from .payload import PayloadError, parse_payload
 from .sessions import SessionCache
 from .settings import Settings
+from .stream_events import tool_result_event, usage_event
 from .token_budget import Refusal, TokenBudget, turn_tokens
 from .usage_metrics import emit_turn_usage, usage_delta
 
@@ -219,16 +221,22 @@ async def _answer(
                 return
             admission = decision
         stop_reason = None
+        uses: dict[str, Any] = {}  # toolUseId -> the model's toolUse block, for its result's event
         async for event in agent.stream_async(prompt, invocation_state={CALLER_STATE: caller}):
             if event.get("data"):
                 yield {"type": "text", "text": event["data"]}
-            elif "message" in event and event["message"].get("role") == "assistant":
+            elif "message" in event:
                 for block in event["message"].get("content", []):
-                    if "toolUse" in block:
+                    if "toolUse" in block and event["message"].get("role") == "assistant":
+                        uses[block["toolUse"].get("toolUseId")] = block["toolUse"]
                         yield {"type": "tool", "name": block["toolUse"].get("name")}
+                    elif "toolResult" in block:
+                        result = block["toolResult"]
+                        yield tool_result_event(result, uses.get(result.get("toolUseId")))
             elif "result" in event:
                 stop_reason = str(event["result"].stop_reason)
         finished = True
+        yield usage_event(usage_delta(usage_before, agent.event_loop_metrics.accumulated_usage))
         yield {"type": "end", "stop_reason": stop_reason}
     except Exception as error:
         failure = model_errors.describe(error)

@@ -161,3 +161,46 @@ def test_unexpected_model_exception_is_a_generic_error_not_a_stack_trace(start_s
     assert reply.events[-1]["error"] == "AgentError"
     assert b"secret internal detail" not in reply.body
     assert b"Traceback" not in reply.body
+
+
+def test_a_tool_turn_streams_each_result_with_its_call_and_the_turns_usage(start_server):
+    @tool
+    def lookup(order_id: str) -> dict:
+        """Look an order up."""
+        return {"order_id": order_id, "status": "SHIPPED"}
+
+    @tool
+    def refuse(order_id: str) -> dict:
+        """Refuse to look an order up."""
+        raise ValueError(f"PERMISSION_DENIED: {order_id}")
+
+    server = start_server(
+        [ToolCall("lookup", {"order_id": "ORD-1"}), ToolCall("refuse", {"order_id": "ORD-2"}), Text("done")],
+        tools=[lookup, refuse],
+    )
+    reply = server.post({"prompt": "Where are ORD-1 and ORD-2?"})
+    results = [e for e in reply.events if e["type"] == "tool_result"]
+    assert [(r["name"], r["input"], r["status"]) for r in results] == [
+        ("lookup", {"order_id": "ORD-1"}, "success"),
+        ("refuse", {"order_id": "ORD-2"}, "error"),
+    ]
+    assert '"status": "SHIPPED"' in results[0]["content"]
+    assert "PERMISSION_DENIED: ORD-2" in results[1]["content"]
+    types = [e["type"] for e in reply.events]
+    assert types.index("tool_result") > types.index("tool")  # a result follows its call
+    # Three model calls of the scripted usage (local.scripted_turns.USAGE) each, reported once, before `end`.
+    assert reply.events[-2] == {"type": "usage", "inputTokens": 33, "outputTokens": 21, "totalTokens": 54}
+    assert reply.events[-1] == {"type": "end", "stop_reason": "end_turn"}
+
+
+def test_a_long_tool_result_is_cut_in_the_stream_and_says_so(start_server):
+    from agentcore_agent.stream_events import MAX_RESULT_CHARS
+
+    @tool
+    def dump() -> str:
+        """Return a lot."""
+        return "x" * (MAX_RESULT_CHARS + 10)
+
+    server = start_server([ToolCall("dump", {}), Text("ok")], tools=[dump])
+    (result,) = [e for e in server.post({"prompt": "dump"}).events if e["type"] == "tool_result"]
+    assert len(result["content"]) == MAX_RESULT_CHARS and result["truncated"] is True
