@@ -132,49 +132,66 @@ def spans(path: Path) -> Iterator[dict[str, Any]]:
     """Every span kept in `path`, with its service name added as `service`."""
     for export in exports(path):
         for resource_spans in export.get("resourceSpans", []):
-            attributes = _attributes(resource_spans.get("resource", {}))
+            resource = attributes(resource_spans.get("resource", {}))
             for scope_spans in resource_spans.get("scopeSpans", []):
                 for span in scope_spans.get("spans", []):
-                    yield {**span, "service": attributes.get("service.name", "")}
+                    yield {**span, "service": resource.get("service.name", "")}
+
+
+def turns(path: Path, session_id: str | None = None) -> list[list[dict[str, Any]]]:
+    """The spans of each trace, in the order the traces first appear (of `session_id` only, when given); the
+    traces of turns (an `invoke_agent` span) when there are any, else every trace."""
+    traces: dict[str, list[dict[str, Any]]] = {}
+    for span in spans(path):
+        traces.setdefault(span["traceId"], []).append(span)
+    chosen = [
+        trace
+        for trace in traces.values()
+        if session_id is None or any(attributes(s).get("session.id") == session_id for s in trace)
+    ]
+    return [t for t in chosen if any(s["name"].startswith("invoke_agent") for s in t)] or chosen
+
+
+def span_tree(trace: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """A trace's spans in tree order (each after its parent, siblings by start time), with their depth; a span
+    whose parent was not exported is a root."""
+    children: dict[str, list[dict[str, Any]]] = {}
+    ids = {span["spanId"] for span in trace}
+    for span in sorted(trace, key=lambda s: int(s.get("startTimeUnixNano", 0))):
+        parent = span.get("parentSpanId", "")
+        children.setdefault(parent if parent in ids else "", []).append(span)
+    ordered: list[tuple[int, dict[str, Any]]] = []
+
+    def visit(span: dict[str, Any], depth: int) -> None:
+        ordered.append((depth, span))
+        for child in children.get(span["spanId"], []):
+            visit(child, depth + 1)
+
+    for root in children.get("", []):
+        visit(root, 0)
+    return ordered
+
+
+def duration_ms(span: dict[str, Any]) -> float:
+    return (int(span.get("endTimeUnixNano", 0)) - int(span.get("startTimeUnixNano", 0))) / 1e6
 
 
 def print_turn(path: Path, out: TextIO, session_id: str | None = None) -> int:
     """Print the spans of the last trace (or the last trace of `session_id`); 1 when there is none."""
-    every = list(spans(path))
-    traces: dict[str, list[dict[str, Any]]] = {}
-    order: list[str] = []
-    for span in every:
-        if span["traceId"] not in traces:
-            order.append(span["traceId"])
-        traces.setdefault(span["traceId"], []).append(span)
-    if session_id is not None:
-        order = [t for t in order if any(_attributes(s).get("session.id") == session_id for s in traces[t])]
-    turns = [t for t in order if any(s["name"].startswith("invoke_agent") for s in traces[t])] or order
-    if not turns:
+    found = turns(path, session_id)
+    if not found:
         out.write(f"no traces in {path}" + (f" for session {session_id}" if session_id else "") + "\n")
         return 1
-    chosen = traces[turns[-1]]
-    out.write(f"trace {turns[-1]} (X-Ray {xray_trace_id(turns[-1])}, {len(chosen)} spans)\n")
-    children: dict[str, list[dict[str, Any]]] = {}
-    ids = {span["spanId"] for span in chosen}
-    for span in sorted(chosen, key=lambda s: int(s.get("startTimeUnixNano", 0))):
-        parent = span.get("parentSpanId", "")
-        children.setdefault(parent if parent in ids else "", []).append(span)
-
-    def show(span: dict[str, Any], depth: int) -> None:
-        duration = (int(span.get("endTimeUnixNano", 0)) - int(span.get("startTimeUnixNano", 0))) / 1e6
-        status = span.get("status", {}).get("code", "")
-        error = "  ERROR" if status == "STATUS_CODE_ERROR" else ""
-        out.write(f"{'  ' * depth}{span['name']}  {duration:.1f} ms{error}\n")
-        for child in children.get(span["spanId"], []):
-            show(child, depth + 1)
-
-    for root in children.get("", []):
-        show(root, 0)
+    chosen = found[-1]
+    trace_id = chosen[0]["traceId"]
+    out.write(f"trace {trace_id} (X-Ray {xray_trace_id(trace_id)}, {len(chosen)} spans)\n")
+    for depth, span in span_tree(chosen):
+        error = "  ERROR" if span.get("status", {}).get("code", "") == "STATUS_CODE_ERROR" else ""
+        out.write(f"{'  ' * depth}{span['name']}  {duration_ms(span):.1f} ms{error}\n")
     return 0
 
 
-def _attributes(item: dict[str, Any]) -> dict[str, Any]:
+def attributes(item: dict[str, Any]) -> dict[str, Any]:
     """An OTLP JSON attribute list as a dict of plain values."""
     return {
         attribute["key"]: next(iter(attribute.get("value", {}).values()), None)
