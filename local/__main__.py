@@ -5,7 +5,8 @@
     python -m local spans [--session ID] [--json]
 
 Environment: MODEL=bedrock|openai|scripted (default: bedrock when AWS credentials are found, else scripted),
-LOCAL_STATE_DIR (default .local), LOCAL_AGENT_PORT (default 8080), CDK_OUT (default cdk.out).
+LOCAL_STATE_DIR (default .local), LOCAL_AGENT_PORT (default 8080), LOCAL_PAGE_PORT (the chat page's, default
+8081; 0 for either: any free port), CDK_OUT (default cdk.out).
 Every failure is one line on stderr and exit status 2; Ctrl-C exits with 130 after stopping every component.
 The agent logs to <state>/agent.log, the tool handlers and emulators to <state>/tools.log.
 """
@@ -33,10 +34,18 @@ def _path(name: str, default: str) -> Path:
     return value if value.is_absolute() else REPO_ROOT / value
 
 
+def _port(name: str, default: int) -> int | None:
+    """The port `name` sets (its default when unset); None, after one line on stderr, when it is no port."""
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or int(raw) > 65535:
+        print(f"local: {name}={raw!r} is not a port number (0-65535)", file=sys.stderr)
+        return None
+    return int(raw)
+
+
 def _run() -> int:
-    raw_port = os.environ.get("LOCAL_AGENT_PORT") or "8080"
-    if not raw_port.isdigit():
-        print(f"local: LOCAL_AGENT_PORT={raw_port!r} is not a port number", file=sys.stderr)
+    agent_port, page_port = _port("LOCAL_AGENT_PORT", 8080), _port("LOCAL_PAGE_PORT", 8081)
+    if agent_port is None or page_port is None:
         return 2
     state_dir = _path("LOCAL_STATE_DIR", ".local")
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -44,10 +53,10 @@ def _run() -> int:
     # process print (the handlers' logs and metrics: CloudWatch's in the cloud) goes to <state>/tools.log.
     out, err = sys.stdout, sys.stderr
     with (state_dir / TOOLS_LOG).open("a", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
-        return _serve(state_dir, int(raw_port), out, err)
+        return _serve(state_dir, agent_port, page_port, out, err)
 
 
-def _serve(state_dir: Path, port: int, out: TextIO, err: TextIO) -> int:
+def _serve(state_dir: Path, port: int, page_port: int, out: TextIO, err: TextIO) -> int:
     from local.dev_stage import DevStageError
     from local.stage import LocalStage, LocalStageError, Options
 
@@ -56,6 +65,7 @@ def _serve(state_dir: Path, port: int, out: TextIO, err: TextIO) -> int:
         cdk_out=_path("CDK_OUT", "cdk.out"),
         model=os.environ.get("MODEL") or None,
         agent_port=port,
+        page_port=page_port,
     )
     # Ctrl-C stops the stage even when SIGINT was ignored at start-up (a job started in the background by a
     # non-interactive shell inherits SIG_IGN, and Python then installs no KeyboardInterrupt handler: the
@@ -68,8 +78,9 @@ def _serve(state_dir: Path, port: int, out: TextIO, err: TextIO) -> int:
         stage = LocalStage(options)
         url = stage.start(lambda line: print(line, file=out, flush=True))
         print(
-            f"ready in {time.monotonic() - STARTED:.1f}s: agent at {url} (model: {stage.model}); try "
-            '.venv/bin/python scripts/invoke.py --local "Where is my order ORD-1001?"; Ctrl-C stops',
+            f"ready in {time.monotonic() - STARTED:.1f}s: open {stage.page_url} to chat; agent at {url} "
+            f'(model: {stage.model}); or .venv/bin/python scripts/invoke.py --local "Where is my order '
+            'ORD-1001?"; Ctrl-C stops',
             file=out,
             flush=True,
         )

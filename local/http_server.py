@@ -80,9 +80,10 @@ class LocalServer:
         handler_class: type[BaseHTTPRequestHandler],
         *,
         name: str | None = None,
+        port: int = 0,  # 0: a free port the system chooses
         poll_interval: float = 0.05,  # how long shutdown() may wait; short keeps teardown fast
     ) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)  # daemon request threads
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler_class)  # daemon request threads
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(poll_interval,), name=name, daemon=True
         )

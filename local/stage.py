@@ -12,7 +12,8 @@ tables are created as declared. What runs:
 - `gateway`: the MCP gateway in front of the real Lambda handlers (lexical tool search);
 - `model`: `scripted` (local ConverseStream), `bedrock` (the developer's credentials) or `openai`;
 - `traces`: OTLP receiver keeping every export in `<state>/traces.otlp`;
-- `agent`: `python -m local.agent_process` under `opentelemetry-instrument`, logs in `<state>/agent.log`.
+- `agent`: `python -m local.agent_process` under `opentelemetry-instrument`, logs in `<state>/agent.log`;
+- `page`: the chat page (`webui/`), signing in through the local issuer as the scripts do.
 Code Interpreter is off: model-written code never runs unsandboxed on the developer's machine. What is off
 (and why) is one line at start-up and a note in the agent's system prompt, so the agent says so when asked.
 
@@ -95,6 +96,7 @@ class Options:
     cdk_out: Path
     model: str | None = None  # None: bedrock when AWS credentials are found, else scripted
     agent_port: int = 8080
+    page_port: int = 8081  # the chat page's; 0: a free port the system chooses
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     instrument: bool = True  # run the agent under opentelemetry-instrument (traces), as in the image
 
@@ -133,6 +135,7 @@ class LocalStage:
         self.state_dir = options.state_dir
         self.model = choose_model(options.model, options.environ)
         self.agent_url = ""
+        self.page_url = ""
         self._stack = ExitStack()
         self._agent: subprocess.Popen[bytes] | None = None
         self._dynamodb: LocalDynamoDB | None = None
@@ -277,7 +280,25 @@ class LocalStage:
             f"{self.state_dir / 'agent.log'})"
         )
         self._write_stage_file(region, issuer.base_url)
+        self.page_url = self._serve_page(environment)
+        say(f"page      {self.page_url}  the chat page; sign in as {', '.join(users)}")
         return f"{self.agent_url}/invocations"
+
+    def _serve_page(self, environment: Mapping[str, str]) -> str:
+        """The chat page on 127.0.0.1, bound at once (a taken port is refused here, with the way out)."""
+        from webui.local_stage import serving
+
+        port = self.options.page_port
+        try:
+            page = self._stack.enter_context(
+                serving(self.state_dir / STAGE_FILE, self.model, environment, port)
+            )
+        except OSError:
+            raise LocalStageError(
+                f"port {port} is in use (another make local?); stop it, or choose another port for the page "
+                "with LOCAL_PAGE_PORT=<port> (0: any free port)"
+            ) from None
+        return page.url
 
     def _browser(self, runtime_env: Mapping[str, Any]) -> tuple[LocalBrowser | None, str | None]:
         """The local Browser, or None and why the tool is off: like the cloud, it needs allowed sites."""

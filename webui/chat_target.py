@@ -19,7 +19,7 @@ from webui.pricing import Prices
 TURN_TIMEOUT_SECONDS = 300.0
 
 
-class CodeNeeded(BaseException):  # noqa: N818  (not an error: the sign-in form's next step)
+class CodeNeeded(BaseException):
     """The account has MFA and no code was typed. A BaseException, so that it passes `invoke.login`'s
     catch-all (which turns every Exception into "login failed") and reaches the page as "enter your code"."""
 

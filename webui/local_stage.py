@@ -35,11 +35,13 @@ def local_chat(stage_file: Path, model: str, environment: Mapping[str, str]) -> 
 
 
 @contextmanager
-def serving(stage_file: Path, model: str, environment: Mapping[str, str]) -> Iterator[ChatServer]:
-    """The page served on 127.0.0.1 while the context lasts (its turns next to the stage file)."""
+def serving(
+    stage_file: Path, model: str, environment: Mapping[str, str], port: int = 0
+) -> Iterator[ChatServer]:
+    """The page served on 127.0.0.1:`port` while the context lasts (its turns next to the stage file)."""
     transcripts = Transcripts(stage_file.parent / TRANSCRIPTS_FILE)
     try:
-        with ChatServer(local_chat(stage_file, model, environment), transcripts) as server:
+        with ChatServer(local_chat(stage_file, model, environment), transcripts, port) as server:
             yield server
     finally:
         transcripts.close()

@@ -1,8 +1,8 @@
 """A turn's estimated cost: its tokens at the stage's configured prices (`input_token_usd_per_1k`,
 `output_token_usd_per_1k` in cdk.json, the prices the stage's cost dashboard uses; `stacks/config.py`).
 
-Read from cdk.json, not through `stacks.config.load_stages`: validating a stage imports the CDK (and starts its
-Node process), which the page's server must not need. `make synth` validates the same keys.
+Read from cdk.json, not through `stacks.config.load_stages`: validating a stage imports the CDK (and starts
+its Node process), which the page's server must not need. `make synth` validates the same keys.
 """
 
 from __future__ import annotations

@@ -62,8 +62,12 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-_STATIC_NAME = re.compile(r"^/static/([a-z][a-z0-9_-]*\.(?:js|css))$")
+_STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+_STATIC_NAME = re.compile(r"^/static/([a-z][a-z0-9_-]*\.(?:js|css|svg))$")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{33,100}$")  # what the runtime accepts
 _SESSION_PATH = re.compile(r"^/api/sessions/([^/]+)$")
 _TIMELINE_PATH = re.compile(r"^/api/sessions/([^/]+)/turns/(\d+)/timeline$")
@@ -84,13 +88,14 @@ class Login:
 
 
 class ChatServer:
-    """The page and its API for `chat` on 127.0.0.1 (a free port, bound at once); `url` is what to open."""
+    """The page and its API for `chat` on 127.0.0.1 (`port`, 0: a free one; bound at once); `url` is what to
+    open."""
 
-    def __init__(self, chat: ChatTarget, transcripts: Transcripts) -> None:
+    def __init__(self, chat: ChatTarget, transcripts: Transcripts, port: int = 0) -> None:
         self.chat, self.transcripts = chat, transcripts
         self._logins: dict[str, Login] = {}
         self._lock = threading.Lock()
-        self._server = LocalServer(_handler_class(self), name="chat-page")
+        self._server = LocalServer(_handler_class(self), name="chat-page", port=port)
 
     @property
     def url(self) -> str:
@@ -139,7 +144,12 @@ class ChatServer:
 
     def session_turns(self, login: Login, session_id: str) -> list[dict[str, Any]]:
         return [
-            {"turn": t["turn"], "prompt": t["prompt"], "events": t["events"], "done": t["ended_ns"] is not None}
+            {
+                "turn": t["turn"],
+                "prompt": t["prompt"],
+                "events": t["events"],
+                "done": t["ended_ns"] is not None,
+            }
             for t in self.transcripts.turns(login.username, session_id)
         ]
 

@@ -3,8 +3,10 @@ tool calls and the rest, each with its start (relative to the turn) and its dura
 
 The turn's trace is the one of its session whose root span started while the page's request was open
 (between sending the prompt and the stream's end, both on this machine's clock, as the agent's spans are).
-Its spans reach the traces file a moment after the answer (the exporter's batch delay), so a turn that just
-ended may have none yet: `PENDING` until TRACE_WAIT_SECONDS have passed, then `MISSING`.
+Its spans reach the traces file a moment after the answer (the exporter's batch delay), in batches: a trace is
+complete once its root span (`POST /invocations`, no parent) is there, since the root ends after every span of
+the turn and the exporter sends spans in the order they end. Until then the turn is `PENDING`, and after
+TRACE_WAIT_SECONDS `MISSING`.
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ def turn_timeline(
     if ended_ns is None:
         return PENDING
     for trace in reversed(turns(traces, session_id)):
-        ordered = span_tree(trace)
-        root_start = int(ordered[0][1].get("startTimeUnixNano", 0))
-        if started_ns <= root_start <= ended_ns:
-            return {"status": "ready", "trace_id": trace[0]["traceId"], "spans": _rows(ordered, root_start)}
+        root = next((span for span in trace if not span.get("parentSpanId")), None)
+        root_start = int(root.get("startTimeUnixNano", 0)) if root else 0
+        if root and started_ns <= root_start <= ended_ns:
+            rows = _rows(span_tree(trace), root_start)
+            return {"status": "ready", "trace_id": trace[0]["traceId"], "spans": rows}
     return PENDING if now - ended_ns < TRACE_WAIT_SECONDS * 1e9 else MISSING
 
 

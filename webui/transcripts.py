@@ -85,7 +85,13 @@ class Transcripts:
                 (user, session_id),
             ).fetchall()
         return [
-            {"turn": turn, "prompt": prompt, "events": json.loads(events), "started_ns": start, "ended_ns": end}
+            {
+                "turn": turn,
+                "prompt": prompt,
+                "events": json.loads(events),
+                "started_ns": start,
+                "ended_ns": end,
+            }
             for turn, prompt, events, start, end in rows
         ]
 

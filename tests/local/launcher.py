@@ -2,10 +2,10 @@
 
 `start()` runs it in its own process group with SIGINT ignored (how a background job of a non-interactive
 shell starts it, e.g. in CI: the stage must still stop on Ctrl-C), with its own state directory,
-MODEL=scripted, no AWS variables and LOCAL_AGENT_PORT=0 (the stage binds a port the system chooses; the stage
-file says which); its output is read line by line on a thread until the ready line (the readiness signal; no
-sleeping) and kept in `lines`. `ask()` talks to it with `scripts/invoke.py
---local`, `access_token()` logs in with the same calls, `interrupt()` is Ctrl-C for the whole group.
+MODEL=scripted, no AWS variables, LOCAL_AGENT_PORT=0 and LOCAL_PAGE_PORT=0 (the stage binds ports the
+system chooses; the stage file and the `page` line say which); its output is read line by line on a thread
+until the ready line (the readiness signal; no sleeping) and kept in `lines`. `ask()` talks to it with
+`scripts/invoke.py --local`, `access_token()` logs in with the same calls, `interrupt()` is Ctrl-C for the whole group.
 """
 
 from __future__ import annotations
@@ -51,6 +51,12 @@ class LocalProcess:
     port: int
     lines: list[str] = field(default_factory=list)
     seconds_to_ready: float = 0.0
+
+    @property
+    def page_url(self) -> str:
+        """The chat page's URL, as its start-up line names it."""
+        line = next(line for line in self.lines if line.startswith("page "))
+        return line.split()[1]
 
     def ask(self, prompt: str, *extra: str) -> tuple[int, str, str]:
         """`scripts/invoke.py --local [extra] prompt`: (exit status, stdout, stderr)."""
@@ -102,6 +108,7 @@ def start(state: Path, *, port: int | None = None, **env: str) -> LocalProcess:
         "MODEL": "scripted",
         "LOCAL_STATE_DIR": str(state),
         "LOCAL_AGENT_PORT": str(port or 0),
+        "LOCAL_PAGE_PORT": "0",
         **env,
     }
     began = time.perf_counter()
