@@ -5,12 +5,12 @@
     .venv/bin/python scripts/chat.py --stage dev --port 0   # any free port
 
 The page signs in with the stage's Cognito user pool, as `scripts/invoke.py` does (username, password, then
-the authenticator code when the account has MFA), and talks to the Runtime's endpoint. The access token stays
-in this process: the browser holds only an HttpOnly session cookie. The turns the page shows are kept in memory
-only, never written to disk; the agent keeps the conversation itself (its sessions and Memory). The stage is
-found as `invoke.py` finds it (stack outputs of `<stage>-Runtime` and `<stage>-Identity`; `--url` and
-`--client-id` skip CloudFormation). A deployed stage's spans are in CloudWatch (Transaction Search), so the
-page shows its turns without a timeline.
+the authenticator code when the account has MFA), and talks to the Runtime's endpoint. The access token
+stays in this process: the browser holds only an HttpOnly session cookie. The turns the page shows are kept
+in memory only, never written to disk; the agent keeps the conversation itself (its sessions and Memory).
+The stage is found as `invoke.py` finds it (stack outputs of `<stage>-Runtime` and `<stage>-Identity`;
+`--url` and `--client-id` skip CloudFormation). A deployed stage's spans are in CloudWatch (Transaction
+Search), so the page shows its turns without a timeline.
 
 Exit codes: 0 stopped with Ctrl-C, 2 bad arguments, configuration, a missing stack or a port in use,
 6 any other AWS error (credentials, region).

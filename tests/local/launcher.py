@@ -2,10 +2,11 @@
 
 `start()` runs it in its own process group with SIGINT ignored (how a background job of a non-interactive
 shell starts it, e.g. in CI: the stage must still stop on Ctrl-C), with its own state directory,
-MODEL=scripted, no AWS variables, LOCAL_AGENT_PORT=0 and LOCAL_PAGE_PORT=0 (the stage binds ports the
-system chooses; the stage file and the `page` line say which); its output is read line by line on a thread
-until the ready line (the readiness signal; no sleeping) and kept in `lines`. `ask()` talks to it with
-`scripts/invoke.py --local`, `access_token()` logs in with the same calls, `interrupt()` is Ctrl-C for the whole group.
+MODEL=scripted, no AWS variables, LOCAL_AGENT_PORT=0 and LOCAL_PAGE_PORT=0 (the stage binds ports the system
+chooses; the stage file and the `page` line say which); its output is read line by line on a thread until
+the ready line (the readiness signal; no sleeping) and kept in `lines`. `ask()` talks to it with
+`scripts/invoke.py --local`, `access_token()` logs in with the same calls, `interrupt()` is Ctrl-C for the
+whole group.
 """
 
 from __future__ import annotations
