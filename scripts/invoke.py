@@ -285,6 +285,8 @@ def login(
                 Session=response["Session"],
                 ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": code},
             )
+    except Failure:  # raised by ask_code: its own one line (the chat page's "enter your code")
+        raise
     except Exception as error:
         raise Failure(f"login failed: {aws_message(error)}", 3) from None
     challenge = response.get("ChallengeName")

@@ -19,9 +19,11 @@ from webui.pricing import Prices
 TURN_TIMEOUT_SECONDS = 300.0
 
 
-class CodeNeeded(BaseException):
-    """The account has MFA and no code was typed. A BaseException, so that it passes `invoke.login`'s
-    catch-all (which turns every Exception into "login failed") and reaches the page as "enter your code"."""
+class CodeNeeded(invoke.Failure):
+    """The account has MFA and no code was typed: the sign-in form's next step, not a failed login."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has MFA: enter the code from your authenticator app", 3)
 
 
 @dataclass(frozen=True)

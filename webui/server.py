@@ -238,9 +238,8 @@ def _handler_class(server: ChatServer) -> type[JsonHandler]:
             fields = [str(body.get(name) or "") for name in ("username", "password", "code")]
             try:
                 cookie, login = server.sign_in(*fields)
-            except CodeNeeded:
-                message = "this account has MFA: enter the code from your authenticator app"
-                self.send_json(401, {"message": message, "code_needed": True})
+            except CodeNeeded as needed:
+                self.send_json(401, {"message": str(needed), "code_needed": True})
                 return
             except invoke.Failure as failure:
                 self.send_json(401 if failure.code == 3 else 502, {"message": str(failure)})
