@@ -135,6 +135,9 @@ local: install cdk.out/assembly-dev/manifest.json ## Run the dev stage on this m
 local-reset: ## Forget the local stage's state (.local/: tables, memory, users, traces)
 	@$(PY) -m local reset
 
+screenshots: install cdk.out/assembly-dev/manifest.json ## Retake the README's pictures of the chat page (docs/images/chat-*.png)
+	@$(PY) -m webui.screenshots
+
 # --- The agent image's lock (issue 22): every transitive dependency, with hashes, for linux/arm64 and the image's
 # Python (AGENT_PYTHON: the base image's minor version, agent_src/Dockerfile). tests/agent/test_image_lock.py fails
 # when agent_src/requirements.txt and the lock drift apart. Resolved from PyPI itself (no local indexes or wheel

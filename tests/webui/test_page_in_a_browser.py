@@ -47,8 +47,10 @@ def page(browser, stage):
 
 
 def sign_in(page, user: str) -> None:
+    """Sign in as `user`; returns once the page shows the user's latest session (or a new one)."""
     page.click(f"button[data-user={user}]", timeout=WAIT_MS)
     page.wait_for_selector(f"#user:has-text('signed in as {user}')", timeout=WAIT_MS)
+    page.wait_for_selector("#ask textarea:not([disabled])", timeout=WAIT_MS)
 
 
 def ask(page, prompt: str):
@@ -72,7 +74,7 @@ def test_alice_asks_about_her_order_and_sees_the_tool_call_its_result_usage_and_
     sign_in(page, "alice")
     assert "scripted" in page.inner_text("#model")
     turn = ask(page, "Where is my order ORD-1001?")
-    tool = turn.locator(".tool")
+    tool = turn.locator("details.tool")
     assert tool.count() == 1
     assert tool.locator(".tool-name").inner_text() == "orders___get_order"
     assert "ok" in tool.locator(".badge").inner_text()
@@ -93,8 +95,8 @@ def test_alice_asks_about_her_order_and_sees_the_tool_call_its_result_usage_and_
 def test_bob_asking_about_alices_order_sees_a_refusal_not_a_page_error(page):
     sign_in(page, "bob")
     turn = ask(page, "Where is my order ORD-1001?")
-    tool = turn.locator(".tool")
-    assert tool.count() == 1
+    tool = turn.locator("details.tool")
+    assert tool.count() == 1, turn.inner_text()
     assert "refused" in (tool.get_attribute("class") or "")
     assert tool.locator(".badge").inner_text() == "refused: PERMISSION_DENIED"
     assert "CUST-001" not in turn.inner_text()  # nothing of alice's order reached bob's page
@@ -142,3 +144,21 @@ def test_markup_in_the_agents_answer_runs_nothing_and_stays_text(page):
     assert page.evaluate("window.__pwned") is None
     assert page.title() == title
     assert page.problems == []
+
+
+def test_nothing_can_be_typed_until_the_users_sessions_have_loaded(page):
+    """A message typed while the page still loads the session list would be cleared with the old view."""
+    held = []
+    page.route(
+        "**/api/sessions", lambda route: held.append(route)
+    )  # the list's request waits here until released
+    page.click("button[data-user=alice]")
+    page.wait_for_selector("#user:has-text('signed in as alice')", timeout=WAIT_MS)
+    while not held:  # the page asks for the list right after signing in
+        page.wait_for_event("request", timeout=WAIT_MS)
+    assert page.is_disabled("#ask textarea") and page.is_disabled("#ask button")
+    assert page.is_disabled("#new-session")
+    held[0].continue_()
+    page.unroute("**/api/sessions")
+    page.wait_for_selector("#ask textarea:not([disabled])", timeout=WAIT_MS)
+    assert ask(page, "hello once loaded").locator(".prompt").inner_text() == "hello once loaded"

@@ -63,11 +63,19 @@ async function signIn(fields) {
   }
 }
 
+// While a session loads, the ask form and "New session" are disabled: a message typed (or a new session
+// opened) then would be replaced by the view that is loading.
+function loading(busy) {
+  $("ask-fields").disabled = busy;
+  $("new-session").disabled = busy;
+}
+
 async function showChat() {
   $("sign-in").hidden = true;
   $("chat").hidden = false;
   $("user").textContent = `signed in as ${config.user}`;
   $("sign-out").hidden = false;
+  loading(true);
   const listed = await refreshSessions();
   const wanted = new URLSearchParams(location.hash.slice(1)).get("session");
   const chosen = listed.find((s) => s.id === wanted) ?? listed[0];
@@ -106,22 +114,28 @@ function setSession(id) {
 function newSession() {
   setSession(null);
   $("conversation").replaceChildren();
+  loading(false);
   $("ask").elements.prompt.focus();
 }
 
 async function openSession(id) {
-  const { turns } = await api(`/api/sessions/${encodeURIComponent(id)}`);
-  setSession(id);
-  const conversation = $("conversation");
-  conversation.replaceChildren();
-  for (const turn of turns) {
-    const view = new TurnView(turn.prompt);
-    conversation.append(view.node);
-    for (const event of turn.events) view.add(event);
-    if (turn.done) {
-      view.finish();
-      loadTimeline(view, id, turn.turn);
+  loading(true);
+  try {
+    const { turns } = await api(`/api/sessions/${encodeURIComponent(id)}`);
+    setSession(id);
+    const conversation = $("conversation");
+    conversation.replaceChildren();
+    for (const turn of turns) {
+      const view = new TurnView(turn.prompt);
+      conversation.append(view.node);
+      for (const event of turn.events) view.add(event);
+      if (turn.done) {
+        view.finish();
+        loadTimeline(view, id, turn.turn);
+      }
     }
+  } finally {
+    loading(false); // the session is shown (or failed to load): the form is usable again
   }
 }
 
