@@ -3,6 +3,7 @@
 
     .venv/bin/python scripts/chat.py --stage dev            # then open the printed URL
     .venv/bin/python scripts/chat.py --stage dev --port 0   # any free port
+    .venv/bin/python scripts/chat.py --stage prod --endpoint canary   # the version being rolled out
 
 The page signs in with the stage's Cognito user pool, as `scripts/invoke.py` does (username, password, then
 the authenticator code when the account has MFA), and talks to the Runtime's endpoint. The access token
@@ -44,12 +45,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="invocation URL (skips the Runtime stack lookup)")
     parser.add_argument("--client-id", help="Cognito user app client id (skips the Identity stack lookup)")
     parser.add_argument(
+        "--endpoint",
+        help="the stage's runtime endpoint to talk to (live, canary, or DEFAULT: the newest version); "
+        "default: the one clients call (live)",
+    )
+    parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"the page's port (default {DEFAULT_PORT}; 0: any)"
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be 0-65535")
-    args.no_auth = False  # what invoke.resolve_target reads: the page always signs in
+    args.no_auth = False  # what invoke.resolve_target reads: the page always signs in, and its sessions are
+    args.session_id = None  # many, so no one session id picks the canary (--endpoint does)
     return args
 
 

@@ -362,8 +362,8 @@ def test_the_readme_quick_start_command_runs_with_the_interpreter_make_install_f
     import subprocess
 
     readme = (ROOT / "README.md").read_text()
-    quick_start = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    command = next(line for line in quick_start.splitlines() if "invoke.py" in line)
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    command = next(line for line in quick_start.splitlines() if "scripts/invoke.py --local" in line)
     assert command.startswith(".venv/bin/python scripts/invoke.py --local ")  # never the system python3
     result = subprocess.run(
         ["bash", "-c", command],

@@ -27,7 +27,8 @@ def pinned(tmp_path_factory):
     context = copy.deepcopy(cdk_context())
     stages = context["agentcore:stages"]
     other_account = {**stages["prod"], "account": "333344445555"}
-    context["agentcore:stages"] = {"dev": stages["dev"], "prod": other_account}
+    dev = {**stages["dev"], "account": "111122223333"}  # both named: each owns its own account's resources
+    context["agentcore:stages"] = {"dev": dev, "prod": other_account}
     context[IMAGE_KEY] = IMAGE
     outdir = tmp_path_factory.mktemp("pinned")
     app = new_app(context=context, outdir=str(outdir))

@@ -298,22 +298,31 @@ def test_the_server_listens_on_127_0_0_1_only(served):
         socket.create_connection((address, urlsplit(server.url).port), timeout=5).close()
 
 
-def test_chat_finds_a_deployed_stage_from_its_stacks_and_serves_until_stopped(monkeypatch):
+def cloudformation_with(*stacks: tuple[str, dict[str, str]]) -> tuple[Any, Any]:
+    """A CloudFormation client whose DescribeStacks answers each (name, outputs) in turn (botocore's Stubber:
+    the real response shapes)."""
     import boto3
     from botocore.stub import Stubber
 
-    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
-    stubber = Stubber(cloudformation)
-    outputs = {
-        "dev-Runtime": {"RuntimeArn": "arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/agent-abc"},
-        "dev-Identity": {"UserClientId": "client-1", "Region": "eu-west-1"},
-    }
-    for name, values in outputs.items():
-        items = [{"OutputKey": k, "OutputValue": v} for k, v in values.items()]
+    client = boto3.client("cloudformation", region_name="eu-west-1")
+    stubber = Stubber(client)
+    for name, outputs in stacks:
+        items = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
         stack = {"StackName": name, "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
         stubber.add_response(
             "describe_stacks", {"Stacks": [{**stack, "Outputs": items}]}, {"StackName": name}
         )
+    return client, stubber
+
+
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:eu-west-1:111122223333:runtime/agent-abc"
+
+
+def test_chat_finds_a_deployed_stage_from_its_stacks_and_serves_until_stopped(monkeypatch):
+    cloudformation, stubber = cloudformation_with(
+        ("dev-Runtime", {"RuntimeArn": RUNTIME_ARN}),
+        ("dev-Identity", {"UserClientId": "client-1", "Region": "eu-west-1"}),
+    )
     args = chat.parse_args(["--stage", "dev", "--region", "eu-west-1", "--port", "0"])
     with stubber:
         target = chat.deployed_chat(args, lambda region: cloudformation)
@@ -352,3 +361,21 @@ def test_chat_says_in_one_line_when_its_port_is_taken_or_the_stage_is_missing(mo
     assert (
         err.getvalue() == "error: cannot read stack dev-Runtime: Stack with id dev-Runtime does not exist\n"
     )
+
+
+def test_chat_talks_to_the_endpoint_it_is_given():
+    runtime = {
+        "RuntimeArn": RUNTIME_ARN,
+        "RuntimeEndpointName": "live",
+        "CanaryEndpointName": "canary",
+        "CanaryPercent": "10",
+    }
+    cloudformation, stubber = cloudformation_with(("prod-Runtime", runtime), ("prod-Runtime", runtime))
+    common = ["--stage", "prod", "--region", "eu-west-1", "--client-id", "c"]
+    with stubber:
+        canary = chat.deployed_chat(
+            chat.parse_args([*common, "--endpoint", "canary"]), lambda r: cloudformation
+        )
+        default = chat.deployed_chat(chat.parse_args(common), lambda r: cloudformation)
+    assert canary.target.url.endswith("/invocations?qualifier=canary")
+    assert default.target.url.endswith("/invocations?qualifier=live")
