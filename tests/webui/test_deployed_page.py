@@ -79,11 +79,13 @@ class CognitoDouble(LocalServer):
 
 class RuntimeDouble(LocalServer):
     """`POST /invocations`: EVENTS as SSE for TOKEN, 401 for any other token or once the token has expired
-    (`expired`). Keeps each request's headers."""
+    (`expired`). With `gate`, the first event is sent at once and the rest once the gate is set. Keeps each
+    request's headers."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []
         self.expired = False
+        self.gate: threading.Event | None = None
         double = self
 
         class Handler(JsonHandler):
@@ -93,8 +95,14 @@ class RuntimeDouble(LocalServer):
                 if double.expired or self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     self.send_json(401, {"message": "Token has expired"})
                     return
-                stream = "".join(f"data: {json.dumps(event)}\n\n" for event in EVENTS).encode()
-                self.send_bytes(200, stream, {"Content-Type": "text/event-stream"})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for index, event in enumerate(EVENTS):
+                    if index == 1 and double.gate is not None:
+                        double.gate.wait(timeout=60)
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
 
         super().__init__(Handler, name="runtime-double")
 
@@ -211,6 +219,24 @@ def test_a_turn_is_relayed_with_the_users_token_the_refusal_marked_and_its_cost_
     _, _, kept = browser.request("GET", f"/api/sessions/{session['id']}")
     (turn,) = json.loads(kept)["turns"]
     assert turn["done"] and [e["type"] for e in turn["events"]] == [e["type"] for e in events[1:]]
+
+
+def test_each_event_reaches_the_page_as_the_agent_sends_it(served):
+    """The answer streams: the first event is on the page while the agent has not sent the rest yet."""
+    server, _, runtime = served
+    browser = signed_in(server)
+    runtime.gate = threading.Event()
+    connection = http.client.HTTPConnection(browser.netloc, timeout=30)
+    body = json.dumps({"prompt": "hello"}).encode()
+    headers = {"Origin": browser.url, "Cookie": browser.cookie, "Content-Type": "application/json"}
+    connection.request("POST", "/api/turns", body=body, headers=headers)
+    response = connection.getresponse()
+    assert json.loads(response.readline())["type"] == "session"
+    assert json.loads(response.readline()) == EVENTS[0]  # relayed before the agent sent anything more
+    runtime.gate.set()
+    rest = [json.loads(line) for line in response.read().splitlines()]
+    connection.close()
+    assert [event["type"] for event in rest] == [event["type"] for event in EVENTS[1:]]
 
 
 def test_a_token_the_runtime_refuses_signs_the_user_out(served):
