@@ -38,17 +38,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Serve the chat page on 127.0.0.1 against a deployed stage.",
         epilog="Exit codes: 0 stopped, 2 usage/config/missing stack/port in use, 6 other AWS error.",
     )
-    parser.add_argument(
-        "--stage", default="dev", help="stage name; stacks <stage>-Runtime and <stage>-Identity"
-    )
-    parser.add_argument("--region", help="AWS region (default: the stack output, then AWS_REGION)")
-    parser.add_argument("--url", help="invocation URL (skips the Runtime stack lookup)")
-    parser.add_argument("--client-id", help="Cognito user app client id (skips the Identity stack lookup)")
-    parser.add_argument(
-        "--endpoint",
-        help="the stage's runtime endpoint to talk to (live, canary, or DEFAULT: the newest version); "
-        "default: the one clients call (live)",
-    )
+    invoke.add_stage_arguments(parser, "default: the one clients call (live)")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"the page's port (default {DEFAULT_PORT}; 0: any)"
     )

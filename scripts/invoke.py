@@ -70,14 +70,8 @@ class Target:
     cognito_endpoint: str | None = None  # the local stage's issuer; None: the region's Cognito
 
 
-def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argparse.Namespace:
-    """Command-line interface; argparse exits with 2 and a usage line on bad arguments."""
-    parser = argparse.ArgumentParser(
-        description="Invoke the deployed AgentCore agent as a Cognito user and stream the answer.",
-        epilog="Exit codes: 0 ok, 1 agent error, 2 usage/config/missing stack, 3 login, 4 access denied, "
-        "5 network/HTTP, 6 other AWS error (credentials, region, throttling), 130 interrupted.",
-    )
-    parser.add_argument("prompt", help="what to ask the agent; - reads it from standard input")
+def add_stage_arguments(parser: argparse.ArgumentParser, endpoint_default: str) -> None:
+    """How a deployed stage is found (`resolve_target`): --stage, --region, --url, --client-id, --endpoint."""
     parser.add_argument(
         "--stage", default="dev", help="stage name; stacks <stage>-Runtime and <stage>-Identity"
     )
@@ -87,8 +81,19 @@ def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argpars
     parser.add_argument(
         "--endpoint",
         help="the stage's runtime endpoint to call (live, canary, or DEFAULT: the newest version); "
-        "default: live, or canary for the stage's canary share of new sessions",
+        + endpoint_default,
     )
+
+
+def parse_args(argv: Sequence[str] | None, stdin: TextIO = sys.stdin) -> argparse.Namespace:
+    """Command-line interface; argparse exits with 2 and a usage line on bad arguments."""
+    parser = argparse.ArgumentParser(
+        description="Invoke the deployed AgentCore agent as a Cognito user and stream the answer.",
+        epilog="Exit codes: 0 ok, 1 agent error, 2 usage/config/missing stack, 3 login, 4 access denied, "
+        "5 network/HTTP, 6 other AWS error (credentials, region, throttling), 130 interrupted.",
+    )
+    parser.add_argument("prompt", help="what to ask the agent; - reads it from standard input")
+    add_stage_arguments(parser, "default: live, or canary for the stage's canary share of new sessions")
     parser.add_argument(
         "--session-id", help=f"continue a conversation (at least {MIN_SESSION_ID} characters)"
     )

@@ -146,3 +146,15 @@ def reviewed(synthesized: Synthesized) -> Any:
     from review.model import collect
 
     return collect(synthesized.outdir, lambda: differences(stage_settings(ROOT / "cdk.json")))
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Any]:
+    """The local stage's OTLP trace receiver on a free port, keeping exports under `tmp_path`."""
+    from local.traces import TraceReceiver
+
+    server = TraceReceiver(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,6 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import local.traces
 from local.traces import TraceReceiver, exports, print_exports, print_turn, spans
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[TraceReceiver]:
-    server = TraceReceiver(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def export_a_turn(endpoint: str, session_id: str) -> None:

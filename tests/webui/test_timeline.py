@@ -4,8 +4,6 @@ batches a BatchSpanProcessor sends (children first, the root last)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -14,19 +12,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from local.traces import TraceReceiver
 from webui.timeline import MISSING, PENDING, TRACE_WAIT_SECONDS, kind, turn_timeline
 
 SESSION = "local-" + "s" * 36
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[TraceReceiver]:
-    server = TraceReceiver(tmp_path).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Turn:
