@@ -50,7 +50,7 @@ def sign_in(page, user: str) -> None:
     """Sign in as `user`; returns once the page shows the user's latest session (or a new one)."""
     page.click(f"button[data-user={user}]", timeout=WAIT_MS)
     page.wait_for_selector(f"#user:has-text('signed in as {user}')", timeout=WAIT_MS)
-    page.wait_for_selector("#ask textarea:not([disabled])", timeout=WAIT_MS)
+    page.wait_for_selector("#ask textarea:enabled", timeout=WAIT_MS)
 
 
 def ask(page, prompt: str):
@@ -59,8 +59,9 @@ def ask(page, prompt: str):
     page.fill("#ask textarea", prompt)
     page.press("#ask textarea", "Enter")
     turn = page.locator("#conversation > li.turn").nth(before)
+    assert turn.locator(".prompt").inner_text(timeout=WAIT_MS) == prompt  # this turn, in the view it was sent
     turn.locator(".usage, .problem").first.wait_for(timeout=WAIT_MS)
-    page.wait_for_selector("#ask button:not([disabled])", timeout=WAIT_MS)
+    page.wait_for_selector("#ask button:enabled", timeout=WAIT_MS)
     return turn
 
 
@@ -160,5 +161,5 @@ def test_nothing_can_be_typed_until_the_users_sessions_have_loaded(page):
     assert page.is_disabled("#new-session")
     held[0].continue_()
     page.unroute("**/api/sessions")
-    page.wait_for_selector("#ask textarea:not([disabled])", timeout=WAIT_MS)
+    page.wait_for_selector("#ask textarea:enabled", timeout=WAIT_MS)
     assert ask(page, "hello once loaded").locator(".prompt").inner_text() == "hello once loaded"
