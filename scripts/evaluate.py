@@ -12,7 +12,8 @@ Against a deployed stage the test user is temporary (scripts/temporary_user.py, 
 with the pool's admin APIs, bound to the case set's `customer_id`, given a random password only this process
 holds, signed in through the user client, and deleted afterwards, also when a case or the run fails. No test
 password is stored anywhere. Needs cognito-idp:AdminCreateUser, AdminSetUserPassword and AdminDeleteUser on
-the stage's pool.
+the stage's pool; with `--role-arn` (or AGENTCORE_STEP_ROLE_ARN: the pipeline's step for a stage in another
+account) these calls are made as that role (scripts/step_role.py).
 
 A case passes when the answer used its tool, contains every `must_contain` fact and none of the
 `must_not_contain` phrases (case-insensitive). Each case runs in a new session. The report (`--report`) is
@@ -36,7 +37,7 @@ from typing import Any, TextIO
 
 if not __package__:  # `python scripts/evaluate.py`: the repository root makes `scripts.` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts import invoke, temporary_user
+from scripts import invoke, step_role, temporary_user
 
 CASES = invoke.REPO_ROOT / "evals" / "cases.json"
 BELOW_THRESHOLD = 6
@@ -126,20 +127,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--local", action="store_true", help="the `make local` stage")
     parser.add_argument("--user", help="with --local: the local user (default alice)")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--role-arn",
+        help=f"assume this role for the stage's AWS calls (env {step_role.ENVIRONMENT}; another account)",
+    )
     args = parser.parse_args(argv)
     if args.user is not None and not args.local:
         parser.error("--user needs --local (a deployed stage is evaluated as a temporary user)")
     if args.stage is not None and args.local:
         parser.error("--stage and --local exclude each other")
+    if args.role_arn is not None and args.local:
+        parser.error("--role-arn and --local exclude each other (the local stage has no roles)")
     return args
 
 
-def stage_outputs(stage: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+def stage_outputs(stage: str | None, environ: Mapping[str, str], client: step_role.Clients) -> dict[str, str]:
     """The stage's outputs from the environment, and with `stage` what is missing from its stacks."""
     values = {variable: environ.get(variable, "") for variable in STAGE_OUTPUTS}
     if stage:
-        import boto3
-
         region = values["AWS_REGION"] or invoke.stage_region(stage)
         if not region:
             raise invoke.Failure(f"no region for stage {stage!r} (cdk.json names none): set AWS_REGION", 2)
@@ -148,8 +153,8 @@ def stage_outputs(stage: str | None, environ: Mapping[str, str]) -> dict[str, st
             name = f"{stage}-{suffix}"
             if not values[variable]:
                 if name not in stacks:
-                    client = boto3.client("cloudformation", region_name=region)
-                    stacks[name] = invoke.stack_outputs(client, name)
+                    cloudformation = client("cloudformation", region_name=region)
+                    stacks[name] = invoke.stack_outputs(cloudformation, name)
                 values[variable] = stacks[name].get(output, "")
     missing = [variable for variable, value in values.items() if not value]
     if missing and stage:
@@ -161,14 +166,12 @@ def stage_outputs(stage: str | None, environ: Mapping[str, str]) -> dict[str, st
     return values
 
 
-def _cognito(target: invoke.Target) -> Any:
+def _cognito(target: invoke.Target, client: step_role.Clients) -> Any:
     """The stage's Cognito (signed: the temporary user needs admin calls), or the local issuer (unsigned)."""
-    import boto3
-
     if target.cognito_endpoint:
         endpoint = {"endpoint_url": target.cognito_endpoint, **invoke._unsigned()}
-        return boto3.client("cognito-idp", region_name=target.region, **endpoint)
-    return boto3.client("cognito-idp", region_name=target.region)
+        return client("cognito-idp", region_name=target.region, **endpoint)
+    return client("cognito-idp", region_name=target.region)
 
 
 def run_cases(
@@ -192,11 +195,17 @@ def _evaluate(
     if args.local:
         state_dir = invoke.REPO_ROOT / environ.get("LOCAL_STATE_DIR", ".local")
         target, (username, password) = invoke.local_target(state_dir / "stage.json", args.user)
-        token = invoke.login(_cognito(target), target.client_id or "", username, password, lambda _: "")
+        cognito = _cognito(target, step_role.clients(None, "agentcore-evaluate"))
+        token = invoke.login(cognito, target.client_id or "", username, password, lambda _: "")
         return run_cases(cases, target.url, token, args.timeout, out)
-    outputs = stage_outputs(args.stage, environ)
+    try:
+        role = step_role.role_arn(args.role_arn, environ)
+    except step_role.RoleArnError as error:
+        raise invoke.Failure(str(error), 2) from None
+    client = step_role.clients(role, "agentcore-evaluate")
+    outputs = stage_outputs(args.stage, environ, client)
     target = invoke.Target(outputs["INVOCATION_URL"], outputs["AWS_REGION"], outputs["USER_CLIENT_ID"])
-    cognito = _cognito(target)
+    cognito = _cognito(target, client)
     customer = document.get("customer_id", DEFAULT_CUSTOMER)
     try:
         with temporary_user.temporary_customer(

@@ -13,6 +13,8 @@ State lives in the two endpoints themselves (never in a local file), so a re-run
 - bake over, no alarm: one UpdateAgentRuntimeEndpoint moves `live` to N (atomic: never half-promoted), and
   the step ends when `live` is READY on N.
 Callers pick `canary` for a share of NEW sessions by a hash of the session id (see docs/CANARY.md).
+With `--role-arn` (or AGENTCORE_STEP_ROLE_ARN: the pipeline's step for a stage in another account) every call
+is made as that role (scripts/step_role.py).
 Exit codes: 0 promoted or nothing to do, 1 rolled back (the alarm is named) or not promoted, 2 bad arguments,
 6 AWS error.
 """
@@ -20,11 +22,17 @@ Exit codes: 0 promoted or nothing to do, 1 rolled back (the alarm is named) or n
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+if not __package__:  # `python scripts/rollout.py`: the repository root makes `scripts.` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scripts import step_role
 
 LIVE, CANARY = "live", "canary"
 ROLLED_BACK = "rolled back "
@@ -140,7 +148,7 @@ def rollout(
     return 0, f"{live_name} promoted to version {newest} after a clean bake of {bake}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, environ: Mapping[str, str] = os.environ) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime-id", required=True, help="the stage's runtime (output RuntimeId)")
     parser.add_argument(
@@ -148,18 +156,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bake-minutes", type=float, default=30)
     parser.add_argument("--live-endpoint", default=LIVE, help="the endpoint clients call (endpoint_name)")
+    parser.add_argument(
+        "--role-arn",
+        help=f"assume this role for every AWS call (env {step_role.ENVIRONMENT}; a stage in another account)",
+    )
     args = parser.parse_args(argv)
     if args.bake_minutes < 0:
         parser.error("--bake-minutes must be >= 0")
     if args.live_endpoint == CANARY:
         parser.error(f"--live-endpoint cannot be '{CANARY}' (the canary's own endpoint)")
-    import boto3
+    try:
+        role = step_role.role_arn(args.role_arn, environ)
+    except step_role.RoleArnError as error:
+        print(f"rollout: {error}", file=sys.stderr)
+        return 2
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
+        client = step_role.clients(role, "agentcore-rollout")
         code, outcome = rollout(
-            boto3.client("bedrock-agentcore-control"),
-            boto3.client("cloudwatch"),
+            client("bedrock-agentcore-control"),
+            client("cloudwatch"),
             runtime_id=args.runtime_id,
             alarm_prefix=args.alarm_prefix,
             bake=timedelta(minutes=args.bake_minutes),

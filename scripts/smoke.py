@@ -61,7 +61,7 @@ from mcp.shared.exceptions import McpError
 
 if not __package__:  # `python scripts/smoke.py`: the repository root makes `scripts.` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts import alarm_metrics, temporary_user
+from scripts import alarm_metrics, step_role, temporary_user
 from scripts.invoke import (
     AWS_ERROR,
     DEFAULT_ENDPOINT,
@@ -206,6 +206,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=300.0,
         help="seconds to wait for alarm metrics to be listed (default 300)",
+    )
+    parser.add_argument(
+        "--role-arn",
+        help=f"assume this role for every AWS call (env {step_role.ENVIRONMENT}; a stage in another account)",
     )
     args = parser.parse_args(argv)
     if args.timeout <= 0:
@@ -694,7 +698,6 @@ def main(
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        import boto3
         from botocore.config import Config as BotoConfig
 
         boto_config = BotoConfig(
@@ -702,13 +705,18 @@ def main(
             read_timeout=args.timeout,
             retries={"max_attempts": 3, "mode": "standard"},
         )
+        try:
+            role = step_role.role_arn(args.role_arn, environ)
+        except step_role.RoleArnError as error:
+            raise Failure(str(error), 2) from None
+        client = step_role.clients(role, "agentcore-smoke")
         config = resolve_config(
             args,
             environ,
-            lambda region: boto3.client("cloudformation", region_name=region, config=boto_config),
+            lambda region: client("cloudformation", region_name=region, config=boto_config),
         )
-        cognito = boto3.client("cognito-idp", region_name=config.region, config=boto_config)
-        cloudwatch = boto3.client("cloudwatch", region_name=config.region, config=boto_config)
+        cognito = client("cognito-idp", region_name=config.region, config=boto_config)
+        cloudwatch = client("cloudwatch", region_name=config.region, config=boto_config)
         report = run_checks(config, cognito, out, cloudwatch)
     except Failure as failure:
         err.write(f"error: {failure}\n")

@@ -21,6 +21,7 @@ from moto import mock_aws
 
 from local.oidc_issuer import OidcIssuer
 from tests.conftest import ROOT
+from tests.doubles import recorded_clients
 from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
@@ -291,3 +292,20 @@ def test_the_pipeline_runs_it_as_a_file_from_any_directory(tmp_path):
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (2, "")
     assert done.stdout.startswith("error: set INVOCATION_URL, USER_CLIENT_ID, USER_POOL_ID, AWS_REGION")
+
+
+def test_with_a_stage_role_the_cognito_client_is_made_as_that_role(deployed, tmp_path, monkeypatch):
+    recorded = recorded_clients.record(monkeypatch)
+    code, out = _run_deployed(deployed, tmp_path, AGENTCORE_STEP_ROLE_ARN=recorded_clients.ROLE)
+    assert code == 0, out
+    assert recorded.roles == [(recorded_clients.ROLE, "agentcore-evaluate")]
+    assert recorded.services == ["cognito-idp"]  # the temporary user's admin calls; the outputs came in env
+
+
+def test_a_step_role_that_is_not_a_role_arn_is_one_line(deployed, tmp_path):
+    code, out = _run_deployed(deployed, tmp_path, AGENTCORE_STEP_ROLE_ARN="arn:aws:iam::12:role/x")
+    assert code == 2 and not deployed.runtime.calls
+    assert out == (
+        "error: AGENTCORE_STEP_ROLE_ARN 'arn:aws:iam::12:role/x' is not an IAM role ARN "
+        "(arn:aws:iam::<12-digit account>:role/<name>)\n"
+    )

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from scripts import rollout
+from scripts import rollout, step_role
+from tests.doubles import recorded_clients
 
 RID = "dev_agent-AbCdEf1234"
 PREFIX = "agentcore-dev-canary-"  # the stage's canary alarms (stacks/observability_stack.py)
@@ -260,3 +261,26 @@ def test_the_command_line_refuses_the_canary_as_live_in_one_line(capsys) -> None
         rollout.main(["--runtime-id", RID, "--alarm-prefix", PREFIX, "--live-endpoint", "canary"])
     assert exit_.value.code == 2
     assert "--live-endpoint cannot be 'canary'" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_with_a_stage_role_both_clients_are_made_as_that_role(clients, monkeypatch, capsys) -> None:
+    control, cloudwatch, c, _ = clients
+    _get(c, "live", "10")
+    _versions(c, "10")
+    recorded = recorded_clients.record(monkeypatch)
+    made = {"bedrock-agentcore-control": control, "cloudwatch": cloudwatch}
+    monkeypatch.setattr(boto3, "client", lambda service, *_, **__: made[service])
+    environ = {step_role.ENVIRONMENT: recorded_clients.ROLE}
+    assert rollout.main(["--runtime-id", RID, "--alarm-prefix", PREFIX], environ=environ) == 0
+    assert recorded.roles == [(recorded_clients.ROLE, "agentcore-rollout")]
+    assert sorted(recorded.services) == ["bedrock-agentcore-control", "cloudwatch"]
+    assert "nothing to roll out" in capsys.readouterr().out
+
+
+def test_a_step_role_that_is_not_a_role_arn_is_one_line(capsys) -> None:
+    argv = ["--runtime-id", RID, "--alarm-prefix", PREFIX, "--role-arn", "agentcore-prod-pipeline-steps"]
+    assert rollout.main(argv, environ={}) == 2
+    assert capsys.readouterr().err == (
+        "rollout: --role-arn 'agentcore-prod-pipeline-steps' is not an IAM role ARN "
+        "(arn:aws:iam::<12-digit account>:role/<name>)\n"
+    )

@@ -20,6 +20,7 @@ import pytest
 from local.gateway import JwtAuthorizer, running_gateway
 from local.lambda_context import LAMBDAS_DIR
 from local.oidc_issuer import OidcIssuer
+from tests.doubles import recorded_clients
 from tests.doubles.cloudformation import stubbed_cloudformation
 from tests.doubles.cognito_users import CognitoUsers
 from tests.doubles.runtime_endpoint import RuntimeEndpoint, running_runtime
@@ -510,3 +511,20 @@ def test_smoke_takes_the_stage_region_from_cdk_json_when_none_is_configured():
     with pytest.raises(smoke.Failure):
         smoke.resolve_config(smoke.parse_args(["--stage", "dev"]), {}, factory)
     assert asked == ["us-east-1"]
+
+
+def test_with_a_stage_role_every_aws_client_is_made_as_that_role(stage, monkeypatch):
+    recorded = recorded_clients.record(monkeypatch)
+    code, out, err = run(environ=stage.environ(AGENTCORE_STEP_ROLE_ARN=recorded_clients.ROLE))
+    assert code == 0, out + err
+    assert recorded.roles == [(recorded_clients.ROLE, "agentcore-smoke")]
+    assert sorted(recorded.services) == ["cloudwatch", "cognito-idp"]
+
+
+def test_a_step_role_that_is_not_a_role_arn_is_one_line(stage):
+    code, out, err = run(environ=stage.environ(AGENTCORE_STEP_ROLE_ARN="arn:aws:iam::333344445555:user/ci"))
+    assert code == 2 and out == ""
+    assert err == (
+        "error: AGENTCORE_STEP_ROLE_ARN 'arn:aws:iam::333344445555:user/ci' is not an IAM role ARN "
+        "(arn:aws:iam::<12-digit account>:role/<name>)\n"
+    )

@@ -13,6 +13,7 @@ from botocore.stub import Stubber
 from scripts import step_role
 
 ROLE = "arn:aws:iam::333344445555:role/agentcore-prod-pipeline-steps"
+GOV_ROLE = "arn:aws-us-gov:iam::111122223333:role/path/to/steps"
 OWN_KEY = "AKIAPIPELINEOWNKEY00"  # the CodeBuild role's credentials: must never sign a stage call
 
 
@@ -38,7 +39,7 @@ def _assumed(key: str, expires_in: timedelta) -> dict:
 
 
 class SignedRequests:
-    """Answers every request before it is sent (`before-send`, after signing) and keeps the key that signed."""
+    """Answers each request before it is sent (`before-send`, after signing), keeping its signing key."""
 
     def __init__(self) -> None:
         self.keys: list[str] = []
@@ -65,20 +66,18 @@ def _stubbed_sts(*responses: dict) -> tuple[object, Stubber]:
     sts = _base().client("sts")
     stubber = Stubber(sts)
     for response in responses:
-        stubber.add_response(
-            "assume_role", response, {"RoleArn": ROLE, "RoleSessionName": "agentcore-smoke"}
-        )
+        stubber.add_response("assume_role", response, {"RoleArn": ROLE, "RoleSessionName": "agentcore-smoke"})
     stubber.activate()
     return sts, stubber
 
 
 def test_every_client_of_the_step_signs_with_the_assumed_role():
     sts, stubber = _stubbed_sts(_assumed("ASIASTAGEROLEKEY0001", timedelta(hours=1)))
-    session = step_role.session(ROLE, "agentcore-smoke", base=_base(), sts=sts)
+    client = step_role.clients(ROLE, "agentcore-smoke", base=_base(), sts=sts)
     signed = SignedRequests()
-    cognito = signed.attach(session.client("cognito-idp", region_name="us-east-1"))
-    cloudwatch = signed.attach(session.client("cloudwatch", region_name="us-east-1"))
-    control = signed.attach(session.client("bedrock-agentcore-control", region_name="us-east-1"))
+    cognito = signed.attach(client("cognito-idp", region_name="us-east-1"))
+    cloudwatch = signed.attach(client("cloudwatch", region_name="us-east-1"))
+    control = signed.attach(client("bedrock-agentcore-control", region_name="us-east-1"))
     cognito.describe_user_pool_client(UserPoolId="us-east-1_AbCdEf123", ClientId="client")
     cloudwatch.describe_alarms(AlarmNamePrefix="agentcore-prod-canary-")
     control.get_agent_runtime_endpoint(agentRuntimeId="agentcore_prod_agent-AbCdEf1234", endpointName="live")
@@ -92,18 +91,21 @@ def test_credentials_about_to_expire_are_assumed_again():
         _assumed("ASIAFIRSTSESSIONKEY1", timedelta(minutes=5)),  # inside botocore's refresh window
         _assumed("ASIASECONDSESSIONKY2", timedelta(hours=1)),
     )
-    session = step_role.session(ROLE, "agentcore-smoke", base=_base(), sts=sts)
+    client = step_role.clients(ROLE, "agentcore-smoke", base=_base(), sts=sts)
     signed = SignedRequests()
-    cloudwatch = signed.attach(session.client("cloudwatch", region_name="us-east-1"))
+    cloudwatch = signed.attach(client("cloudwatch", region_name="us-east-1"))
     cloudwatch.describe_alarms(AlarmNamePrefix="agentcore-prod-canary-")
     cloudwatch.describe_alarms(AlarmNamePrefix="agentcore-prod-canary-")
     assert signed.keys[-1] == "ASIASECONDSESSIONKY2"
     stubber.assert_no_pending_responses()
 
 
-def test_without_a_role_the_steps_own_session_is_used_unchanged():
-    base = _base()
-    assert step_role.session(None, "agentcore-smoke", base=base) is base
+def test_without_a_role_the_clients_are_boto3s_own(monkeypatch):
+    made = []
+    monkeypatch.setattr(boto3, "client", lambda *args, **kwargs: made.append((args, kwargs)) or "own client")
+    client = step_role.clients(None, "agentcore-smoke", base=_base())
+    assert client("cloudwatch", region_name="us-east-1") == "own client"
+    assert made == [(("cloudwatch",), {"region_name": "us-east-1"})]  # no STS call, no other session
 
 
 @pytest.mark.parametrize(
@@ -113,7 +115,7 @@ def test_without_a_role_the_steps_own_session_is_used_unchanged():
         (None, {step_role.ENVIRONMENT: ""}, None),
         (None, {step_role.ENVIRONMENT: ROLE}, ROLE),
         (ROLE, {step_role.ENVIRONMENT: "arn:aws:iam::111122223333:role/other"}, ROLE),  # the flag wins
-        ("arn:aws-us-gov:iam::111122223333:role/path/to/steps", {}, "arn:aws-us-gov:iam::111122223333:role/path/to/steps"),
+        (GOV_ROLE, {}, GOV_ROLE),
     ],
 )
 def test_the_role_comes_from_the_flag_then_the_environment(flag, environ, expected):
