@@ -29,8 +29,16 @@ from constructs import Construct
 
 from stacks import compliance
 from stacks.config import ConfigError, PipelineConfig
-from stacks.identity_stack import POOL_TAG, pool_tag_value
-from stacks.spend_guards import STAGE_TAG, stage_tag_value
+from stacks.pipeline_access import (
+    EVALUATE,
+    ROLLOUT,
+    SMOKE,
+    STEP_ROLE_VARIABLE,
+    PipelineAccessStack,
+    step_role_name,
+    steps_role_arn,
+    tagged_statements,
+)
 from stacks.stage import AgentCoreStage
 from stacks.trust_policies import apply as condition_service_roles
 
@@ -50,19 +58,6 @@ REVIEW_DIRECTORY = "cdk.out/review"
 # the construct path and so into every logical id under it: the allow-lists (iam_wildcards.toml,
 # trust_policies.toml) would then hold one user's repository. A fixed name keeps every user's ids the same.
 SOURCE_ACTION = "Repository"
-# The admin calls of a temporary customer (scripts/temporary_user.py): create, set its password, delete.
-TEMPORARY_USER_ACTIONS = (
-    "cognito-idp:AdminCreateUser",
-    "cognito-idp:AdminSetUserPassword",
-    "cognito-idp:AdminDeleteUser",
-)
-# What scripts/rollout.py calls on the stage's runtime and its endpoints (the CloudFormation handlers of
-# AWS::BedrockAgentCore::RuntimeEndpoint read and update with the same endpoint actions).
-ROLLOUT_ACTIONS = (
-    "bedrock-agentcore:ListAgentRuntimeVersions",
-    "bedrock-agentcore:GetAgentRuntimeEndpoint",
-    "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
-)
 # The rollout step's time beyond the bake: `make install`, two endpoint updates to READY (15 minutes at most
 # each, scripts/rollout.py READY_TIMEOUT).
 ROLLOUT_MARGIN_MINUTES = 45
@@ -75,6 +70,7 @@ STAGE_OUTPUTS = {
     "MACHINE_CLIENT_ID": ("Identity", "MachineClientId"),
     "USER_CLIENT_ID": ("Identity", "UserClientId"),
     "AWS_REGION": ("Identity", "Region"),
+    "ALARM_NAMES": ("Observability", "AlarmNames"),
 }
 
 
@@ -131,6 +127,8 @@ class PipelineStack(cdk.Stack):
                 build_environment=codebuild.BuildEnvironment(build_image=BUILD_IMAGE)
             ),
         )
+        self.step_roles: list[iam.Role] = []
+        self.access: dict[str, PipelineAccessStack] = {}
         self.preflights: dict[str, pipelines.CodeBuildStep] = {}
         self.smoke_tests: dict[str, pipelines.CodeBuildStep] = {}
         self.evaluations: dict[str, pipelines.CodeBuildStep] = {}
@@ -142,13 +140,16 @@ class PipelineStack(cdk.Stack):
                 approval = pipelines.ManualApprovalStep(f"Approve-{stage.stage_name}")
                 approval.add_step_dependency(preflight)  # the approver sees a checked account
                 pre.append(approval)
+            evaluated = following is not None and following.config.approval_required
+            steps = [SMOKE] + ([ROLLOUT] if stage.config.canary else []) + ([EVALUATE] if evaluated else [])
+            self._grant_access(stage, steps)
             smoke = self.smoke_tests[stage.stage_name] = self._smoke_test(stage)
             post: list[pipelines.Step] = [smoke]
             if stage.config.canary:
                 rollout = self.rollouts[stage.stage_name] = self._rollout(stage)
                 rollout.add_step_dependency(post[-1])
                 post.append(rollout)
-            if following is not None and following.config.approval_required:
+            if evaluated:
                 evaluation = self.evaluations[stage.stage_name] = self._evaluation(stage)
                 evaluation.add_step_dependency(post[-1])
                 post.append(evaluation)
@@ -180,12 +181,10 @@ class PipelineStack(cdk.Stack):
                 f"Source/{SOURCE_ACTION}/CodePipelineActionRole",
                 "Build/Synth/CdkBuildProject/Role",
                 "Build/BuildImage/BuildImage/Role",
-                *(f"{name}/{smoke.id}/{smoke.id}/Role" for name, smoke in self.smoke_tests.items()),
                 *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.preflights.items()),
-                *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.evaluations.items()),
-                *(f"{name}/{step.id}/{step.id}/Role" for name, step in self.rollouts.items()),
             )
         ]
+        roles += self.step_roles  # the post-deploy steps' own (named) roles
         roles += [
             compliance.at(self.pipeline, path)
             for path in ("UpdatePipeline/SelfMutation/Role", "Assets/FileRole", "CodeBuildActionRole")
@@ -272,93 +271,112 @@ class PipelineStack(cdk.Stack):
             role_policy_statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[lookup_role])],
         )
 
+    def _grant_access(self, stage: AgentCoreStage, steps: Sequence[str]) -> None:
+        """A stage in another account gets the role its post-deploy `steps` assume there
+        (stacks/pipeline_access.py); one in this account needs none. Added before the stage joins the
+        pipeline, which synthesizes it then."""
+        account = self.stage_accounts[stage.stage_name]
+        if account == self.account:
+            return
+        self.access[stage.stage_name] = PipelineAccessStack(
+            stage,
+            "PipelineAccess",
+            config=stage.config,
+            pipeline_account=self.account,
+            steps=steps,
+            identity=stage.identity,
+            runtime=stage.runtime,
+            description=f"{stage.config.project} {stage.stage_name}: the pipeline's post-deploy steps",
+        )
+
     def _rollout(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
         """scripts/rollout.py on the stage's runtime (output RuntimeId): bake, then promote or roll back.
 
         Its role may read the stage's canary alarms and read and move the endpoints of the stage's runtime
-        only. The runtime id exists only after the stage deploys (and in the stage's account), so the runtime
-        and its endpoints are matched by the stage tag every resource of the stage carries."""
-        config, account = stage.config, self.stage_accounts[stage.stage_name]
-        return pipelines.CodeBuildStep(
+        only."""
+        config = stage.config
+        return self._post_deploy(
+            stage,
+            ROLLOUT,
             f"Rollout-{stage.stage_name}",
-            commands=[
-                "make install",
-                '.venv/bin/python scripts/rollout.py --runtime-id "$RUNTIME_ID"'
-                f" --alarm-prefix {config.dns_name('canary-')} --bake-minutes {config.canary_bake_minutes}"
-                f" --live-endpoint {config.endpoint_name}",
-            ],
-            env_from_cfn_outputs={"RUNTIME_ID": stage.runtime.outputs["RuntimeId"]},
-            role_policy_statements=[
-                iam.PolicyStatement(
-                    actions=list(ROLLOUT_ACTIONS),
-                    resources=[f"arn:{self.partition}:bedrock-agentcore:{config.region}:{account}:runtime/*"],
-                    conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": stage_tag_value(config)}},
-                ),
-                iam.PolicyStatement(
-                    actions=["cloudwatch:DescribeAlarms"],
-                    resources=[f"arn:{self.partition}:cloudwatch:{config.region}:{account}:alarm:*"],
-                ),
-            ],
+            '.venv/bin/python scripts/rollout.py --runtime-id "$RUNTIME_ID"'
+            f" --alarm-prefix {config.dns_name('canary-')} --bake-minutes {config.canary_bake_minutes}"
+            f" --live-endpoint {config.endpoint_name}",
+            outputs={"RUNTIME_ID": stage.runtime.outputs["RuntimeId"]},
             timeout=cdk.Duration.minutes(config.canary_bake_minutes + ROLLOUT_MARGIN_MINUTES),
         )
 
     def _evaluation(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
         """scripts/evaluate.py against the stage, as a temporary customer it creates and deletes."""
-        return self._stage_check(
+        return self._post_deploy(
             stage,
+            EVALUATE,
             f"Evaluate-{stage.stage_name}",
-            "scripts/evaluate.py --report evaluation.json",
-            outputs=("INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION"),
-            pool_actions=TEMPORARY_USER_ACTIONS,
+            ".venv/bin/python scripts/evaluate.py --report evaluation.json",
+            outputs=self._outputs(stage, "INVOCATION_URL", "USER_CLIENT_ID", "USER_POOL_ID", "AWS_REGION"),
             timeout=cdk.Duration.minutes(30),
         )
 
     def _smoke_test(self, stage: AgentCoreStage) -> pipelines.CodeBuildStep:
         """scripts/smoke.py against the stage just deployed: auth is on, tools answer via the gateway.
 
-        It reads the M2M client's secret to get a gateway token, as the agent's credential provider does, and
-        signs in as a temporary customer it creates and deletes (scripts/temporary_user.py)."""
-        return self._stage_check(
+        It reads the M2M client's secret to get a gateway token, as the agent's credential provider does,
+        signs in as a temporary customer it creates and deletes (scripts/temporary_user.py), and checks that
+        the stage's alarms watch metrics that exist."""
+        return self._post_deploy(
             stage,
+            SMOKE,
             f"SmokeTest-{stage.stage_name}",
-            "scripts/smoke.py",
-            outputs=tuple(STAGE_OUTPUTS),
-            pool_actions=("cognito-idp:DescribeUserPoolClient", *TEMPORARY_USER_ACTIONS),
+            ".venv/bin/python scripts/smoke.py",
+            outputs=self._outputs(stage, *STAGE_OUTPUTS),
             timeout=cdk.Duration.minutes(15),
         )
 
-    def _stage_check(
+    @staticmethod
+    def _outputs(stage: AgentCoreStage, *names: str) -> dict[str, cdk.CfnOutput]:
+        """Environment variable -> the stage's output (names of STAGE_OUTPUTS)."""
+        stacks = {
+            "Runtime": stage.runtime,
+            "Gateway": stage.gateway,
+            "Identity": stage.identity,
+            "Observability": stage.observability,
+        }
+        return {name: stacks[STAGE_OUTPUTS[name][0]].outputs[STAGE_OUTPUTS[name][1]] for name in names}
+
+    def _post_deploy(
         self,
         stage: AgentCoreStage,
+        step: str,
         step_id: str,
-        script: str,
+        command: str,
         *,
-        outputs: Sequence[str],
-        pool_actions: Sequence[str],
+        outputs: dict[str, cdk.CfnOutput],
         timeout: cdk.Duration,
     ) -> pipelines.CodeBuildStep:
-        """A post-deploy script, given the stage's `outputs` (names of STAGE_OUTPUTS), whose role may call
-        `pool_actions` on the stage's own user pool only. The pool id exists only after the stage deploys
-        (and in the stage's account), so the pool is matched by the tag its identity stack gives it."""
-        stacks = {"Runtime": stage.runtime, "Gateway": stage.gateway, "Identity": stage.identity}
-        config = stage.config
+        """A post-deploy script with its own named role (stacks/pipeline_access.py names it). In this
+        account the role holds the step's grants, matched by the stage's tags; for a stage in another
+        account it may only assume that stage's steps role, whose ARN the script gets as
+        AGENTCORE_STEP_ROLE_ARN (scripts/step_role.py)."""
+        config, account = stage.config, self.stage_accounts[stage.stage_name]
+        role = iam.Role(
+            self.pipeline,
+            f"{step_id}Role",
+            role_name=step_role_name(config, step),
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+        )
+        self.step_roles.append(role)
+        env: dict[str, str] = {}
+        if stage.stage_name in self.access:
+            steps_role = env[STEP_ROLE_VARIABLE] = steps_role_arn(config, account, self.partition)
+            statements = [iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[steps_role])]
+        else:
+            statements = tagged_statements(step, config, account, self.partition)
         return pipelines.CodeBuildStep(
             step_id,
-            commands=["make install", f".venv/bin/python {script}"],
-            env_from_cfn_outputs={
-                name: stacks[stack].outputs[key]
-                for name, (stack, key) in STAGE_OUTPUTS.items()
-                if name in outputs
-            },
-            role_policy_statements=[
-                iam.PolicyStatement(
-                    actions=list(pool_actions),
-                    resources=[
-                        f"arn:{self.partition}:cognito-idp:{config.region}:"
-                        f"{self.stage_accounts[stage.stage_name]}:userpool/*"
-                    ],
-                    conditions={"StringEquals": {f"aws:ResourceTag/{POOL_TAG}": pool_tag_value(config)}},
-                )
-            ],
+            commands=["make install", command],
+            env=env,
+            env_from_cfn_outputs=outputs,
+            role=role,
+            role_policy_statements=statements,
             timeout=timeout,
         )

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import cdk_context
 
+CROSS_ACCOUNT = "333344445555"  # prod's account in the pipeline variant with a stage in another account
 OPENAI_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:agentcore/dev/openai-AbCdEf"
 OPENAI_SECRET_KEY = "arn:aws:kms:us-east-1:111122223333:key/0b1c2d3e-aaaa-bbbb-cccc-0123456789ab"
 # dev: OpenAI + browser sites + recordings; prod: recordings and online evaluation in a retained stage.
@@ -114,8 +115,9 @@ def every_template(pipeline_app: Any, tmp_path_factory: pytest.TempPathFactory) 
     app = new_app(context=context, outdir=str(tmp_path_factory.mktemp("every-template")))
     build_app(app)
     every_stack = _stack_templates(pipeline_app, app)
-    # The pipeline again with a stage in another account: the statements only cross-account stages get.
-    cross_account = _built_pipeline(PIPELINE, {"prod": {"account": "333344445555"}})
+    # The pipeline again with a stage in another account: the statements only cross-account stages get, and
+    # that stage's role for the pipeline's steps (stacks/pipeline_access.py).
+    cross_account = _built_pipeline(PIPELINE, {"prod": {"account": CROSS_ACCOUNT}})
     return [
         StackTemplate(
             "Pipeline",
@@ -123,6 +125,13 @@ def every_template(pipeline_app: Any, tmp_path_factory: pytest.TempPathFactory) 
             "us-east-1",
             PIPELINE["account"],
             Template.from_stack(cross_account).to_json(),
+        ),
+        StackTemplate(
+            "PipelineAccess",
+            "prod-PipelineAccess",
+            "us-east-1",
+            CROSS_ACCOUNT,
+            Template.from_stack(cross_account.access["prod"]).to_json(),
         ),
         *every_stack,
     ]

@@ -10,7 +10,7 @@ from cfnlint.api import lint
 
 from stacks.config import ConfigError, load_pipeline
 from stacks.identity_stack import POOL_TAG
-from stacks.pipeline_stack import ROLLOUT_ACTIONS
+from stacks.pipeline_access import ROLLOUT_ACTIONS
 from stacks.spend_guards import STAGE_TAG
 from tests.conftest import ROOT, cdk_context
 
@@ -133,6 +133,7 @@ def test_every_stage_is_smoke_tested_after_its_deploys_with_its_own_outputs(pipe
             "MACHINE_CLIENT_ID": f"#{{{namespaces['Identity']}.MachineClientId}}",
             "USER_CLIENT_ID": f"#{{{namespaces['Identity']}.UserClientId}}",
             "AWS_REGION": f"#{{{namespaces['Identity']}.Region}}",
+            "ALARM_NAMES": f"#{{{namespaces['Observability']}.AlarmNames}}",
         }
         assert all(namespace.startswith(name) for namespace in namespaces.values() if namespace)
 
