@@ -153,8 +153,8 @@ class PipelineAccessStack(cdk.Stack):
         runtime_actions = sorted({action for n in needs for action in n.runtime_actions})
         if runtime_actions and runtime.canary_endpoint is not None:
             # the runtime (its versions) and exactly the two endpoints a rollout reads and moves
-            endpoints = [runtime.endpoint, runtime.canary_endpoint]
-            resources = [runtime.runtime.agent_runtime_arn, *(e.agent_runtime_endpoint_arn for e in endpoints)]
+            endpoints = [e.agent_runtime_endpoint_arn for e in (runtime.endpoint, runtime.canary_endpoint)]
+            resources = [runtime.runtime.agent_runtime_arn, *endpoints]
             self.role.add_to_policy(iam.PolicyStatement(actions=runtime_actions, resources=resources))
         alarms = f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:*"
         for statement in _cloudwatch_statements(needs, alarms):

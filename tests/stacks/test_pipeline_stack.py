@@ -283,9 +283,10 @@ def test_a_new_wildcard_in_the_pipeline_still_fails_for_any_repository():
 
     pipeline = _built_pipeline({**PIPELINE, "repository": "example-org/agentcore-cdk"})
     project = pipeline.smoke_tests["dev"].project
-    project.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["*"]))
+    project.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::b/*"]))
     (error,) = _validation_errors(pipeline)
-    assert "SmokeTestdevRoleDefaultPolicy" in error and "['s3:GetObject'] on ['*'] is not in" in error
+    assert "SmokeTestdevRoleDefaultPolicy" in error
+    assert "['s3:GetObject'] on ['arn:aws:s3:::b/*'] is not" in error
 
 
 def test_a_stage_in_another_region_than_the_pipeline_is_refused_with_the_fix():
