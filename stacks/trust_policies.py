@@ -7,6 +7,10 @@ added only for the services `trust_policies.toml` lists under `[[conditioned]]`,
 that documents them. Every other service role is listed under `[[unconditioned]]` with its reason;
 tests/stacks/test_trust_policies.py fails for a role in neither list and for an entry matching no role.
 
+A role trusting another account (stacks/pipeline_access.py) has no service to send those keys: it must name
+the exact principals with `aws:PrincipalArn` instead, or every role of that account could assume it
+(`cross_account_violations`).
+
 `SourceConditions` is an Aspect over every `CfnRole` of a stage or the pipeline (library roles too, e.g.
 CDK Pipelines' and deploy-time-build's CodeBuild roles): one place, not a change per role.
 """
@@ -120,6 +124,39 @@ def violations(stack_id: str, template: Mapping[str, Any], allowed: AllowList | 
                 found.append(f"{role}: trusts {service} without {' and '.join(SOURCE_KEYS)}")
         elif not any(entry.covers(role, service) for entry in allowed.unconditioned):
             found.append(f"{role}: trusts {service}, which is in neither list of {ALLOW_LIST.name}")
+    return found
+
+
+def _accounts(statement: Mapping[str, Any]) -> list[str]:
+    """The accounts of the AWS principals an Allow statement of a trust policy names (ARNs or ids)."""
+    principal = statement.get("Principal") if statement.get("Effect") == "Allow" else None
+    named = principal.get("AWS", []) if isinstance(principal, Mapping) else []
+    return [p.split(":")[4] if p.startswith("arn:") else p for p in _strings(named)]
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+
+
+def cross_account_violations(stack_id: str, template: Mapping[str, Any], account: str) -> list[str]:
+    """Roles of `template` (in `account`) that trust another account without an exact aws:PrincipalArn."""
+    found = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        document = resource.get("Properties", {}).get("AssumeRolePolicyDocument", {})
+        for statement in document.get("Statement", []):
+            if not any(other != account for other in _accounts(statement)):
+                continue
+            arns = [
+                arn
+                for block in (statement.get("Condition") or {}).values()
+                for arn in _strings(block.get("aws:PrincipalArn", []))
+            ]
+            if not arns or any("*" in arn for arn in arns):
+                found.append(
+                    f"{stack_id}/{logical_id}: trusts another account without exact aws:PrincipalArn"
+                )
     return found
 
 

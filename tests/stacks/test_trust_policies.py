@@ -28,6 +28,59 @@ def test_every_service_role_has_the_conditions_or_an_allow_list_entry(every_temp
     assert services >= {"codebuild.amazonaws.com", "bedrock-agentcore.amazonaws.com", "lambda.amazonaws.com"}
 
 
+def test_a_role_trusting_another_account_names_its_exact_principals(every_template):
+    found = [
+        v
+        for t in every_template
+        for v in trust_policies.cross_account_violations(t.stack_id, t.template, t.account)
+    ]
+    assert found == []
+    trusting = [
+        t.stack_name
+        for t in every_template
+        for r in t.template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+        and "aws:PrincipalArn" in str(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    assert trusting == ["prod-PipelineAccess"]  # the check saw the one role that trusts another account
+
+
+@pytest.mark.parametrize(
+    ("condition", "reported"),
+    [
+        (None, True),
+        ({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"}}, True),
+        (
+            {"ArnEquals": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:role/agentcore-prod-smoke-step"]}},
+            False,
+        ),
+    ],
+)
+def test_a_trust_of_another_account_without_exact_principals_is_reported(condition, reported):
+    statement = {
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    }
+    if condition:
+        statement["Condition"] = condition
+    template = {
+        "Resources": {
+            "Steps": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": {"Statement": [statement]}},
+            }
+        }
+    }
+    expected = (
+        ["PipelineAccess/Steps: trusts another account without exact aws:PrincipalArn"] if reported else []
+    )
+    assert trust_policies.cross_account_violations("PipelineAccess", template, "333344445555") == expected
+    assert (
+        trust_policies.cross_account_violations("PipelineAccess", template, "123456789012") == []
+    )  # its own
+
+
 def test_every_allow_list_entry_still_matches_a_role(every_template):
     """A stale entry would silently let a future role of that name trust its service unconditionally."""
     trusts = _trusts(every_template)
