@@ -88,23 +88,19 @@ def tagged_statements(
     """The step's grants for a role in the stage's own account, before the stage's ids exist: the pool and
     the runtime are matched by the tags the stage gives them."""
     needs, arn = NEEDS[step], f"arn:{partition}:{{}}:{config.region}:{account}:{{}}"
-    statements = []
-    if needs.pool_actions:
-        statements.append(
-            iam.PolicyStatement(
-                actions=list(needs.pool_actions),
-                resources=[arn.format("cognito-idp", "userpool/*")],
-                conditions={"StringEquals": {f"aws:ResourceTag/{POOL_TAG}": pool_tag_value(config)}},
-            )
+    tagged = (  # (actions, service, resource, tag, the stage's value)
+        (needs.pool_actions, "cognito-idp", "userpool/*", POOL_TAG, pool_tag_value(config)),
+        (needs.runtime_actions, "bedrock-agentcore", "runtime/*", STAGE_TAG, stage_tag_value(config)),
+    )
+    statements = [
+        iam.PolicyStatement(
+            actions=list(actions),
+            resources=[arn.format(service, resource)],
+            conditions={"StringEquals": {f"aws:ResourceTag/{tag}": value}},
         )
-    if needs.runtime_actions:
-        statements.append(
-            iam.PolicyStatement(
-                actions=list(needs.runtime_actions),
-                resources=[arn.format("bedrock-agentcore", "runtime/*")],
-                conditions={"StringEquals": {f"aws:ResourceTag/{STAGE_TAG}": stage_tag_value(config)}},
-            )
-        )
+        for actions, service, resource, tag, value in tagged
+        if actions
+    ]
     return statements + _cloudwatch_statements([needs], arn.format("cloudwatch", "alarm:*"))
 
 
