@@ -10,7 +10,9 @@ versioned cases in `evals/` through the real invocation path as a temporary test
 (no stored password), and the pipeline stops before the approval when the pass rate is below the cases'
 `pass_threshold`. A stage with `canary_percent` runs its canary rollout after the smoke test (and before its
 evaluation gate, which then judges the promoted version): `scripts/rollout.py` bakes the new runtime version
-on the `canary` endpoint and promotes `live`, or rolls back and fails the stage naming the alarm.
+on the `canary` endpoint and promotes `live`, or rolls back and fails the stage naming the alarm. Each of
+these post-deploy steps runs under its own named role; for a stage in another account that role may only
+assume the stage's `<project>-<stage>-pipeline-steps` role (stacks/pipeline_access.py).
 """
 
 from __future__ import annotations
