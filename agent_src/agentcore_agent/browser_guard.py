@@ -1,21 +1,27 @@
 """The allow-list enforced on every request the browser makes, not only on the URL the model asks for.
 
-A page on an allowed site is untrusted: its script can navigate, open frames, fetch, open WebSockets or load
-images from anywhere, and a redirect can send the browser on. Each such request is checked here, in the
-browser's own network path (Playwright request interception over CDP), before it leaves the browser:
-- `context.route("**/*")` sees the first request of every navigation, frame, fetch/XHR, subresource and worker
-  of the context (Playwright attaches to out-of-process frames and workers) and aborts a disallowed one with
-  `blockedbyclient`;
-- Playwright continues redirect hops without asking the route handler, so a second CDP client on the page
-  pauses every response (`Fetch.enable` at the Response stage, beside Playwright's Request stage) and fails a
-  3xx whose `Location` leaves the allow-list before the browser follows it;
-- `context.route_web_socket` closes a WebSocket to a disallowed host before it connects (routing does not see
+A page on an allowed site is untrusted: its script can navigate, open frames, fetch, start workers, open
+WebSockets or load images from anywhere, and a redirect can send the browser on. Each such request is checked
+here, in the browser's own network path, before it leaves the browser:
+- a CDP client on the *browser* target pauses every request of the browser before it is sent (`Fetch.enable`,
+  Request stage), each redirect hop included (a paused request with `redirectedRequestId`), and fails one to
+  another host;
+- `context.route_web_socket` closes a WebSocket to a disallowed host before it connects (Fetch does not see
   WebSockets);
 - service workers cannot register: the script Playwright's `service_workers="block"` installs, added to the
   context, because the session's default context (AgentCore's, reached over CDP) accepts no context options;
-- a backstop for the hops the page-level client cannot pause (a redirect inside an out-of-process frame):
-  every request the browser reports is checked, and a page that reached a disallowed host is refused.
+- a backstop: every response the browser reports is checked, and a page whose redirect reached a disallowed
+  host is refused (it holds should the interception ever miss a hop).
 Hosts are parsed as Chromium parses them (browser_allowlist.py).
+
+Why the browser target, not the page's: Fetch on a target intercepts only that target's requests, and an
+out-of-process frame (a frame of another site, under site isolation) or a shared worker is a target of its
+own. Playwright's `context.route` attaches to frames and dedicated workers, but continues every redirect hop
+unasked and never sees a shared worker. Attaching to each new target (`Target.setAutoAttach` with
+`waitForDebuggerOnStart`, or `new_cdp_session(frame)`) would have to win a race against the target's first
+response, or hold it through relayed messages; the browser target's interception covers every target the
+browser has or will have, from the moment it is enabled, so there is no window in which a response slips by.
+If the browser refuses it, the session does not start (fail closed).
 
 Not covered (no request is made): DNS prefetches and preconnects a page asks for; WebRTC's ICE traffic.
 """
@@ -28,8 +34,6 @@ import logging
 import re
 from typing import Any
 
-from ada_url import join_url
-
 from .browser_allowlist import SOCKET_SCHEMES, url_allowed, url_host
 
 logger = logging.getLogger(__name__)
@@ -39,7 +43,6 @@ NO_SERVICE_WORKERS = (
     "if (self.ServiceWorkerContainer) ServiceWorkerContainer.prototype.register = "
     "async () => { console.warn('Service Worker registration blocked'); };"
 )
-_REDIRECT = frozenset({301, 302, 303, 307, 308})
 _EVERY_SOCKET = re.compile(r".*")
 
 
@@ -57,16 +60,17 @@ class RequestGuard:
         self._main_frame_id: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def install(self, context: Any, page: Any) -> None:
-        """Guard `context` (every page of it) and, for redirect hops, `page`; before any page is opened."""
+    async def install(self, browser: Any, context: Any, page: Any) -> None:
+        """Guard every request of `browser`; `page` is the one the model reads. Before any page is opened."""
         await context.add_init_script(NO_SERVICE_WORKERS)
-        await context.route("**/*", self._route)
         await context.route_web_socket(_EVERY_SOCKET, self._web_socket)
-        context.on("request", self._reported)
-        cdp = await context.new_cdp_session(page)
-        self._main_frame_id = (await cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
-        cdp.on("Fetch.requestPaused", lambda event: self._spawn(self._response(cdp, event)))
-        await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Response"}]})
+        context.on("response", self._reported)  # not "request": a hop failed here is reported as one too
+        page_cdp = await context.new_cdp_session(page)
+        self._main_frame_id = (await page_cdp.send("Page.getFrameTree"))["frameTree"]["frame"]["id"]
+        await page_cdp.detach()
+        cdp = await browser.new_browser_cdp_session()
+        cdp.on("Fetch.requestPaused", lambda event: self._spawn(self._paused(cdp, event)))
+        await cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]})
 
     def begin(self) -> None:
         """A navigation starts: forget what the previous page had blocked."""
@@ -89,16 +93,6 @@ class RequestGuard:
             self.left_for = host
         logger.info("browser request to %s refused (not an allowed site)", host)
 
-    async def _route(self, route: Any) -> None:
-        request = route.request
-        # Never raises: the page may be gone, and a failing handler would stall the request.
-        with contextlib.suppress(Exception):
-            if url_allowed(request.url, self.domains):
-                await route.continue_()
-                return
-            self._block(request.url, navigation=request.is_navigation_request() and _in_main_frame(request))
-            await route.abort("blockedbyclient")
-
     async def _web_socket(self, socket: Any) -> None:
         with contextlib.suppress(Exception):
             if url_allowed(socket.url, self.domains, SOCKET_SCHEMES):
@@ -107,19 +101,21 @@ class RequestGuard:
             self._block(socket.url, navigation=False)
             await socket.close(code=1008, reason="not an allowed site")
 
-    async def _response(self, cdp: Any, event: dict[str, Any]) -> None:
-        """A paused response: a redirect off the allow-list fails before the browser follows it."""
-        target = _redirect_target(event)
+    async def _paused(self, cdp: Any, event: dict[str, Any]) -> None:
+        """A paused request (a first request or a redirect hop) fails if its URL leaves the allow-list."""
+        url = event["request"]["url"]
+        # Never raises: the target may be gone, and a failing handler would stall the request.
         with contextlib.suppress(Exception):
-            if target is not None and not url_allowed(target, self.domains):
+            if not url_allowed(url, self.domains):
                 main = event.get("frameId") == self._main_frame_id
-                self._block(target, navigation=main and event.get("resourceType") == "Document")
+                self._block(url, navigation=main and event.get("resourceType") == "Document")
                 refusal = {"requestId": event["requestId"], "errorReason": "BlockedByClient"}
                 await cdp.send("Fetch.failRequest", refusal)
                 return
             await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
 
-    def _reported(self, request: Any) -> None:
+    def _reported(self, response: Any) -> None:
+        request = response.request
         if request.redirected_from is not None and not url_allowed(request.url, self.domains):
             host = url_host(request.url) or request.url[:100]
             self.escaped.append(host)
@@ -129,24 +125,3 @@ class RequestGuard:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)  # held until done: the loop keeps only weak references to tasks
         task.add_done_callback(self._tasks.discard)
-
-
-def _in_main_frame(request: Any) -> bool:
-    try:
-        return request.frame.parent_frame is None
-    except Exception:  # a service worker's request has no frame
-        return False
-
-
-def _redirect_target(event: dict[str, Any]) -> str | None:
-    """The absolute URL a paused 3xx response redirects to, or None."""
-    if event.get("responseStatusCode") not in _REDIRECT:
-        return None
-    headers = event.get("responseHeaders") or ()
-    location = next((h["value"] for h in headers if h.get("name", "").lower() == "location"), None)
-    if location is None:
-        return None
-    try:
-        return join_url(event["request"]["url"], location)
-    except ValueError:
-        return location

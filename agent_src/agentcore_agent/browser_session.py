@@ -206,7 +206,7 @@ class BrowserSession:
             self._page.set_default_timeout(self._timeout * 1000)
             await self._page.set_viewport_size(VIEWPORT)
             self._guard = RequestGuard(owner.allowed_domains)
-            await self._guard.install(context, self._page)
+            await self._guard.install(self._browser, context, self._page)
         except Exception:
             await loop.run_in_executor(None, self._end, "its connection failed")
             raise

