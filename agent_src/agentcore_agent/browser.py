@@ -20,12 +20,12 @@ Playwright objects belong to one event loop, so all browser work runs on one dae
 Guard rails: only http(s) URLs whose host, parsed as Chromium parses it (browser_allowlist.py), is an allowed
 domain (`example.com` exactly, `*.example.com` its subdomains) are opened or followed, and the same allow-list
 holds for every request the browser then makes (redirect hops, frames of any site, workers, fetch,
-subresources, WebSockets; service workers cannot register: browser_guard.py). A page that is not, or no longer, on an allowed site (it
-navigated away, a redirect) is blanked and refused before any read or screenshot. Page text is truncated
-to MAX_PAGE_CHARS, screenshots are viewport JPEGs of at most MAX_SCREENSHOT_BYTES. Every step has a timeout
-(BROWSER_TIMEOUT_SECONDS). Failures never raise into the agent loop: a page that never loads, a navigation
-error or a session the service ended become an error tool result of one readable line (details go to the
-log); after a session ended, the next call starts a new one.
+subresources, WebSockets; service workers cannot register: browser_guard.py). A page that is not, or no
+longer, on an allowed site (it navigated away, a redirect) is blanked and refused before any read or
+screenshot. Page text is truncated to MAX_PAGE_CHARS, screenshots are viewport JPEGs of at most
+MAX_SCREENSHOT_BYTES. Every step has a timeout (BROWSER_TIMEOUT_SECONDS). Failures never raise into the agent
+loop: a page that never loads, a navigation error or a session the service ended become an error tool result
+of one readable line (details go to the log); after a session ended, the next call starts a new one.
 """
 
 from __future__ import annotations
