@@ -47,7 +47,7 @@ _EVERY_SOCKET = re.compile(r".*")
 
 
 class RequestGuard:
-    """The allow-list of one browser context; what it blocked since `begin()` (a navigation) is kept.
+    """The allow-list of one browser (its pages, frames, workers); what it blocked since `begin()` is kept.
 
     All its handlers run on the browser loop, as do the session's calls to it: no lock is needed.
     """
