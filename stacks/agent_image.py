@@ -13,6 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import aws_cdk as cdk
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
 from stacks.config import ConfigError
 
 IMAGE_KEY = "agentcore:image"
@@ -44,3 +49,27 @@ def pinned_image(value: Any) -> PinnedImage | None:
             "(<account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex digits>)"
         )
     return PinnedImage(value, match["account"], match["region"], match["name"])
+
+
+def image_repository(
+    scope: Construct,
+    construct_id: str,
+    *,
+    key: kms.IKey,
+    keep: int,
+    removal_policy: cdk.RemovalPolicy,
+    **extra: Any,
+) -> ecr.Repository:
+    """Where agent images live, a stage's own or the pipeline's: scanned on push, tags immutable (a tag never
+    points at other bytes), encrypted with `key`, the last `keep` images kept."""
+    return ecr.Repository(
+        scope,
+        construct_id,
+        image_scan_on_push=True,
+        image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+        encryption=ecr.RepositoryEncryption.KMS,
+        encryption_key=key,
+        lifecycle_rules=[ecr.LifecycleRule(description=f"Keep the last {keep} images", max_image_count=keep)],
+        removal_policy=removal_policy,
+        **extra,
+    )

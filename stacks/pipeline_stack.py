@@ -30,6 +30,7 @@ from aws_cdk import pipelines
 from constructs import Construct
 
 from stacks import compliance
+from stacks.agent_image import image_repository
 from stacks.config import ConfigError, PipelineConfig
 from stacks.pipeline_access import (
     EVALUATE,
@@ -201,16 +202,13 @@ class PipelineStack(cdk.Stack):
         key = kms.Key(
             self, "AgentImagesKey", enable_key_rotation=True, description=f"{project}: agent images at rest"
         )
-        repository = ecr.Repository(
+        repository = image_repository(
             self,
             "AgentImages",
-            repository_name=f"{project}-agent",
-            image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS,
-            encryption_key=key,
-            lifecycle_rules=[ecr.LifecycleRule(max_image_count=IMAGES_KEPT)],
+            key=key,
+            keep=IMAGES_KEPT,
             removal_policy=cdk.RemovalPolicy.RETAIN,  # stages run these images: never deleted with the stack
+            repository_name=f"{project}-agent",
         )
         others = sorted({account for account in self.stage_accounts.values() if account != self.account})
         if others:

@@ -24,7 +24,7 @@ from cdklabs.deploy_time_build import ContainerImageBuild
 from constructs import Construct
 
 from stacks import compliance
-from stacks.agent_image import PinnedImage
+from stacks.agent_image import PinnedImage, image_repository
 from stacks.browser_recordings import grant_recording, recording_bucket, recording_config
 from stacks.config import CANARY_ENDPOINT, StageConfig
 from stacks.encrypted_logs import encrypted_log_group, logs_key
@@ -260,19 +260,11 @@ class RuntimeStack(cdk.Stack):
         when configured."""
         config = self.config
         self.key = stage_key(self, "Key", config, "agent images at rest")
-        self.repository = ecr.Repository(
+        self.repository = image_repository(
             self,
             "Repository",
-            image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS,
-            encryption_key=self.key,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    description=f"Keep the last {config.ecr_keep_images} images",
-                    max_image_count=config.ecr_keep_images,
-                )
-            ],
+            key=self.key,
+            keep=config.ecr_keep_images,
             removal_policy=removal_policy(config),
             empty_on_delete=not config.is_retained,
         )
