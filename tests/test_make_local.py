@@ -23,9 +23,15 @@ def test_ctrl_c_ends_make_local_without_a_make_error(tmp_path):
     python = tmp_path / "python"
     python.write_text(STAGE_DOUBLE.format(python=sys.executable))
     python.chmod(0o755)
+    # As typed in a terminal, not a sub-make of `make test` (its MAKEFLAGS would hand this make the outer
+    # one's jobserver, and a Ctrl-C then ends with `make[1]: *** wait: No child processes`).
+    terminal = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES")
+    }
     make = subprocess.Popen(
         ["make", "--no-print-directory", "-o", "cdk.out/assembly-dev/manifest.json", "local", f"PY={python}"],
         cwd=ROOT,
+        env=terminal,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
